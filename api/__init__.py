@@ -1,0 +1,1 @@
+"""The HTTP API's blueprints; `app.create_app` puts them together."""

@@ -1,0 +1,128 @@
+"""Job routes: status, lists, per-recipient results, CSV export, pause / resume / stop."""
+from __future__ import annotations
+
+import csv
+import io
+import time
+
+from flask import Blueprint, Response, current_app, request, stream_with_context
+
+from message_queue import MessageStatus
+
+from .problems import invalid
+from .views import iso, message_object, status_object
+
+bp = Blueprint("jobs", __name__)
+# Spreadsheets run cells starting with these as formulas (CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _queue():
+    return current_app.config["QUEUE"]
+
+
+def _status(job) -> dict:
+    return status_object(job, current_app.config["SETTINGS"], now=time.time())
+
+
+@bp.get("/status/<job_id>")
+def job_status(job_id):
+    """The status object of one job."""
+    return _status(_queue().get_job(job_id))
+
+
+@bp.get("/status")
+def latest_status():
+    """Compatibility: the newest job's status, or idle."""
+    job = _queue().latest_job()
+    return _status(job) if job else {"status": "idle"}
+
+
+@bp.post("/pause/<job_id>")
+def pause(job_id):
+    """Stop handing out this job's messages (takes effect between two messages)."""
+    return _status(_queue().pause_job(job_id))
+
+
+@bp.post("/resume/<job_id>")
+def resume(job_id):
+    """Go on sending a paused job."""
+    return _status(_queue().resume_job(job_id))
+
+
+@bp.post("/stop/<job_id>")
+def stop(job_id):
+    """End a job: what is not yet sent is cancelled."""
+    return _status(_queue().stop_job(job_id))
+
+
+@bp.post("/stop")
+def stop_all():
+    """Compatibility: stop every active job."""
+    return {"stopped": _queue().stop_all()}
+
+
+@bp.get("/jobs")
+def list_jobs():
+    """Active jobs newest first; ?all=1 for every job."""
+    all_jobs = request.args.get("all", "").lower() in ("1", "true", "yes")
+    return {"jobs": [_status(j) for j in _queue().list_jobs(active_only=not all_jobs)]}
+
+
+@bp.get("/jobs/<job_id>/messages")
+def list_messages(job_id):
+    """A page of a job's recipients with their status, attempts and error."""
+    status = request.args.get("status") or None
+    if status is not None and status not in MessageStatus.ALL:
+        raise invalid("status", f"Unknown status {status!r}; use one of "
+                                f"{', '.join(MessageStatus.ALL)}.")
+    limit = _int_arg("limit", 100, 1, 1000)
+    offset = _int_arg("offset", 0, 0, 10**9)
+    search = request.args.get("q", "").strip()[:100] or None
+    rows, total = _queue().list_messages(job_id, status, limit, offset, search)
+    return {"messages": [message_object(m) for m in rows], "total": total,
+            "limit": limit, "offset": offset}
+
+
+@bp.get("/jobs/<job_id>/export.csv")
+def export_csv(job_id):
+    """Every recipient with status and error, as a spreadsheet-safe CSV download."""
+    queue = _queue()
+    queue.get_job(job_id)  # an unknown id is a 404 before the download starts
+    rows = queue.iter_messages(job_id)
+
+    def generate():
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(["row", "phone", "name", "channel", "status", "attempts", "error",
+                         "sent_at", "message"])
+        for m in rows:
+            writer.writerow([m["row"], m["phone"], _safe(m["name"]), m["channel"], m["status"],
+                             m["attempts"], _safe(m["error"] or ""), iso(m["sent_at"]) or "",
+                             _safe(m["text"])])
+            if buffer.tell() > 64_000:
+                yield buffer.getvalue()
+                buffer.seek(0)
+                buffer.truncate()
+        yield buffer.getvalue()
+
+    return Response(stream_with_context(generate()), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{job_id}.csv"'})
+
+
+def _safe(cell: str) -> str:
+    """Prefix a cell a spreadsheet would run as a formula (phones are E.164 and stay as-is)."""
+    return "'" + cell if cell and cell.startswith(FORMULA_STARTS) else cell
+
+
+def _int_arg(name: str, default: int, low: int, high: int) -> int:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise invalid(name, f"{name} must be a whole number.") from None
+    if not low <= value <= high:
+        raise invalid(name, f"{name} must be between {low} and {high}.")
+    return value

@@ -1,0 +1,123 @@
+"""Reading a JSON request body strictly: right types, real text, no NaN.
+
+Python's JSON parser accepts `NaN`, `Infinity` and lone surrogates (`"\\ud800"`); SQLite later
+fails on such a surrogate. So every value is checked here, before anything is stored.
+"""
+from __future__ import annotations
+
+import json
+import math
+
+from flask import request
+
+from utils.contacts import Contact, ContactList, parse_numbers_text, ContactFileError
+
+from .problems import Problem, invalid
+
+MAX_FIELD_CHARS = {"name": 200, "channel": 40, "default_country": 10}
+
+
+def load_json_object() -> dict:
+    """The request body as a JSON object, or a 400/422 problem saying what is wrong."""
+    raw = request.get_data(cache=False)
+    if not raw.strip():
+        raise Problem(400, "The request body is empty; send a JSON object.")
+
+    def no_constants(name):
+        raise ValueError(f"{name} is not valid JSON")
+
+    try:
+        body = json.loads(raw, parse_constant=no_constants)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise Problem(400, f"The body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise Problem(422, "The body must be a JSON object, not "
+                           f"{type(body).__name__ if body is not None else 'null'}.")
+    return body
+
+
+def check_text(field: str, value: str) -> str:
+    """Refuse text that cannot be stored: lone surrogates and NUL characters."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise invalid(field, f"{field} contains invalid characters (lone surrogates).") from None
+    if "\x00" in value:
+        raise invalid(field, f"{field} contains a NUL character.")
+    limit = MAX_FIELD_CHARS.get(field)
+    if limit and len(value) > limit:
+        raise invalid(field, f"{field} is longer than {limit} characters.")
+    return value
+
+
+def text_field(body: dict, field: str) -> str:
+    """A string field of the body ('' when absent); anything but a string is a 422."""
+    value = body.get(field)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise invalid(field, f"{field} must be a string, not {_kind(value)}.")
+    return check_text(field, value)
+
+
+def contacts_from_json(contacts) -> ContactList:
+    """`contacts`: a list of objects with a `phone` and any template variables."""
+    if not isinstance(contacts, list):
+        raise invalid("contacts", f"contacts must be a list of objects, not {_kind(contacts)}.")
+    columns: dict[str, None] = {"phone": None}
+    rows = []
+    for i, item in enumerate(contacts, start=1):
+        if not isinstance(item, dict):
+            raise Problem(422, f"Contact {i} must be an object.",
+                          errors=[{"row": i, "message": f"expected an object, got {_kind(item)}"}])
+        variables = {}
+        for key, value in item.items():
+            name = "_".join(str(key).strip().lower().split())
+            check_text(f"contacts[{i}].{key}", name)
+            variables[name] = _scalar_text(i, key, value)
+            columns.setdefault(name, None)
+        rows.append(Contact(row=i, phone=variables.get("phone", ""), variables=variables))
+    return ContactList(columns=list(columns), phone_column="phone", contacts=rows,
+                       headers=list(columns))
+
+
+def numbers_from_json(numbers, first_row: int = 1) -> ContactList:
+    """`numbers`: a list of numbers (strings or integers), or one free-text string of them."""
+    if isinstance(numbers, str):
+        check_text("numbers", numbers)
+        try:
+            parsed = parse_numbers_text(numbers)
+        except ContactFileError as exc:
+            raise invalid("numbers", exc.message) from None
+        items = [c.phone for c in parsed.contacts]
+    elif isinstance(numbers, list):
+        items = [_scalar_text(i, "numbers", n) for i, n in enumerate(numbers, start=1)]
+    else:
+        raise invalid("numbers", f"numbers must be a list of strings, not {_kind(numbers)}.")
+    contacts = [Contact(row=first_row + i, phone=p, variables={"phone": p})
+                for i, p in enumerate(items)]
+    return ContactList(columns=["phone"], phone_column="phone", contacts=contacts,
+                       headers=["phone"])
+
+
+def _scalar_text(row: int, key: str, value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise Problem(422, f"Row {row}: {key} is not a finite number.",
+                          errors=[{"row": row, "message": f"{key} is not a finite number"}])
+        return str(int(value)) if value.is_integer() else str(value)
+    if isinstance(value, str):
+        return check_text(f"contacts[{row}].{key}", value)
+    raise Problem(422, f"Row {row}: {key} must be text or a number, not {_kind(value)}.",
+                  errors=[{"row": row, "message": f"{key} must be text or a number"}])
+
+
+def _kind(value) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "true/false",
+            int: "a number", float: "a number", type(None): "null"}.get(type(value), "a value")

@@ -1,0 +1,140 @@
+"""POST /send: a contact list and a message in, one queued job out (202).
+
+Everything is validated before anything is written: a rejected request leaves no job, no
+message row and no stored attachment behind.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+
+from flask import Blueprint, current_app, request
+
+from message_queue import JOB_CHANNELS, NewJob
+from utils.contacts import ContactFileError, parse_contacts_file, parse_numbers_text
+from utils.phones import is_known_region
+from utils.recipients import RecipientError, build_recipients, check_template
+
+from . import attachments
+from .payload import (check_text, contacts_from_json, load_json_object, numbers_from_json,
+                      text_field)
+from .problems import Problem, invalid
+from .views import status_object
+
+bp = Blueprint("send", __name__)
+
+
+@bp.post("/send")
+def send():
+    """Create a job from JSON or multipart/form-data."""
+    settings = current_app.config["SETTINGS"]
+    mimetype = request.mimetype
+    if mimetype == "application/json" or mimetype.endswith("+json"):
+        fields, lists, attachment = _from_json(load_json_object())
+    elif mimetype == "multipart/form-data" or mimetype == "application/x-www-form-urlencoded":
+        fields, lists, attachment = _from_form()
+    else:
+        raise Problem(415, "Send application/json or multipart/form-data.")
+
+    channel = fields["channel"] or "whatsapp"
+    if channel not in JOB_CHANNELS:
+        raise invalid("channel", f"Unknown channel {channel!r}; use one of "
+                                 f"{', '.join(JOB_CHANNELS)}.")
+    if attachment is not None and channel == "sms":
+        raise invalid("attachment", "Attachments can only be sent by WhatsApp, not by SMS.")
+    country = (fields["default_country"] or settings.default_country or "").upper()
+    if country and not is_known_region(country):
+        raise invalid("default_country", f"Unknown country code {country!r} (use e.g. BR, IN, US).")
+    if not lists:
+        raise invalid("contacts", "Give at least one recipient: contacts, numbers or a file.")
+
+    template = fields["message"]
+    columns = {c for cl in lists for c in cl.columns}
+    try:
+        check_template(template, columns)
+        first_channel = "whatsapp" if channel == "whatsapp_then_sms" else channel
+        built = build_recipients(lists, template, first_channel, country or None)
+    except RecipientError as exc:
+        raise Problem(422, str(exc), errors=exc.errors) from None
+    if not built.recipients:
+        raise Problem(422, "None of the numbers can be sent to.",
+                      errors=[{"row": r["row"], "message": f"{r['phone']}: {r['reason']}"}
+                              for r in built.rejected[:100]])
+
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not (0 < len(key.strip()) <= 200):
+        raise invalid("Idempotency-Key", "The Idempotency-Key must be 1 to 200 characters.")
+    stored = attachments.store(attachment, settings.upload_dir) if attachment else None
+    job = NewJob(channel=channel, template=template, name=fields["name"],
+                 attachment_path=stored.path if stored else None,
+                 attachment_name=stored.original_name if stored else None,
+                 idempotency_key=key.strip() if key else None,
+                 request_hash=_request_hash(channel, template, fields["name"], built, stored))
+    try:
+        row, created = current_app.config["QUEUE"].create_job(job, built.recipients)
+    except BaseException:
+        attachments.discard(stored)
+        raise
+    if not created:
+        attachments.discard(stored)  # a replay: the first request's file is the one used
+    body = status_object(row, settings)
+    body.update(rejected=built.rejected if created else [], status_url=f"/status/{row['id']}")
+    return body, 202, {"Location": f"/status/{row['id']}"}
+
+
+def _from_json(body: dict):
+    unknown = set(body) - {"message", "contacts", "numbers", "channel", "name",
+                           "default_country", "attachment", "phone_column"}
+    if unknown:
+        raise invalid(sorted(unknown)[0], f"Unknown field(s): {', '.join(sorted(unknown))}.")
+    fields = {name: text_field(body, name) for name in
+              ("message", "channel", "name", "default_country")}
+    lists = []
+    if body.get("contacts") is not None:
+        lists.append(contacts_from_json(body["contacts"]))
+    if body.get("numbers") is not None:
+        lists.append(numbers_from_json(body["numbers"], first_row=_next_row(lists)))
+    attachment = attachments.from_json(body.get("attachment"))
+    return fields, [cl for cl in lists if cl.contacts], attachment
+
+
+def _from_form():
+    form = request.form
+    fields = {name: form.get(name, "") for name in
+              ("message", "channel", "name", "default_country")}
+    for name, value in fields.items():
+        check_text(name, value)
+    lists = []
+    upload = request.files.get("file")
+    if upload is not None and upload.filename:
+        try:
+            lists.append(parse_contacts_file(upload.read(), upload.filename,
+                                             form.get("phone_column") or None))
+        except ContactFileError as exc:
+            raise invalid(exc.field, exc.message) from None
+    if form.get("numbers", "").strip():
+        try:
+            lists.append(parse_numbers_text(form["numbers"]))
+        except ContactFileError as exc:
+            raise invalid("numbers", exc.message) from None
+        if len(lists) == 2:  # number pasted rows after the file's, so rows stay unique
+            offset = _next_row(lists[:1]) - 1
+            for c in lists[1].contacts:
+                c.row += offset
+    attachment = attachments.from_upload(request.files.get("attachment"))
+    return fields, [cl for cl in lists if cl.contacts], attachment
+
+
+def _next_row(lists) -> int:
+    rows = [c.row for cl in lists for c in cl.contacts]
+    return max(rows, default=0) + 1
+
+
+def _request_hash(channel, template, name, built, stored) -> str:
+    """What makes two requests the same for Idempotency-Key: the job they would create."""
+    digest = hashlib.sha256()
+    digest.update(json.dumps([channel, template, name, stored.sha256 if stored else None],
+                             ensure_ascii=False).encode())
+    for r in built.recipients:
+        digest.update(f"\n{r.phone}\t{r.text}".encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()

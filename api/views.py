@@ -1,0 +1,59 @@
+"""The JSON shapes the API answers with, built from queue rows."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from message_queue import JobStatus, MessageStatus
+
+# Seconds one WhatsApp send takes besides the pacing delay (open chat, type, wait for the tick).
+SEND_SECONDS = 5.0
+
+
+def iso(ts: float | None) -> str | None:
+    """Epoch seconds as ISO 8601 UTC with a Z, or None."""
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="seconds").replace(
+        "+00:00", "Z")
+
+
+def status_object(job: dict, settings, now: float | None = None) -> dict:
+    """The contract's status object for one job."""
+    counts = job["counts"]
+    total = job["total"]
+    finished = sum(counts[s] for s in MessageStatus.FINISHED)
+    body = {
+        "job_id": job["id"], "name": job["name"], "channel": job["channel"],
+        "status": job["status"], "total": total, "counts": counts,
+        "progress": round(finished / total, 4) if total else 1.0,
+        "eta_seconds": _eta(job, total - finished, finished, settings, now),
+        "last_error": job["last_error"],
+        "attachment": job["attachment_name"],
+        "created_at": iso(job["created_at"]), "started_at": iso(job["started_at"]),
+        "finished_at": iso(job["finished_at"]), "updated_at": iso(job["updated_at"]),
+    }
+    if job.get("sms_parts") is not None:
+        body["sms_parts"] = job["sms_parts"]
+    return body
+
+
+def _eta(job, remaining, finished, settings, now) -> int | None:
+    if job["status"] in JobStatus.FINAL or remaining == 0:
+        return 0
+    if job["status"] not in (JobStatus.PENDING, JobStatus.RUNNING):
+        return None  # paused or waiting: nobody can say when it goes on
+    if job["started_at"] and finished >= 3 and now is not None:
+        per_message = max(now - job["started_at"], 0.0) / finished
+    else:
+        per_message = (settings.min_delay + settings.max_delay) / 2 + SEND_SECONDS
+        if settings.long_pause_every:
+            per_message += (settings.long_pause_min + settings.long_pause_max) / 2 \
+                / settings.long_pause_every
+    return int(round(per_message * remaining))
+
+
+def message_object(m: dict) -> dict:
+    """One recipient as /jobs/<id>/messages shows it."""
+    return {"id": m["id"], "row": m["row"], "phone": m["phone"], "name": m["name"],
+            "channel": m["channel"], "status": m["status"], "attempts": m["attempts"],
+            "error": m["error"], "sent_at": iso(m["sent_at"]), "updated_at": iso(m["updated_at"])}

@@ -1,0 +1,74 @@
+"""The HTTP API: `python app.py` serves it; `create_app()` builds it for gunicorn and tests.
+
+The API is stateless: everything it knows lives in the SQLite queue, so it can be restarted
+at any time while workers go on sending.
+"""
+from __future__ import annotations
+
+import secrets
+import sys
+
+from flask import Flask
+
+from api import auth, jobs, problems, send, session
+from config import ConfigError, Settings
+from message_queue import Queue
+from utils.logs import setup_logging
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; object-src 'none';"
+                               " frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+}
+
+
+def create_app(settings: Settings | None = None, queue: Queue | None = None) -> Flask:
+    """Build the Flask app on `settings` (read from the environment when not given)."""
+    settings = settings or Settings.from_env()
+    settings.require_api_key()
+    app = Flask(__name__)
+    app.config.update(
+        SETTINGS=settings,
+        QUEUE=queue or Queue(settings.database_path),
+        API_KEY=settings.api_key,
+        SECRET_KEY=settings.secret_key or secrets.token_hex(32),
+        MAX_CONTENT_LENGTH=settings.max_upload_bytes,
+        MAX_FORM_MEMORY_SIZE=settings.max_upload_bytes,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Strict",
+        JSON_SORT_KEYS=False,
+    )
+    app.json.sort_keys = False
+    problems.register(app)
+    auth.register(app)
+    for blueprint in (send.bp, jobs.bp, session.bp):
+        app.register_blueprint(blueprint)
+
+    @app.after_request
+    def security_headers(response):
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
+
+    return app
+
+
+def main() -> int:
+    """Serve the API with a threaded server on HOST:PORT (gunicorn is for systemd)."""
+    try:
+        settings = Settings.from_env()
+        setup_logging(settings.log_level, settings.log_format)
+        app = create_app(settings)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    app.logger.info("API listening on http://%s:%s", settings.host, settings.port)
+    app.run(host=settings.host, port=settings.port, debug=False, threaded=True,
+            use_reloader=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,149 @@
+"""Settings, read once from the environment and `.env`, validated, then passed down.
+
+Nothing else in the project reads `os.environ`: the API and the worker call
+`Settings.from_env()` at start-up and hand the frozen result to what they build.
+"""
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from dotenv import dotenv_values
+
+CHANNELS = ("whatsapp", "sms")
+LOG_FORMATS = ("text", "json")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+# Keys people leave in place from examples; a service guarded by one of these is open.
+PLACEHOLDER_KEYS = {"", "change-me", "changeme", "change_me", "your-api-key", "your_api_key",
+                    "api-key", "apikey", "secret", "replace-me", "xxx", "test", "example"}
+
+
+class ConfigError(ValueError):
+    """A setting has a value the program cannot run with; the message names it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    api_key: str = ""
+    secret_key: str = ""
+    host: str = "127.0.0.1"
+    port: int = 8080
+    database_path: str = "whatsapp_queue.db"
+    upload_dir: str = "uploads"
+    default_country: str = ""
+    max_upload_mb: float = 20.0
+    min_delay: float = 4.0
+    max_delay: float = 8.0
+    long_pause_every: int = 10
+    long_pause_min: float = 20.0
+    long_pause_max: float = 40.0
+    max_attempts: int = 3
+    retry_backoff: float = 30.0
+    worker_channel: str = "whatsapp"
+    worker_id: str = ""
+    whatsapp_web_url: str = "https://web.whatsapp.com"
+    selectors_file: str = "worker/selectors.json"
+    chrome_binary: str = ""
+    chromedriver_path: str = ""
+    chrome_profile_dir: str = "chrome_profile"
+    headless: bool = True
+    send_timeout: float = 45.0
+    browser_recycle_after: int = 300
+    sms_gateway_url: str = ""
+    sms_gateway_username: str = "sms"
+    sms_gateway_password: str = ""
+    log_level: str = "INFO"
+    log_format: str = "text"
+
+    @classmethod
+    def from_env(cls, environ: dict | None = None, dotenv_path: str | None = ".env") -> "Settings":
+        """Build settings from `.env` overlaid by the real environment (which wins)."""
+        values: dict[str, str] = {}
+        if dotenv_path and Path(dotenv_path).is_file():
+            values.update({k: v for k, v in dotenv_values(dotenv_path).items() if v is not None})
+        values.update(os.environ if environ is None else environ)
+        kwargs = {}
+        for f in fields(cls):
+            raw = values.get(f.name.upper())
+            if raw is not None and raw.strip() != "":
+                kwargs[f.name] = _convert(f.name, raw.strip(), type(getattr(cls, f.name)))
+        settings = cls(**kwargs)
+        settings.validate()
+        if not settings.worker_id:
+            settings = settings.replace(worker_id=f"{socket.gethostname()}-{settings.worker_channel}")
+        return settings
+
+    def replace(self, **changes) -> "Settings":
+        """A copy with some values changed (tests and the worker's defaults use it)."""
+        merged = {f.name: getattr(self, f.name) for f in fields(self)}
+        merged.update(changes)
+        return Settings(**merged)
+
+    def validate(self) -> None:
+        """Refuse combinations no run could use, naming the setting at fault."""
+        for name in ("min_delay", "max_delay", "long_pause_min", "long_pause_max", "retry_backoff",
+                     "max_upload_mb", "send_timeout"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name.upper()} must not be negative")
+        if self.min_delay > self.max_delay:
+            raise ConfigError("MIN_DELAY must not be greater than MAX_DELAY")
+        if self.long_pause_min > self.long_pause_max:
+            raise ConfigError("LONG_PAUSE_MIN must not be greater than LONG_PAUSE_MAX")
+        if self.long_pause_every < 0:
+            raise ConfigError("LONG_PAUSE_EVERY must not be negative (0 turns long pauses off)")
+        if self.max_attempts < 1:
+            raise ConfigError("MAX_ATTEMPTS must be at least 1")
+        if not 0 < self.port < 65536:
+            raise ConfigError("PORT must be between 1 and 65535")
+        if self.worker_channel not in CHANNELS:
+            raise ConfigError(f"WORKER_CHANNEL must be one of {', '.join(CHANNELS)}")
+        if self.log_format not in LOG_FORMATS:
+            raise ConfigError("LOG_FORMAT must be text or json")
+        if self.log_level.upper() not in LOG_LEVELS:
+            raise ConfigError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
+        if self.default_country:
+            from utils.phones import is_known_region
+            if not is_known_region(self.default_country):
+                raise ConfigError(f"DEFAULT_COUNTRY {self.default_country!r} is not a known "
+                                  "ISO region code (e.g. BR, IN, US)")
+
+    def require_api_key(self) -> None:
+        """The API must not start unguarded: refuse an empty or example key."""
+        if self.api_key.strip().lower() in PLACEHOLDER_KEYS or len(self.api_key.strip()) < 12:
+            raise ConfigError("API_KEY is missing or a placeholder: set a random key of 12+ "
+                              "characters (make run generates one in .env)")
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)
+
+
+def _convert(name: str, raw: str, kind: type):
+    """Turn one environment string into the field's type, or say which setting is wrong."""
+    try:
+        if kind is bool:
+            lowered = raw.lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+        if kind is int:
+            return int(raw)
+        if kind is float:
+            value = float(raw)
+            if value != value or value in (float("inf"), float("-inf")):
+                raise ValueError(raw)
+            return value
+    except ValueError:
+        article = {bool: "true or false", int: "a whole number", float: "a number"}[kind]
+        raise ConfigError(f"{name.upper()} must be {article}, not {raw!r}") from None
+    if name == "default_country":
+        return raw.upper()
+    if name == "log_level":
+        return raw.upper()
+    if name in ("worker_channel", "log_format"):
+        return raw.lower()
+    return raw

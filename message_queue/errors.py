@@ -1,0 +1,25 @@
+"""Errors the queue raises to its callers; the API maps each to one HTTP status."""
+
+
+class QueueError(Exception):
+    """Base of every error the queue raises on purpose."""
+
+
+class JobNotFound(QueueError):
+    """No job has that id."""
+
+
+class IllegalTransition(QueueError):
+    """The job is in a state from which the asked move is not allowed."""
+
+    def __init__(self, job_id: str, status: str, move: str):
+        super().__init__(f"cannot {move} job {job_id}: it is {status}")
+        self.job_id, self.status, self.move = job_id, status, move
+
+
+class IdempotencyConflict(QueueError):
+    """The Idempotency-Key was used before for a different request."""
+
+
+class DatabaseUnavailable(QueueError):
+    """The database file cannot be opened or used."""

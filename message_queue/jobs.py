@@ -1,0 +1,218 @@
+"""Jobs: creating one with all its messages, reading them back, and the moves a person asks for."""
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from .errors import IdempotencyConflict, IllegalTransition, JobNotFound
+from .states import USER_MOVES, JobStatus, MessageStatus
+
+INSERT_BATCH = 5_000
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """One row to queue: where it goes and the text already rendered for it."""
+    phone: str
+    text: str
+    channel: str
+    name: str = ""
+    row: int | None = None
+
+
+@dataclass(frozen=True)
+class NewJob:
+    """What `create_job` needs besides the recipients."""
+    channel: str
+    template: str
+    name: str = ""
+    attachment_path: str | None = None
+    attachment_name: str | None = None
+    sms_parts: int | None = None
+    idempotency_key: str | None = None
+    request_hash: str | None = None
+
+
+class JobStore:
+    """Job-level operations; mixed into `Queue`, which provides `db` and `clock`."""
+
+    def create_job(self, job: NewJob, recipients) -> tuple[dict, bool]:
+        """Insert a job and every recipient in one transaction; (job, created).
+
+        With an idempotency key seen before, the first job is returned with created=False,
+        or IdempotencyConflict is raised when that key came with a different request.
+        """
+        now = self.clock()
+        job_id = "j_" + secrets.token_hex(8)
+        with self.db.write() as conn:
+            if job.idempotency_key:
+                row = conn.execute("SELECT id, request_hash FROM jobs WHERE idempotency_key = ?",
+                                   (job.idempotency_key,)).fetchone()
+                if row is not None:
+                    if row["request_hash"] != job.request_hash:
+                        raise IdempotencyConflict(job.idempotency_key)
+                    return self._job_row(conn, row["id"]), False
+            conn.execute(
+                "INSERT INTO jobs (id, name, channel, status, template, attachment_path,"
+                " attachment_name, total, sms_parts, idempotency_key, request_hash,"
+                " created_at, updated_at) VALUES (?,?,?,?,?,?,?,0,?,?,?,?,?)",
+                (job_id, job.name, job.channel, JobStatus.PENDING, job.template,
+                 job.attachment_path, job.attachment_name, job.sms_parts, job.idempotency_key,
+                 job.request_hash, now, now))
+            total = self._insert_recipients(conn, job_id, recipients, now)
+            conn.execute("UPDATE jobs SET total = ? WHERE id = ?", (total, job_id))
+            conn.executemany("INSERT INTO job_counts (job_id, status, n) VALUES (?, ?, ?)",
+                             [(job_id, s, total if s == MessageStatus.PENDING else 0)
+                              for s in MessageStatus.ALL])
+            return self._job_row(conn, job_id), True
+
+    @staticmethod
+    def _insert_recipients(conn, job_id, recipients, now) -> int:
+        total, batch = 0, []
+        for r in recipients:
+            batch.append((job_id, r.row, r.phone, r.name, r.text, r.channel, now))
+            if len(batch) >= INSERT_BATCH:
+                total += len(batch)
+                conn.executemany(_INSERT_MESSAGE, batch)
+                batch.clear()
+        if batch:
+            total += len(batch)
+            conn.executemany(_INSERT_MESSAGE, batch)
+        return total
+
+    def get_job(self, job_id: str) -> dict:
+        """The job with its counts per message status; JobNotFound when there is none."""
+        with self.db.read() as conn:
+            return self._job_row(conn, job_id)
+
+    def _job_row(self, conn, job_id: str) -> dict:
+        row = conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        if row is None:
+            raise JobNotFound(job_id)
+        job = dict(row)
+        job["counts"] = {s: 0 for s in MessageStatus.ALL}
+        for c in conn.execute("SELECT status, n FROM job_counts WHERE job_id = ?", (job_id,)):
+            job["counts"][c["status"]] = c["n"]
+        return job
+
+    def list_jobs(self, active_only: bool = True, limit: int = 200) -> list[dict]:
+        """Jobs newest first, by default only those not yet finished."""
+        where = f"WHERE status IN ({_marks(JobStatus.ACTIVE)})" if active_only else ""
+        params = JobStatus.ACTIVE if active_only else ()
+        with self.db.read() as conn:
+            ids = [r["id"] for r in conn.execute(
+                f"SELECT id FROM jobs {where} ORDER BY created_at DESC, rowid DESC LIMIT ?",
+                (*params, limit))]
+            return [self._job_row(conn, i) for i in ids]
+
+    def latest_job(self) -> dict | None:
+        """The newest job, or None when there is none."""
+        with self.db.read() as conn:
+            row = conn.execute(
+                "SELECT id FROM jobs ORDER BY created_at DESC, rowid DESC LIMIT 1").fetchone()
+            return self._job_row(conn, row["id"]) if row else None
+
+    def pause_job(self, job_id: str) -> dict:
+        """Stop handing out this job's messages until it is resumed."""
+        return self._move(job_id, "pause", JobStatus.PAUSED)
+
+    def resume_job(self, job_id: str) -> dict:
+        """Hand out this job's messages again."""
+        return self._move(job_id, "resume", None)
+
+    def stop_job(self, job_id: str) -> dict:
+        """End the job for good: what is not yet being sent is cancelled."""
+        return self._move(job_id, "stop", JobStatus.STOPPED)
+
+    def stop_all(self) -> list[str]:
+        """Stop every active job; the ids stopped."""
+        with self.db.read() as conn:
+            ids = [r["id"] for r in conn.execute(
+                f"SELECT id FROM jobs WHERE status IN ({_marks(JobStatus.ACTIVE)})",
+                JobStatus.ACTIVE)]
+        stopped = []
+        for job_id in ids:
+            try:
+                self.stop_job(job_id)
+                stopped.append(job_id)
+            except IllegalTransition:
+                pass  # finished or stopped by someone else in the meantime
+        return stopped
+
+    def _move(self, job_id: str, move: str, target: str | None) -> dict:
+        now = self.clock()
+        with self.db.write() as conn:
+            job = self._job_row(conn, job_id)
+            if job["status"] not in USER_MOVES[move]:
+                raise IllegalTransition(job_id, job["status"], move)
+            if target is None:  # resume: back to where a job with its history belongs
+                target = JobStatus.RUNNING if job["started_at"] else JobStatus.PENDING
+            finished = now if target == JobStatus.STOPPED else None
+            conn.execute("UPDATE jobs SET status = ?, updated_at = ?,"
+                         " finished_at = COALESCE(?, finished_at) WHERE id = ?",
+                         (target, now, finished, job_id))
+            if target == JobStatus.STOPPED:
+                conn.execute(
+                    "UPDATE messages SET status = 'cancelled', updated_at = ?"
+                    " WHERE job_id = ? AND status IN ('pending', 'retrying')", (now, job_id))
+            return self._job_row(conn, job_id)
+
+    def set_channel_waiting(self, channel: str, waiting_status: str) -> list[str]:
+        """Put the sendable jobs that use `channel` into a waiting state; their ids."""
+        return self._channel_move(channel, JobStatus.SENDABLE, waiting_status)
+
+    def end_channel_waiting(self, channel: str, waiting_status: str) -> list[str]:
+        """Return jobs waiting on `channel` to sending by themselves; their ids."""
+        return self._channel_move(channel, (waiting_status,), None)
+
+    def _channel_move(self, channel: str, from_states, target: str | None) -> list[str]:
+        now = self.clock()
+        job_channels = (channel, "whatsapp_then_sms") if channel == "whatsapp" else (channel,)
+        with self.db.write() as conn:
+            rows = conn.execute(
+                f"SELECT id, started_at FROM jobs WHERE status IN ({_marks(from_states)})"
+                f" AND channel IN ({_marks(job_channels)})", (*from_states, *job_channels)).fetchall()
+            for r in rows:
+                status = target or (JobStatus.RUNNING if r["started_at"] else JobStatus.PENDING)
+                conn.execute("UPDATE jobs SET status = ?, updated_at = ? WHERE id = ?",
+                             (status, now, r["id"]))
+            return [r["id"] for r in rows]
+
+    def list_messages(self, job_id: str, status: str | None = None, limit: int = 100,
+                      offset: int = 0, search: str | None = None) -> tuple[list[dict], int]:
+        """A page of a job's messages in queue order, and how many match in all."""
+        where, params = "job_id = ?", [job_id]
+        if status:
+            where += " AND status = ?"
+            params.append(status)
+        if search:
+            where += " AND (phone LIKE ? ESCAPE '\\' OR name LIKE ? ESCAPE '\\')"
+            like = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            params += [like, like]
+        with self.db.read() as conn:
+            self._job_row(conn, job_id)
+            total = conn.execute(f"SELECT count(*) FROM messages WHERE {where}", params).fetchone()[0]
+            rows = conn.execute(f"SELECT * FROM messages WHERE {where} ORDER BY id LIMIT ? OFFSET ?",
+                                (*params, limit, offset)).fetchall()
+        return [dict(r) for r in rows], total
+
+    def iter_messages(self, job_id: str, batch: int = 2_000):
+        """Every message of a job in queue order, read in batches (for exports)."""
+        self.get_job(job_id)
+        last = 0
+        while True:
+            rows = self.db.connection().execute(
+                "SELECT * FROM messages WHERE job_id = ? AND id > ? ORDER BY id LIMIT ?",
+                (job_id, last, batch)).fetchall()
+            if not rows:
+                return
+            yield from (dict(r) for r in rows)
+            last = rows[-1]["id"]
+
+
+_INSERT_MESSAGE = ("INSERT INTO messages (job_id, row, phone, name, text, channel, updated_at)"
+                   " VALUES (?, ?, ?, ?, ?, ?, ?)")
+
+
+def _marks(values) -> str:
+    return ", ".join("?" for _ in values)

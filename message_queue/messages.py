@@ -1,0 +1,138 @@
+"""Messages: claiming one for a worker, recording what happened, recovering after a crash.
+
+A row is committed as `sending` before the worker touches the browser or the gateway, so a
+crash can never make the queue forget that a send may have started: such rows are handed back
+to a worker to verify (`recover_sending`) and are never silently re-queued.
+"""
+from __future__ import annotations
+
+from .states import JobStatus, MessageStatus
+
+# For each sendable job, the first waiting row of this channel whose retry time has come
+# (a correlated lookup on the partial index: no sort of a 100,000-row job); oldest job first.
+_CLAIM = f"""
+UPDATE messages
+SET status = 'sending', attempts = attempts + 1, claimed_by = :worker, claimed_at = :now,
+    updated_at = :now
+WHERE id = (
+    SELECT mid FROM (
+        SELECT j.created_at AS created, j.rowid AS seq,
+               (SELECT m.id FROM messages m
+                WHERE m.job_id = j.id AND m.channel = :channel
+                  AND m.status IN ('pending', 'retrying') AND m.next_attempt_at <= :now
+                ORDER BY m.id LIMIT 1) AS mid
+        FROM jobs j WHERE j.status IN ('{JobStatus.PENDING}', '{JobStatus.RUNNING}'))
+    WHERE mid IS NOT NULL ORDER BY created, seq LIMIT 1)
+RETURNING *
+"""
+
+
+class MessageStore:
+    """Message-level operations; mixed into `Queue`, which provides `db` and `clock`."""
+
+    def claim_next(self, channel: str, worker_id: str) -> dict | None:
+        """Atomically take the next sendable message for `channel`, now `sending`; or None."""
+        now = self.clock()
+        with self.db.write() as conn:
+            row = conn.execute(_CLAIM, {"worker": worker_id, "now": now,
+                                        "channel": channel}).fetchone()
+            if row is None:
+                return None
+            message = dict(row)
+            conn.execute(
+                "UPDATE jobs SET status = 'running', started_at = COALESCE(started_at, ?),"
+                " updated_at = ? WHERE id = ? AND status = 'pending'",
+                (now, now, message["job_id"]))
+            job = conn.execute("SELECT attachment_path, attachment_name, channel FROM jobs"
+                               " WHERE id = ?", (message["job_id"],)).fetchone()
+            message.update(attachment_path=job["attachment_path"],
+                           attachment_name=job["attachment_name"], job_channel=job["channel"])
+            return message
+
+    def mark_sent(self, message_id: int, worker_id: str, provider_id: str | None = None) -> bool:
+        """The message went out; True when this worker still held it."""
+        now = self.clock()
+        return self._finish(message_id, worker_id, MessageStatus.SENT, None,
+                            "sent_at = :now, provider_id = COALESCE(:provider, provider_id)",
+                            {"now": now, "provider": provider_id})
+
+    def mark_failed(self, message_id: int, worker_id: str, error: str) -> bool:
+        """The message will not go out: a final failure with its error code."""
+        return self._finish(message_id, worker_id, MessageStatus.FAILED, error)
+
+    def mark_unknown(self, message_id: int, worker_id: str, error: str) -> bool:
+        """Nobody can tell whether it went out: never re-sent, left for a person."""
+        return self._finish(message_id, worker_id, MessageStatus.UNKNOWN, error)
+
+    def retry_later(self, message_id: int, worker_id: str, error: str, at: float) -> bool:
+        """Nothing was sent; try again at time `at` (the attempt counts)."""
+        return self._finish(message_id, worker_id, MessageStatus.RETRYING, error,
+                            "next_attempt_at = :at, claimed_by = NULL", {"at": at})
+
+    def release(self, message_id: int, worker_id: str, error: str | None = None) -> bool:
+        """Nothing was sent and it was not the message's fault (session lost): no attempt burned."""
+        return self._finish(message_id, worker_id, MessageStatus.PENDING, error,
+                            "attempts = max(attempts - 1, 0), claimed_by = NULL", {})
+
+    def reroute(self, message_id: int, worker_id: str, channel: str, error: str) -> bool:
+        """Send it again on another channel from scratch (WhatsApp → SMS fallback)."""
+        return self._finish(message_id, worker_id, MessageStatus.PENDING, error,
+                            "channel = :channel, attempts = 0, claimed_by = NULL,"
+                            " next_attempt_at = 0", {"channel": channel})
+
+    def mark_delivered(self, message_id: int) -> bool:
+        """The channel reported delivery of a message already sent."""
+        now = self.clock()
+        with self.db.write() as conn:
+            cur = conn.execute("UPDATE messages SET status = 'delivered', updated_at = ?"
+                               " WHERE id = ? AND status = 'sent'", (now, message_id))
+            return cur.rowcount == 1
+
+    def _finish(self, message_id, worker_id, status, error, extra_set="", extra=None) -> bool:
+        now = self.clock()
+        params = {"id": message_id, "worker": worker_id, "status": status, "error": error,
+                  "now": now, **(extra or {})}
+        sets = "status = :status, error = COALESCE(:error, error), updated_at = :now"
+        if extra_set:
+            sets += ", " + extra_set
+        with self.db.write() as conn:
+            row = conn.execute(
+                f"UPDATE messages SET {sets} WHERE id = :id AND status = 'sending'"
+                " AND claimed_by = :worker RETURNING job_id", params).fetchone()
+            if row is None:
+                return False
+            if error and status in (MessageStatus.FAILED, MessageStatus.UNKNOWN,
+                                    MessageStatus.RETRYING):
+                conn.execute("UPDATE jobs SET last_error = ?, updated_at = ? WHERE id = ?",
+                             (error, now, row["job_id"]))
+            if status in MessageStatus.FINISHED:
+                self._complete_if_done(conn, row["job_id"], now)
+            return True
+
+    @staticmethod
+    def _complete_if_done(conn, job_id: str, now: float) -> None:
+        open_rows = conn.execute(
+            "SELECT coalesce(sum(n), 0) FROM job_counts WHERE job_id = ?"
+            " AND status IN ('pending', 'retrying', 'sending')", (job_id,)).fetchone()[0]
+        if open_rows == 0:
+            conn.execute(
+                "UPDATE jobs SET status = 'completed', finished_at = ?, updated_at = ?"
+                " WHERE id = ? AND status NOT IN ('completed', 'stopped')", (now, now, job_id))
+
+    def recover_sending(self, channel: str, worker_id: str, stale_after: float = 60.0) -> list[dict]:
+        """Take over rows left `sending` by this worker or by dead ones, for verification.
+
+        A worker is dead when its heartbeat is older than `stale_after` seconds or it has no
+        row at all. The rows stay `sending`, now claimed by `worker_id`; the caller decides.
+        """
+        now = self.clock()
+        with self.db.write() as conn:
+            rows = conn.execute(
+                "UPDATE messages SET claimed_by = :worker, claimed_at = :now, updated_at = :now"
+                " WHERE status = 'sending' AND channel = :channel AND (claimed_by = :worker"
+                "  OR claimed_by IS NULL OR claimed_by NOT IN (SELECT id FROM workers"
+                "  WHERE heartbeat_at >= :cutoff AND state <> 'stopped'))"
+                " RETURNING *",
+                {"worker": worker_id, "now": now, "channel": channel,
+                 "cutoff": now - stale_after}).fetchall()
+            return [dict(r) for r in sorted(rows, key=lambda r: r["id"])]

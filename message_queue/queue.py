@@ -1,0 +1,33 @@
+"""`Queue`: the one object through which the API and the workers use the database."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from .db import Database
+from .jobs import JobStore
+from .messages import MessageStore
+from .workers import WorkerStore
+
+
+class Queue(JobStore, MessageStore, WorkerStore):
+    """Jobs, messages and workers in one SQLite file shared by several processes.
+
+    `clock` returns seconds since the epoch; tests pass their own to move time.
+    """
+
+    def __init__(self, path: str | Path, clock=time.time):
+        self.db = Database(path)
+        self.clock = clock
+
+    def check(self) -> str:
+        """`ok` when the database answers, else what went wrong."""
+        return self.db.check()
+
+    def integrity_check(self) -> str:
+        """SQLite's integrity check of the file: `ok` when sound."""
+        return self.db.integrity_check()
+
+    def close(self) -> None:
+        """Close this thread's connection."""
+        self.db.close()

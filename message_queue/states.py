@@ -1,0 +1,49 @@
+"""The job and message states of the contract, and which job moves are legal."""
+
+
+class JobStatus:
+    PENDING = "pending"
+    RUNNING = "running"
+    PAUSED = "paused"
+    WAITING_FOR_LOGIN = "waiting_for_login"
+    WAITING_FOR_GATEWAY = "waiting_for_gateway"
+    COMPLETED = "completed"
+    STOPPED = "stopped"
+
+    ACTIVE = (PENDING, RUNNING, PAUSED, WAITING_FOR_LOGIN, WAITING_FOR_GATEWAY)
+    FINAL = (COMPLETED, STOPPED)
+    WAITING = (WAITING_FOR_LOGIN, WAITING_FOR_GATEWAY)
+    # Only these hand out messages to workers.
+    SENDABLE = (PENDING, RUNNING)
+
+
+class MessageStatus:
+    PENDING = "pending"
+    RETRYING = "retrying"
+    SENDING = "sending"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    UNKNOWN = "unknown"
+
+    ALL = (PENDING, RETRYING, SENDING, SENT, DELIVERED, FAILED, CANCELLED, UNKNOWN)
+    OPEN = (PENDING, RETRYING, SENDING)
+    FINISHED = (SENT, DELIVERED, FAILED, CANCELLED, UNKNOWN)
+    WAITING = (PENDING, RETRYING)
+
+
+# What a person may ask of a job, from which states. Automatic moves (first claim, waiting for
+# login or the gateway, completion) are made by the queue itself, not through this table.
+USER_MOVES = {
+    "pause": (JobStatus.PENDING, JobStatus.RUNNING, *JobStatus.WAITING),
+    "resume": (JobStatus.PAUSED,),
+    "stop": JobStatus.ACTIVE,
+}
+
+JOB_CHANNELS = ("whatsapp", "sms", "whatsapp_then_sms")
+
+
+def channels_of(job_channel: str) -> tuple[str, ...]:
+    """The transports a job's messages may travel on."""
+    return ("whatsapp", "sms") if job_channel == "whatsapp_then_sms" else (job_channel,)

@@ -1,0 +1,58 @@
+"""Workers: heartbeats, the state each shows in /session, and the latest login QR code."""
+from __future__ import annotations
+
+DISCONNECTED_AFTER = 60.0
+
+
+class WorkerStore:
+    """Worker rows; mixed into `Queue`, which provides `db` and `clock`."""
+
+    def heartbeat(self, worker_id: str, channel: str, state: str,
+                  current_job_id: str | None = None, detail: str | None = None) -> None:
+        """Say this worker is alive, what it is doing and on which job."""
+        now = self.clock()
+        with self.db.write() as conn:
+            conn.execute(
+                "INSERT INTO workers (id, channel, state, detail, current_job_id, started_at,"
+                " heartbeat_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT(id) DO UPDATE SET channel = excluded.channel,"
+                " state = excluded.state, detail = excluded.detail,"
+                " current_job_id = excluded.current_job_id, heartbeat_at = excluded.heartbeat_at",
+                (worker_id, channel, state, detail, current_job_id, now, now))
+
+    def save_qr(self, worker_id: str, png: bytes) -> None:
+        """Keep the newest login QR image this worker captured."""
+        now = self.clock()
+        with self.db.write() as conn:
+            conn.execute("UPDATE workers SET qr_png = ?, qr_at = ? WHERE id = ?",
+                         (png, now, worker_id))
+
+    def clear_qr(self, worker_id: str) -> None:
+        """Forget the QR once logged in: an old code must not be offered for scanning."""
+        with self.db.write() as conn:
+            conn.execute("UPDATE workers SET qr_png = NULL, qr_at = NULL WHERE id = ?",
+                         (worker_id,))
+
+    def latest_qr(self) -> tuple[bytes, float] | None:
+        """The newest QR image of any live worker and when it was taken, or None."""
+        cutoff = self.clock() - DISCONNECTED_AFTER
+        row = self.db.connection().execute(
+            "SELECT qr_png, qr_at FROM workers WHERE qr_png IS NOT NULL AND heartbeat_at >= ?"
+            " AND state = 'qr_required' ORDER BY qr_at DESC LIMIT 1", (cutoff,)).fetchone()
+        return (bytes(row["qr_png"]), row["qr_at"]) if row else None
+
+    def list_workers(self) -> list[dict]:
+        """Every known worker, with a silent one shown as `disconnected`."""
+        now = self.clock()
+        rows = self.db.connection().execute(
+            "SELECT id, channel, state, detail, current_job_id, started_at, heartbeat_at,"
+            " qr_png IS NOT NULL AS qr_available FROM workers ORDER BY id").fetchall()
+        workers = []
+        for r in rows:
+            w = dict(r)
+            w["heartbeat_age_s"] = round(max(now - w["heartbeat_at"], 0.0), 1)
+            if w["state"] != "stopped" and w["heartbeat_age_s"] > DISCONNECTED_AFTER:
+                w["state"] = "disconnected"
+            w["qr_available"] = bool(w["qr_available"]) and w["state"] == "qr_required"
+            workers.append(w)
+        return workers
