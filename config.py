@@ -54,6 +54,7 @@ class Settings:
     sms_gateway_url: str = ""
     sms_gateway_username: str = "sms"
     sms_gateway_password: str = ""
+    notify_socket: str = ""
     log_level: str = "INFO"
     log_format: str = "text"
 

@@ -1,0 +1,50 @@
+"""Test doubles for what varies: a transport scripted per phone number, and a movable clock."""
+from __future__ import annotations
+
+from worker import transport as t
+
+
+class Clock:
+    """A clock a test moves by hand."""
+
+    def __init__(self, now: float = 1_700_000_000.0):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class FakeTransport:
+    """Records what it was asked to send; `script[phone]` is a list of errors to raise first."""
+
+    def __init__(self, channel: str = "whatsapp", state: str = t.LOGGED_IN):
+        self.channel = channel
+        self.session = t.SessionState(state)
+        self.script: dict[str, list[Exception]] = {}
+        self.sent: list[tuple[str, str]] = []
+        self.verdicts: dict[int, str] = {}
+        self.verified: list[int] = []
+        self.closed = 0
+        self.on_send = None
+
+    def check_session(self) -> t.SessionState:
+        return self.session
+
+    def send(self, message: dict) -> t.SendResult:
+        if self.on_send:
+            self.on_send(message)
+        errors = self.script.get(message["phone"])
+        if errors:
+            raise errors.pop(0)
+        self.sent.append((message["phone"], message["text"]))
+        return t.SendResult(provider_id=f"p{message['id']}")
+
+    def verify(self, message: dict) -> str:
+        self.verified.append(message["id"])
+        return self.verdicts.get(message["id"], "not_sent")
+
+    def close(self) -> None:
+        self.closed += 1

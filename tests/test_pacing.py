@@ -1,0 +1,67 @@
+"""Pacing and retry decisions, with an injected random source and clock."""
+from __future__ import annotations
+
+import random
+import threading
+
+from worker.delay import Pacer, wait
+from worker.errors import (ConfigurationError, NotOnWhatsApp, PermanentSendError,
+                           RetryableSendError, SessionLostError, TransportBroken,
+                           UncertainSendError, decide)
+
+
+def test_delays_stay_in_range_and_long_pause_comes_every_n():
+    pacer = Pacer(4, 8, long_every=10, long_min=20, long_max=40, rng=random.Random(7))
+    delays = [pacer.next_delay() for _ in range(200)]
+    long_ones = [i for i, d in enumerate(delays, start=1) if d >= 20]
+    assert long_ones == list(range(10, 201, 10))
+    assert all(4 <= d <= 8 for i, d in enumerate(delays, start=1) if i % 10)
+    assert all(20 <= d <= 40 for i, d in enumerate(delays, start=1) if i % 10 == 0)
+    short = [d for i, d in enumerate(delays, start=1) if i % 10]
+    assert max(short) - min(short) > 3  # really spread, not a constant
+
+
+def test_zero_long_pause_every_turns_long_pauses_off():
+    pacer = Pacer(1, 2, long_every=0, long_min=50, long_max=60, rng=random.Random(1))
+    assert all(1 <= pacer.next_delay() <= 2 for _ in range(50))
+
+
+def test_same_seed_same_delays():
+    a = Pacer(4, 8, rng=random.Random(3))
+    b = Pacer(4, 8, rng=random.Random(3))
+    assert [a.next_delay() for _ in range(5)] == [b.next_delay() for _ in range(5)]
+
+
+def test_wait_returns_at_once_when_stopped():
+    stop = threading.Event()
+    stop.set()
+    assert wait(stop, 3600) is False
+
+
+def test_wait_ends_when_no_longer_wanted():
+    calls = []
+    assert wait(threading.Event(), 3600, lambda: calls.append(1) or len(calls) < 2, step=0.001) \
+        is False
+    assert len(calls) == 2
+
+
+def test_wait_of_zero_or_less_is_immediate():
+    assert wait(threading.Event(), 0) is True
+    assert wait(threading.Event(), -5) is True
+
+
+def test_retry_decisions_by_error_class():
+    now = 1000.0
+    assert decide(RetryableSendError("x"), 1, 3, now, 30).action == "retry"
+    assert decide(RetryableSendError("x"), 1, 3, now, 30).at == 1030
+    assert decide(RetryableSendError("x"), 2, 3, now, 30).at == 1060
+    assert decide(RetryableSendError("x"), 3, 3, now, 30).action == "fail"
+    assert decide(NotOnWhatsApp("x"), 1, 3, now, 30) .code == "not_on_whatsapp"
+    assert decide(NotOnWhatsApp("x"), 1, 3, now, 30).action == "fail"
+    assert decide(PermanentSendError("x", code="gateway_rejected"), 1, 3, now, 30).code \
+        == "gateway_rejected"
+    assert decide(SessionLostError("x"), 3, 3, now, 30).action == "release"
+    assert decide(ConfigurationError("x"), 1, 3, now, 30).action == "release"
+    assert decide(UncertainSendError("x"), 1, 3, now, 30).action == "verify"
+    assert decide(TransportBroken("x", may_have_sent=True), 1, 3, now, 30).action == "verify"
+    assert decide(TransportBroken("x", may_have_sent=False), 1, 3, now, 30).action == "release"

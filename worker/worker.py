@@ -1,0 +1,259 @@
+"""The worker loop: make sure the channel can send, wait its turn, claim, send, record.
+
+It reads like the contract: recover what a crash left in `sending`, then while not stopping,
+`run_once()` takes one step. Every wait is on the stop Event, so SIGTERM, pause and stop act
+within a second. One broad `except` sits at the message boundary: a failing message never
+kills the daemon; a broken database does (the caller exits non-zero and systemd restarts us).
+"""
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+
+from message_queue import JobStatus, Queue
+
+from . import transport as t
+from .delay import Pacer, wait
+from .errors import (ConfigurationError, RetryableSendError, SendError, SessionLostError,
+                     TransportBroken, UncertainSendError, decide)
+from .systemd import Notifier
+
+log = logging.getLogger("worker")
+
+# How each channel shows "cannot send now" on its jobs and on the worker.
+WAITING_STATUS = {"whatsapp": JobStatus.WAITING_FOR_LOGIN, "sms": JobStatus.WAITING_FOR_GATEWAY}
+DOWN_STATE = {"whatsapp": "disconnected", "sms": "gateway_down"}
+HEARTBEAT_EVERY = 5.0
+# A worker silent this long is dead: its `sending` rows are taken over. Longer than one send
+# (SEND_TIMEOUT) plus a heartbeat interval, so a slow send is never mistaken for a crash.
+STALE_AFTER = 120.0
+
+
+class Worker:
+    """Sends the queue's messages of one channel through one transport."""
+
+    def __init__(self, settings, queue: Queue, transport: t.Transport, stop: threading.Event,
+                 *, clock=time.time, rng: random.Random | None = None,
+                 notifier: Notifier | None = None, idle_poll: float = 1.0,
+                 session_poll: float = 2.0):
+        self.settings, self.queue, self.transport, self.stop = settings, queue, transport, stop
+        self.channel, self.worker_id = transport.channel, settings.worker_id
+        self.clock, self.notifier = clock, notifier or Notifier(None)
+        self.pacer = Pacer.from_settings(settings, rng)
+        self.idle_poll, self.session_poll = idle_poll, session_poll
+        self.next_send_at = 0.0
+        self.logged_in = False
+        self.ready_sent = False
+        self._last_beat = (None, None, None, 0.0)
+        self._last_qr: bytes | None = None
+
+    def run(self) -> int:
+        """Run until stopped; 0 on a clean stop."""
+        self.heartbeat("starting", force=True)
+        self.notifier.status("starting the channel")
+        try:
+            while not self.stop.is_set():
+                self.run_once()
+        finally:
+            self.shutdown()
+        return 0
+
+    def run_once(self) -> bool:
+        """One turn of the loop; True when a message was handed to the transport."""
+        self.notifier.watchdog()
+        if not self.ensure_session() or not self.wait_for_turn():
+            return False
+        message = self.queue.claim_next(self.channel, self.worker_id)
+        if message is None:
+            self.heartbeat("logged_in")
+            self.stop.wait(self.idle_poll)
+            return False
+        self.heartbeat("sending", message["job_id"])
+        self.notifier.status(f"sending message {message['id']} of job {message['job_id']}")
+        self.deliver(message)
+        return True
+
+    # --- the session -------------------------------------------------------------------
+
+    def ensure_session(self) -> bool:
+        """True when the channel can send now; otherwise show why, wait a little, False."""
+        try:
+            state = self.transport.check_session()
+        except Exception as exc:  # a dead browser or an unreachable phone is a state, not a crash
+            log.warning("channel check failed: %s", exc, extra=self._ctx())
+            state = t.SessionState(t.UNAVAILABLE, str(exc))
+        if state.state == t.LOGGED_IN:
+            if not self.logged_in:
+                self.on_login()
+            return True
+        self.on_session_down(state)
+        self.stop.wait(self.session_poll)
+        return False
+
+    def on_login(self) -> None:
+        """The channel is (back) up: forget the QR, resume waiting jobs, verify leftovers."""
+        log.info("%s channel is ready", self.channel, extra=self._ctx())
+        self.queue.clear_qr(self.worker_id)
+        self._last_qr = None
+        self.recover()
+        resumed = self.queue.end_channel_waiting(self.channel, WAITING_STATUS[self.channel])
+        if resumed:
+            log.info("resumed jobs %s", ", ".join(resumed), extra=self._ctx())
+        self.logged_in = True
+        self.heartbeat("logged_in", force=True)
+        self._ready("logged in, sending")
+
+    def on_session_down(self, state: t.SessionState) -> None:
+        """Nothing may be sent: park this channel's jobs and say what a person must do."""
+        if self.logged_in or self._last_beat[0] in (None, "starting"):
+            log.warning("%s channel cannot send: %s %s", self.channel, state.state, state.detail,
+                        extra=self._ctx())
+        self.logged_in = False
+        if state.state == t.QR_REQUIRED:
+            self.queue.set_channel_waiting(self.channel, JobStatus.WAITING_FOR_LOGIN)
+            if state.qr_png and state.qr_png != self._last_qr:
+                self.queue.save_qr(self.worker_id, state.qr_png)
+                self._last_qr = state.qr_png
+            self.heartbeat("qr_required", detail=state.detail or "scan the QR code", force=True)
+        else:
+            if self.channel == "sms":
+                self.queue.set_channel_waiting(self.channel, JobStatus.WAITING_FOR_GATEWAY)
+            self.heartbeat(DOWN_STATE[self.channel], detail=state.detail or state.state)
+        self._ready(f"waiting: {state.state} {state.detail}".strip())
+
+    def recover(self) -> None:
+        """Settle rows left `sending` by a crash of this or a dead worker, by asking the channel."""
+        for message in self.queue.recover_sending(self.channel, self.worker_id, STALE_AFTER):
+            verdict = self._verify(message)
+            log.info("recovered message %s: %s", message["id"], verdict,
+                     extra=self._ctx(message))
+            if verdict == "sent":
+                self.queue.mark_sent(message["id"], self.worker_id)
+            elif verdict == "not_sent":
+                self.queue.release(message["id"], self.worker_id)
+            else:
+                self.queue.mark_unknown(message["id"], self.worker_id, "send_not_confirmed")
+
+    # --- one message ---------------------------------------------------------------------
+
+    def wait_for_turn(self) -> bool:
+        """Keep the pause between two messages; False when stopped meanwhile."""
+        return wait(self.stop, self.next_send_at - self.clock(), self._still_alive)
+
+    def _still_alive(self) -> bool:
+        # A long pause must not make us look dead to /session or to other workers' recovery.
+        self.heartbeat(*self._last_beat[:3])
+        return True
+
+    def deliver(self, message: dict) -> None:
+        """Send one claimed message and record what happened: the message boundary."""
+        try:
+            result = self.transport.send(message)
+        except SendError as exc:
+            self.record_failure(message, exc)
+        except Exception as exc:  # an unforeseen error: the message may or may not be out
+            log.exception("unexpected error sending message %s", message["id"],
+                          extra=self._ctx(message))
+            self.record_failure(message, UncertainSendError(repr(exc)))
+        else:
+            self.queue.mark_sent(message["id"], self.worker_id, result.provider_id)
+            if result.delivered:
+                self.queue.mark_delivered(message["id"])
+            log.info("sent message %s", message["id"], extra=self._ctx(message))
+            self._schedule_next()
+
+    def record_failure(self, message: dict, error: SendError) -> None:
+        """Retry, fail, release or verify the message, as the error's class decides."""
+        now = self.clock()
+        outcome = decide(error, message["attempts"], self.settings.max_attempts, now,
+                         self.settings.retry_backoff)
+        log.warning("message %s: %s (%s) -> %s", message["id"], error.code, error, outcome.action,
+                    extra=self._ctx(message))
+        mid, me = message["id"], self.worker_id
+        if outcome.action == "fail":
+            if outcome.code == "not_on_whatsapp" and message.get("job_channel") == "whatsapp_then_sms":
+                self.queue.reroute(mid, me, "sms", outcome.code)
+            else:
+                self.queue.mark_failed(mid, me, outcome.code)
+        elif outcome.action == "retry":
+            self.queue.retry_later(mid, me, outcome.code, outcome.at)
+        elif outcome.action == "release":
+            self.queue.release(mid, me, outcome.code)
+            if isinstance(error, TransportBroken):
+                self._close_transport()
+            self.logged_in = False  # look at the session again before the next claim
+        else:
+            self._settle_uncertain(message, error)
+        if isinstance(error, ConfigurationError):
+            self.heartbeat(DOWN_STATE[self.channel], detail=str(error), force=True)
+        if not isinstance(error, SessionLostError):
+            self._schedule_next()
+
+    def _settle_uncertain(self, message: dict, error: SendError) -> None:
+        if isinstance(error, TransportBroken):
+            # The browser died after the click. The row stays `sending`, claimed by us: the
+            # recovery that runs once the channel is back up looks in the chat for it.
+            self._close_transport()
+            return
+        verdict = self._verify(message)
+        if verdict == "sent":
+            self.queue.mark_sent(message["id"], self.worker_id)
+        elif verdict == "not_sent":
+            self.record_failure(message, RetryableSendError(str(error), code=error.code))
+        else:
+            self.queue.mark_unknown(message["id"], self.worker_id, error.code)
+
+    def _verify(self, message: dict) -> str:
+        try:
+            return self.transport.verify(message)
+        except Exception as exc:  # if the channel cannot answer, nobody knows: unknown
+            log.warning("could not verify message %s: %s", message["id"], exc,
+                        extra=self._ctx(message))
+            return "unknown"
+
+    def _close_transport(self) -> None:
+        """Drop a broken browser or connection; the next session check opens a fresh one."""
+        try:
+            self.transport.close()
+        except Exception:  # the old browser is gone anyway
+            pass
+        self.logged_in = False
+
+    def _schedule_next(self) -> None:
+        self.next_send_at = self.clock() + self.pacer.next_delay()
+
+    # --- bookkeeping ---------------------------------------------------------------------
+
+    def heartbeat(self, state: str, job_id: str | None = None, detail: str | None = None,
+                  force: bool = False) -> None:
+        """Tell the queue we are alive; unchanged states are written every few seconds only."""
+        now = self.clock()
+        last_state, last_job, last_detail, at = self._last_beat
+        if not force and (state, job_id, detail) == (last_state, last_job, last_detail) \
+                and now - at < HEARTBEAT_EVERY:
+            return
+        self.queue.heartbeat(self.worker_id, self.channel, state, job_id, detail)
+        self._last_beat = (state, job_id, detail, now)
+
+    def _ready(self, status: str) -> None:
+        if not self.ready_sent:
+            self.notifier.ready()
+            self.ready_sent = True
+        self.notifier.status(status)
+
+    def shutdown(self) -> None:
+        """Say we are stopping, close the channel, leave a `stopped` heartbeat."""
+        self.notifier.stopping()
+        try:
+            self.transport.close()
+        finally:
+            self.queue.heartbeat(self.worker_id, self.channel, "stopped")
+            log.info("worker %s stopped", self.worker_id, extra=self._ctx())
+
+    def _ctx(self, message: dict | None = None) -> dict:
+        ctx = {"worker_id": self.worker_id, "channel": self.channel}
+        if message:
+            ctx.update(job_id=message["job_id"], message_id=message["id"])
+        return ctx
