@@ -1,0 +1,105 @@
+"""normalize_phone: every way a person or a spreadsheet writes a number, and the bad ones."""
+
+import math
+
+import pytest
+
+from utils.phones import InvalidPhone, is_known_region, normalize_phone
+
+BR_MOBILE = "+5511912345678"
+
+
+@pytest.mark.parametrize("raw", [
+    "+55 11 91234-5678",
+    "+55 (11) 91234-5678",
+    "+55.11.91234.5678",
+    "+55/11/91234/5678",
+    "0055 11 91234 5678",
+    "00 55 (11) 9 1234-5678",
+    "+55\u00a011\u00a091234\u20115678",          # NBSP and a non-breaking hyphen
+    "\u202a+55 11 91234-5678\u202c",             # direction marks copied from RTL text
+    "  +5511912345678  ",
+])
+def test_separators_and_international_prefix_need_no_default_country(raw):
+    assert normalize_phone(raw, None) == BR_MOBILE
+
+
+def test_the_same_number_written_three_ways_is_one_e164_number():
+    ways = ["+55 (11) 91234-5678", "0055.11.91234.5678", "(11) 91234 5678"]
+    assert {normalize_phone(w, "BR") for w in ways} == {BR_MOBILE}
+
+
+@pytest.mark.parametrize("raw", [
+    5511912345678.0, 5.511912345678e12, 5511912345678, "5511912345678.0", "5.511912345678E+12",
+])
+def test_spreadsheet_numbers_lose_float_artefacts(raw):
+    assert normalize_phone(raw, "BR") == BR_MOBILE
+
+
+def test_default_country_fills_in_a_national_number():
+    assert normalize_phone("(11) 91234-5678", "BR") == BR_MOBILE
+    assert normalize_phone("011 91234-5678", "br") == BR_MOBILE
+    assert normalize_phone("(415) 555-0101", "US") == "+14155550101"
+
+
+def test_international_digits_whose_plus_was_lost_are_tried_with_a_plus():
+    assert normalize_phone("14155550101", "BR") == "+14155550101"
+    assert normalize_phone(919876543210.0, "BR") == "+919876543210"
+
+
+def test_plus_numbers_ignore_the_default_country():
+    assert normalize_phone("+1 415 555 0101", "BR") == "+14155550101"
+    assert normalize_phone("0091 98765 43210", "US") == "+919876543210"
+
+
+@pytest.mark.parametrize("country", [None, ""])
+def test_without_default_country_a_number_without_plus_is_rejected(country):
+    with pytest.raises(InvalidPhone) as info:
+        normalize_phone("11 91234-5678", country)
+    assert info.value.message == "number has no +country code and DEFAULT_COUNTRY is not set"
+    assert info.value.reason == "invalid_phone"
+
+
+@pytest.mark.parametrize("raw, message", [
+    ("+55 11 9123", "number is too short"),
+    ("123", "number is too short"),
+    ("+55 11 91234-5678 9012", "number is too long"),
+    ("+55 11 91234-5678 9012 3456 7890", "number is too long"),
+    ("12ab", "number contains letters"),
+    ("+1 800 FLOWERS", "number contains letters"),
+    ("+55 11 91234-5678 ext 2", "number contains letters"),
+    ("+999 1234 5678", "number has an unknown country code"),
+    ("", "number is empty"),
+    ("  - ", "number is empty"),
+    (None, "number is empty"),
+    ("+55 11 91234#5678", "number contains an unexpected character '#'"),
+    ("+55 11 +91234-5678", "number contains an unexpected character '+'"),
+    (5.5, "number is not a whole number"),
+    (math.nan, "number is not a whole number"),
+    (True, "number must be text"),
+    ("5.51191E+12", "number was rounded by a spreadsheet (scientific notation); "
+                    "format the column as text"),
+])
+def test_bad_numbers_are_rejected_with_a_reason(raw, message):
+    with pytest.raises(InvalidPhone) as info:
+        normalize_phone(raw, "BR")
+    assert info.value.message == message
+    assert str(info.value) == message
+    assert info.value.reason == "invalid_phone"
+
+
+def test_invalid_phone_is_a_value_error():
+    assert issubclass(InvalidPhone, ValueError)
+
+
+def test_a_very_long_input_is_refused_before_parsing():
+    with pytest.raises(InvalidPhone, match="too long"):
+        normalize_phone("1" * 10_000, "BR")
+
+
+@pytest.mark.parametrize("code, known", [
+    ("BR", True), ("in", True), (" us ", True), ("GB", True),
+    ("XX", False), ("", False), ("001", False), ("BRA", False), (None, False), (55, False),
+])
+def test_is_known_region(code, known):
+    assert is_known_region(code) is known

@@ -1,0 +1,1 @@
+"""Input helpers shared by the API: phone numbers, contact files, message templates."""

@@ -1,0 +1,326 @@
+"""Read a contact list (CSV, XLSX, TXT or pasted numbers) into rows of text.
+
+Nothing here validates phone numbers: it finds the phone column and keeps every cell as the
+user wrote it, with the row number the user sees, so the API can report each bad row. Every
+problem with the file itself is a ContactFileError whose message is meant for the uploader.
+"""
+
+import codecs
+import csv
+import io
+import os
+import re
+import zipfile
+from dataclasses import dataclass, field
+from itertools import islice
+
+import openpyxl
+
+from .template import normalize_name
+
+PHONE_HEADERS = (
+    "phone", "number", "mobile", "whatsapp", "tel", "telephone", "celular", "telefone")
+_KINDS = {".csv": "csv", ".tsv": "csv", ".xlsx": "xlsx", ".txt": "txt"}
+_DELIMITERS = ",;\t|"
+# Far above csv's 128 KiB default so a long note cannot break a file, yet bounded; the
+# request size cap is below this, so only a broken file can reach it.
+_FIELD_LIMIT = 64 * 1024 * 1024
+_MAX_UNZIPPED = 100 * 1024 * 1024
+_MAX_RATIO = 200  # real sheets deflate 5-30x; hundreds-fold on megabytes means a zip bomb
+_SIGNATURES = {
+    b"\x89PNG": "a PNG image", b"\xff\xd8\xff": "a JPEG image", b"GIF8": "a GIF image",
+    b"%PDF": "a PDF document", b"PK\x03\x04": "an Excel .xlsx or other ZIP file",
+    b"\xd0\xcf\x11\xe0": "an old Excel .xls or Word file", b"\x1f\x8b": "a GZIP archive",
+    b"Rar!": "a RAR archive", b"7z\xbc\xaf": "a 7-Zip archive", b"RIFF": "a media file",
+    b"ID3": "an MP3 file", b"\x7fELF": "a program", b"{\\rtf": "an RTF document",
+}
+_PHONE_LIKE = re.compile(r"[\d\s+\-().]+")
+_NEWLINES = re.compile(r"\r\n|\r|\n")
+_NOT_TEXT = "This does not look like a text/CSV file ({})."
+_EMPTY = "The file is empty."
+_HEADER_ONLY = "The file has a header row but no contacts."
+_TOO_MANY = ("The list has more than {:,} contacts, the most one job can take; "
+             "split it into smaller files.")
+_RESAVE = "; save it again as .xlsx or .csv."
+
+
+class ContactFileError(ValueError):
+    """The contact file (or pasted numbers) cannot be used; ``message`` says why."""
+
+    def __init__(self, message: str, field: str = "file"):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+@dataclass
+class Contact:
+    """One recipient: its row as the user sees it, the raw phone text and every cell."""
+
+    row: int
+    phone: str
+    variables: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class ContactList:
+    """The recipients of one file plus the names of its columns."""
+
+    columns: list[str]
+    phone_column: str
+    contacts: list[Contact]
+    headers: list[str]
+
+
+def parse_contacts_file(data: bytes, filename: str, phone_column: str | None = None,
+                        max_rows: int = 200_000) -> ContactList:
+    """Read a .csv/.tsv, .xlsx or .txt upload into a ContactList, or raise ContactFileError."""
+    ext = os.path.splitext((filename or "").strip().lower())[1]
+    kind = _KINDS.get(ext)
+    if kind is None:
+        shown = f"'{ext}'" if ext else "(no extension)"
+        raise ContactFileError(f"Unsupported file type {shown}: use .csv, .xlsx or .txt.")
+    if not data.strip():
+        raise ContactFileError(_EMPTY)
+    if kind == "xlsx":
+        rows = _xlsx_rows(data)
+    else:
+        text = _decode(data)
+        if kind == "txt":
+            return _single_column(enumerate(_NEWLINES.split(text), 1), max_rows, "file")
+        rows = _csv_rows(text)
+    try:
+        return _build(rows, phone_column, max_rows)
+    finally:
+        rows.close()  # releases the workbook at once when we stop early
+
+
+def parse_numbers_text(text: str, max_rows: int = 200_000) -> ContactList:
+    """Read pasted numbers separated by newlines, commas, semicolons or tabs."""
+    items = (item for item in re.split(r"[\r\n,;\t]+", text or "") if item.strip())
+    return _single_column(enumerate(items, 1), max_rows, "numbers")
+
+
+def _single_column(items, max_rows: int, field_name: str) -> ContactList:
+    """A one-column list from (position, text) pairs; blank entries are skipped."""
+    contacts: list[Contact] = []
+    first = True
+    for position, raw in items:
+        value = raw.strip()
+        if not value:
+            continue
+        # In a file, a first line without any digit ("Numbers") is a title, not a number.
+        if first and field_name == "file" and not any(ch.isdigit() for ch in value):
+            first = False
+            continue
+        first = False
+        if len(contacts) >= max_rows:
+            raise ContactFileError(_TOO_MANY.format(max_rows), field_name)
+        contacts.append(Contact(row=position, phone=value, variables={"phone": value}))
+    if not contacts:
+        message = _HEADER_ONLY if field_name == "file" else "No phone numbers were given."
+        raise ContactFileError(message, field_name)
+    return ContactList(columns=["phone"], phone_column="phone", contacts=contacts,
+                       headers=["phone"])
+
+
+def _build(rows, phone_column: str | None, max_rows: int) -> ContactList:
+    """A ContactList from (row number, cells) pairs; the first non-blank row is the header."""
+    header: list[str] | None = None
+    data: list[tuple[int, list[str]]] = []
+    for number, cells in rows:
+        if not cells:
+            continue
+        if header is None:
+            header = cells
+        elif len(data) >= max_rows:
+            raise ContactFileError(_TOO_MANY.format(max_rows))  # stop before reading the rest
+        else:
+            data.append((number, cells))
+    if header is None:
+        raise ContactFileError(_EMPTY)
+    if not data:
+        raise ContactFileError(_HEADER_ONLY)
+    # Cells right of the header are kept as column_N rather than dropped: an unlabelled
+    # column of numbers next to "Name" is still the phone column.
+    width = max(len(header), max(len(cells) for _, cells in data))
+    headers = header + [""] * (width - len(header))
+    names = _variable_names(headers)
+    index = _phone_index(headers, names, data, phone_column)
+    contacts = []
+    for number, cells in data:
+        cells += [""] * (width - len(cells))
+        contacts.append(Contact(number, cells[index], dict(zip(names, cells))))
+    return ContactList(names, names[index], contacts, headers)
+
+
+def _variable_names(headers: list[str]) -> list[str]:
+    """Placeholder names: "First Name" -> first_name; unique (x, x_2); never empty."""
+    names: list[str] = []
+    for position, header in enumerate(headers, 1):
+        base = normalize_name(header) or f"column_{position}"
+        name, suffix = base, 2
+        while name in names:
+            name, suffix = f"{base}_{suffix}", suffix + 1
+        names.append(name)
+    return names
+
+
+def _phone_index(headers, names, data, wanted: str | None) -> int:
+    """The column asked for, else the first known phone header, else one full of numbers."""
+    if wanted and wanted.strip():
+        for index, (header, name) in enumerate(zip(headers, names)):
+            if wanted.strip().lower() == header.lower() or normalize_name(wanted) == name:
+                return index
+        available = ", ".join(h or n for h, n in zip(headers, names))
+        raise ContactFileError(f"There is no column named '{wanted.strip()}'. "
+                               f"Columns in the file: {available}.", "phone_column")
+    for index, name in enumerate(names):
+        if name in PHONE_HEADERS:
+            return index
+    for index in range(len(names)):
+        values = list(islice((c[index] for _, c in data if index < len(c) and c[index]), 50))
+        phones = [v for v in values if _PHONE_LIKE.fullmatch(v) and sum(map(str.isdigit, v)) >= 7]
+        if values and len(phones) >= 0.6 * len(values):
+            return index
+    raise ContactFileError("Could not find a phone number column; choose one with phone_column.",
+                           "phone_column")
+
+
+def _looks_like(data: bytes) -> str | None:
+    """Name the kind of binary file ``data`` starts like, if it is a known one."""
+    return next((what for magic, what in _SIGNATURES.items() if data.startswith(magic)), None)
+
+
+def _decode(data: bytes) -> str:
+    """Decode a text upload: UTF-8 (BOM or not), UTF-16 (BOM or not), else cp1252."""
+    what = _looks_like(data)
+    if what:
+        raise ContactFileError(_NOT_TEXT.format(f"it looks like {what}"))
+    utf16 = _utf16_without_bom(data[:4096])
+    if data.startswith(codecs.BOM_UTF8):
+        text = data[3:].decode("utf-8", errors="replace")
+    elif data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        text = data.decode("utf-16", errors="replace")
+    elif utf16:
+        text = data.decode(utf16, errors="replace")
+    elif b"\x00" in data:
+        raise ContactFileError(_NOT_TEXT.format("it contains binary data"))
+    else:
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            # Excel on Windows saves "CSV" in the ANSI code page; cp1252 covers Western
+            # Europe and the Americas, where "José" is the usual casualty.
+            text = data.decode("cp1252", errors="replace")
+    sample = text[:8192]
+    controls = sum(ord(ch) < 32 and ch not in "\t\n\r\x0b\x0c" for ch in sample)
+    if controls > max(1, len(sample) // 100):  # one stray ^Z or ^A is not a binary file
+        raise ContactFileError(_NOT_TEXT.format("it contains binary data"))
+    if not text.replace("\ufeff", "").strip():
+        raise ContactFileError(_EMPTY)
+    return text
+
+
+def _utf16_without_bom(sample: bytes) -> str | None:
+    """Guess BOM-less UTF-16 from where the zero bytes of ASCII characters fall."""
+    even, odd = sample[0::2], sample[1::2]
+    if len(odd) >= 2 and odd.count(0) >= 0.3 * len(odd) and even.count(0) <= 0.05 * len(even):
+        return "utf-16-le"
+    if len(odd) >= 2 and even.count(0) >= 0.3 * len(even) and odd.count(0) <= 0.05 * len(odd):
+        return "utf-16-be"
+    return None
+
+
+def _csv_rows(text: str):
+    """Yield (row number, stripped cells without trailing blanks) from CSV text."""
+    csv.field_size_limit(max(csv.field_size_limit(), _FIELD_LIMIT))
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text),
+                        skipinitialspace=True)
+    try:
+        # Numbers count records, as a spreadsheet does: a quoted multi-line cell does not
+        # shift the row numbers the user is told about.
+        for number, cells in enumerate(reader, 1):
+            yield number, _trim([cell.strip() for cell in cells])
+    except csv.Error as exc:
+        line = reader.line_num
+        raise ContactFileError(f"The CSV file is damaged near line {line} ({exc}).") from None
+
+
+def _delimiter(text: str) -> str:
+    """csv.Sniffer's delimiter if the header line has it, else the header's commonest one."""
+    sample = text[:16384]
+    if "\n" in sample or "\r" in sample:  # a cut line would mislead the Sniffer
+        sample = sample[:max(sample.rfind("\n"), sample.rfind("\r")) + 1]
+    header = next((line for line in _NEWLINES.split(sample) if line.strip()), "")
+    # Fields the header splits into with each delimiter, quotes respected.
+    counts = {d: len(next(csv.reader([header], delimiter=d), [])) - 1 for d in _DELIMITERS}
+    try:
+        sniffed = csv.Sniffer().sniff(sample, delimiters=_DELIMITERS).delimiter
+        if counts.get(sniffed, 0) > 0:
+            return sniffed
+    except csv.Error:
+        pass  # the Sniffer gives up on one-column files; counting still works
+    best = max(_DELIMITERS, key=counts.__getitem__)  # a tie goes to the commoner, earlier one
+    return best if counts[best] > 0 else ","
+
+
+def _xlsx_rows(data: bytes):
+    """Yield (row number, cell texts without trailing blanks) from the first sheet."""
+    _check_zip(data)
+    try:
+        book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except Exception:  # openpyxl raises many kinds (KeyError, XML errors...) for one cause
+        raise ContactFileError("Could not open this Excel file" + _RESAVE) from None
+    try:
+        sheet = book.worksheets[0] if book.worksheets else None
+        if sheet is not None:
+            # Some programs write a wrong used range; trusting it would drop rows silently.
+            sheet.reset_dimensions()
+        rows = sheet.iter_rows(values_only=True) if sheet is not None else ()
+        # Iteration starts at row 1 and fills gaps, so counting gives the rows Excel shows.
+        for number, values in enumerate(rows, 1):
+            yield number, _trim([_cell_text(value) for value in values])
+    except Exception:
+        raise ContactFileError("Could not read this Excel file" + _RESAVE) from None
+    finally:
+        book.close()
+
+
+def _check_zip(data: bytes) -> None:
+    """Refuse what is not a zip, and zips that would unpack to far more than a contact list."""
+    what = _looks_like(data) or ""
+    if what.startswith("an old Excel"):
+        raise ContactFileError("This is an old Excel .xls file; save it as .xlsx or .csv.")
+    if not data.startswith(b"PK\x03\x04"):
+        extra = f" (it looks like {what})" if what else ""
+        raise ContactFileError(f"This does not look like an Excel .xlsx file{extra}.")
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            members = archive.infolist()
+    except Exception:  # BadZipFile, but also struct/OSError/NotImplementedError on damage
+        raise ContactFileError("This Excel file is damaged" + _RESAVE) from None
+    unpacked = sum(m.file_size for m in members)
+    packed = sum(m.compress_size for m in members)
+    if len(members) > 10_000 or unpacked > _MAX_UNZIPPED:
+        raise ContactFileError("This Excel file unpacks to more than 100 MB; split it into "
+                               "smaller files or save it as .csv.")
+    if unpacked > 10 * 1024 * 1024 and unpacked > _MAX_RATIO * max(packed, 1):
+        raise ContactFileError("This Excel file would unpack to far more than its size, "
+                               "which is unsafe" + _RESAVE)
+
+
+def _cell_text(value) -> str:
+    """Text of a cell; integral floats lose ".0" so 5511912345678.0 stays a phone number."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def _trim(cells: list[str]) -> list[str]:
+    """Drop trailing empty cells, so a fully blank row becomes []."""
+    while cells and not cells[-1]:
+        cells.pop()
+    return cells

@@ -1,0 +1,67 @@
+"""Message templates: ``{column}`` placeholders filled per recipient.
+
+A small scanner instead of ``str.format``: format would evaluate ``{0.__class__}`` style
+attribute and index lookups, and it raises on a lone brace that a user typed by accident.
+Here a placeholder is only ever a name looked up in a dict.
+"""
+
+import re
+
+# "{{" and "}}" come first so that they win over a placeholder starting at the same place;
+# a placeholder is one line of anything but braces.
+_TOKEN = re.compile(r"\{\{|\}\}|\{([^{}\r\n]*)\}")
+_WHITESPACE = re.compile(r"\s+")
+
+
+class TemplateError(ValueError):
+    """A template names a variable that the recipient does not have."""
+
+    def __init__(self, name: str):
+        super().__init__(f"the message uses {{{name}}} but there is no column named {name!r}")
+        self.name = name
+
+
+def normalize_name(text: str) -> str:
+    """Turn a header or placeholder text into a variable name: "First Name" -> "first_name"."""
+    return _WHITESPACE.sub("_", text.strip().lower())
+
+
+def placeholders(template: str) -> list[str]:
+    """Names of the placeholders in ``template``, normalised, in order of first appearance."""
+    names: dict[str, None] = {}  # a dict keeps first-seen order without duplicates
+    for _, name in _scan(template):
+        if name is not None:
+            names.setdefault(name, None)
+    return list(names)
+
+
+def render(template: str, variables: dict[str, str]) -> str:
+    """Fill every placeholder from ``variables``; a missing one raises TemplateError."""
+    parts = []
+    for literal, name in _scan(template):
+        if name is None:
+            parts.append(literal)
+        elif name in variables:
+            parts.append(str(variables[name]))
+        else:
+            raise TemplateError(name)
+    return "".join(parts)
+
+
+def _scan(template: str):
+    """Yield (literal, None) for text and (raw, name) for each placeholder, in order."""
+    pos = 0
+    for match in _TOKEN.finditer(template):
+        if match.start() > pos:
+            yield template[pos:match.start()], None
+        token = match.group(0)
+        name = normalize_name(match.group(1)) if match.group(1) is not None else ""
+        if token in ("{{", "}}"):
+            yield token[0], None
+        elif name:
+            yield token, name
+        else:
+            yield token, None  # "{}" or "{  }": nothing to look up, keep it as typed
+        pos = match.end()
+    if pos < len(template):
+        yield template[pos:], None
