@@ -105,6 +105,12 @@ class MessageStore:
                                     MessageStatus.RETRYING):
                 conn.execute("UPDATE jobs SET last_error = ?, updated_at = ? WHERE id = ?",
                              (error, now, row["job_id"]))
+            if status in MessageStatus.WAITING:
+                # Stopped while this row was in flight: nothing will hand it out again, so it is
+                # cancelled like the rows the stop found waiting, not left open forever.
+                conn.execute("UPDATE messages SET status = 'cancelled' WHERE id = ? AND EXISTS"
+                             " (SELECT 1 FROM jobs WHERE id = ? AND status = 'stopped')",
+                             (message_id, row["job_id"]))
             if status in MessageStatus.FINISHED:
                 self._complete_if_done(conn, row["job_id"], now)
             return True

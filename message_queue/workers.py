@@ -17,7 +17,10 @@ class WorkerStore:
                 " heartbeat_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT(id) DO UPDATE SET channel = excluded.channel,"
                 " state = excluded.state, detail = excluded.detail,"
-                " current_job_id = excluded.current_job_id, heartbeat_at = excluded.heartbeat_at",
+                " current_job_id = excluded.current_job_id, heartbeat_at = excluded.heartbeat_at,"
+                # A restart under the same id starts a new life: /session shows its start.
+                " started_at = CASE WHEN excluded.state = 'starting' THEN excluded.started_at"
+                " ELSE workers.started_at END",
                 (worker_id, channel, state, detail, current_job_id, now, now))
 
     def save_qr(self, worker_id: str, png: bytes) -> None:
