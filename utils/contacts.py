@@ -5,7 +5,6 @@ user wrote it, with the row number the user sees, so the API can report each bad
 problem with the file itself is a ContactFileError whose message is meant for the uploader.
 """
 
-import codecs
 import csv
 import io
 import os
@@ -17,26 +16,17 @@ from itertools import islice
 import openpyxl
 
 from .template import normalize_name
+from .textfile import NEWLINES, NotTextError, decode_text, detect_delimiter, looks_like
 
 PHONE_HEADERS = (
     "phone", "number", "mobile", "whatsapp", "tel", "telephone", "celular", "telefone")
 _KINDS = {".csv": "csv", ".tsv": "csv", ".xlsx": "xlsx", ".txt": "txt"}
-_DELIMITERS = ",;\t|"
 # Far above csv's 128 KiB default so a long note cannot break a file, yet bounded; the
 # request size cap is below this, so only a broken file can reach it.
 _FIELD_LIMIT = 64 * 1024 * 1024
 _MAX_UNZIPPED = 100 * 1024 * 1024
 _MAX_RATIO = 200  # real sheets deflate 5-30x; hundreds-fold on megabytes means a zip bomb
-_SIGNATURES = {
-    b"\x89PNG": "a PNG image", b"\xff\xd8\xff": "a JPEG image", b"GIF8": "a GIF image",
-    b"%PDF": "a PDF document", b"PK\x03\x04": "an Excel .xlsx or other ZIP file",
-    b"\xd0\xcf\x11\xe0": "an old Excel .xls or Word file", b"\x1f\x8b": "a GZIP archive",
-    b"Rar!": "a RAR archive", b"7z\xbc\xaf": "a 7-Zip archive", b"RIFF": "a media file",
-    b"ID3": "an MP3 file", b"\x7fELF": "a program", b"{\\rtf": "an RTF document",
-}
 _PHONE_LIKE = re.compile(r"[\d\s+\-().]+")
-_NEWLINES = re.compile(r"\r\n|\r|\n")
-_NOT_TEXT = "This does not look like a text/CSV file ({})."
 _EMPTY = "The file is empty."
 _HEADER_ONLY = "The file has a header row but no contacts."
 _TOO_MANY = ("The list has more than {:,} contacts, the most one job can take; "
@@ -85,9 +75,14 @@ def parse_contacts_file(data: bytes, filename: str, phone_column: str | None = N
     if kind == "xlsx":
         rows = _xlsx_rows(data)
     else:
-        text = _decode(data)
+        try:
+            text = decode_text(data)
+        except NotTextError as exc:
+            raise ContactFileError(str(exc)) from None
+        if not text.replace("\ufeff", "").strip():  # e.g. nothing but a BOM
+            raise ContactFileError(_EMPTY)
         if kind == "txt":
-            return _single_column(enumerate(_NEWLINES.split(text), 1), max_rows, "file")
+            return _single_column(enumerate(NEWLINES.split(text), 1), max_rows, "file")
         rows = _csv_rows(text)
     try:
         return _build(rows, phone_column, max_rows)
@@ -187,55 +182,10 @@ def _phone_index(headers, names, data, wanted: str | None) -> int:
                            "phone_column")
 
 
-def _looks_like(data: bytes) -> str | None:
-    """Name the kind of binary file ``data`` starts like, if it is a known one."""
-    return next((what for magic, what in _SIGNATURES.items() if data.startswith(magic)), None)
-
-
-def _decode(data: bytes) -> str:
-    """Decode a text upload: UTF-8 (BOM or not), UTF-16 (BOM or not), else cp1252."""
-    what = _looks_like(data)
-    if what:
-        raise ContactFileError(_NOT_TEXT.format(f"it looks like {what}"))
-    utf16 = _utf16_without_bom(data[:4096])
-    if data.startswith(codecs.BOM_UTF8):
-        text = data[3:].decode("utf-8", errors="replace")
-    elif data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        text = data.decode("utf-16", errors="replace")
-    elif utf16:
-        text = data.decode(utf16, errors="replace")
-    elif b"\x00" in data:
-        raise ContactFileError(_NOT_TEXT.format("it contains binary data"))
-    else:
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError:
-            # Excel on Windows saves "CSV" in the ANSI code page; cp1252 covers Western
-            # Europe and the Americas, where "José" is the usual casualty.
-            text = data.decode("cp1252", errors="replace")
-    sample = text[:8192]
-    controls = sum(ord(ch) < 32 and ch not in "\t\n\r\x0b\x0c" for ch in sample)
-    if controls > max(1, len(sample) // 100):  # one stray ^Z or ^A is not a binary file
-        raise ContactFileError(_NOT_TEXT.format("it contains binary data"))
-    if not text.replace("\ufeff", "").strip():
-        raise ContactFileError(_EMPTY)
-    return text
-
-
-def _utf16_without_bom(sample: bytes) -> str | None:
-    """Guess BOM-less UTF-16 from where the zero bytes of ASCII characters fall."""
-    even, odd = sample[0::2], sample[1::2]
-    if len(odd) >= 2 and odd.count(0) >= 0.3 * len(odd) and even.count(0) <= 0.05 * len(even):
-        return "utf-16-le"
-    if len(odd) >= 2 and even.count(0) >= 0.3 * len(even) and odd.count(0) <= 0.05 * len(odd):
-        return "utf-16-be"
-    return None
-
-
 def _csv_rows(text: str):
     """Yield (row number, stripped cells without trailing blanks) from CSV text."""
     csv.field_size_limit(max(csv.field_size_limit(), _FIELD_LIMIT))
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text),
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=detect_delimiter(text),
                         skipinitialspace=True)
     try:
         # Numbers count records, as a spreadsheet does: a quoted multi-line cell does not
@@ -245,24 +195,6 @@ def _csv_rows(text: str):
     except csv.Error as exc:
         line = reader.line_num
         raise ContactFileError(f"The CSV file is damaged near line {line} ({exc}).") from None
-
-
-def _delimiter(text: str) -> str:
-    """csv.Sniffer's delimiter if the header line has it, else the header's commonest one."""
-    sample = text[:16384]
-    if "\n" in sample or "\r" in sample:  # a cut line would mislead the Sniffer
-        sample = sample[:max(sample.rfind("\n"), sample.rfind("\r")) + 1]
-    header = next((line for line in _NEWLINES.split(sample) if line.strip()), "")
-    # Fields the header splits into with each delimiter, quotes respected.
-    counts = {d: len(next(csv.reader([header], delimiter=d), [])) - 1 for d in _DELIMITERS}
-    try:
-        sniffed = csv.Sniffer().sniff(sample, delimiters=_DELIMITERS).delimiter
-        if counts.get(sniffed, 0) > 0:
-            return sniffed
-    except csv.Error:
-        pass  # the Sniffer gives up on one-column files; counting still works
-    best = max(_DELIMITERS, key=counts.__getitem__)  # a tie goes to the commoner, earlier one
-    return best if counts[best] > 0 else ","
 
 
 def _xlsx_rows(data: bytes):
@@ -289,7 +221,7 @@ def _xlsx_rows(data: bytes):
 
 def _check_zip(data: bytes) -> None:
     """Refuse what is not a zip, and zips that would unpack to far more than a contact list."""
-    what = _looks_like(data) or ""
+    what = looks_like(data) or ""
     if what.startswith("an old Excel"):
         raise ContactFileError("This is an old Excel .xls file; save it as .xlsx or .csv.")
     if not data.startswith(b"PK\x03\x04"):
