@@ -1,0 +1,1 @@
+"""WhatsApp and SMS workers: take rows from the queue and send them."""

@@ -1,0 +1,115 @@
+"""Find Chromium + ChromeDriver and start a WebDriver session for WhatsApp Web.
+
+The machine has no path to the internet apart from package registries, so Selenium Manager
+cannot download a driver: the driver path is always handed to ``Service`` explicitly.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+
+# Real WhatsApp Web answers the headless user agent ("HeadlessChrome/...") with a
+# "WhatsApp works with Google Chrome 60+" page, so we always present a desktop one.
+DESKTOP_UA = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 "
+    "(KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+)
+
+INSTALL_HINT = "install Chromium and its driver: apt-get install chromium chromium-driver"
+
+# We run as root in containers and on servers: the sandbox and /dev/shm are unusable there,
+# and background services (updates, sync, field trials) only add noise and memory.
+ROOT_SAFE_ARGS = (
+    "--no-sandbox",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-gpu",
+    # QUIC through some proxies/firewalls stalls WhatsApp's websocket; plain TCP is reliable.
+    "--disable-quic",
+)
+
+
+class BrowserUnavailable(RuntimeError):
+    """No usable Chromium/ChromeDriver pair could be found."""
+
+
+def _first_existing(*candidates: str) -> str | None:
+    for name in candidates:
+        path = name if os.path.isabs(name) else shutil.which(name)
+        if path and os.path.isfile(path) and os.access(path, os.X_OK):
+            return path
+    return None
+
+
+def find_chrome(chrome_binary: str = "", chromedriver_path: str = "") -> tuple[str | None, str]:
+    """Return ``(chrome_binary or None, chromedriver_path)``; explicit values win.
+
+    ``None`` for the binary means "let ChromeDriver find Chrome where it normally looks".
+    """
+    binary = chrome_binary or _first_existing(
+        "/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome"
+    )
+    driver = chromedriver_path or _first_existing("/usr/bin/chromedriver", "chromedriver")
+    if chrome_binary and not os.path.isfile(chrome_binary):
+        raise BrowserUnavailable(f"CHROME_BINARY {chrome_binary!r} does not exist; {INSTALL_HINT}")
+    if chromedriver_path and not os.path.isfile(chromedriver_path):
+        raise BrowserUnavailable(
+            f"CHROMEDRIVER_PATH {chromedriver_path!r} does not exist; {INSTALL_HINT}"
+        )
+    if driver is None:
+        driver = _driver_from_webdriver_manager()
+    return binary, driver
+
+
+def _driver_from_webdriver_manager() -> str:
+    # Imported lazily: it is only a fallback, and it needs the network to download a driver.
+    try:
+        from webdriver_manager.chrome import ChromeDriverManager
+
+        return ChromeDriverManager().install()
+    except Exception as exc:  # any failure here means the same thing to the user
+        raise BrowserUnavailable(
+            f"no ChromeDriver found and webdriver-manager could not fetch one ({exc}); "
+            f"{INSTALL_HINT}"
+        ) from exc
+
+
+def build_driver(
+    *,
+    chrome_binary: str = "",
+    chromedriver_path: str = "",
+    profile_dir: str | None,
+    headless: bool = True,
+    user_agent: str = DESKTOP_UA,
+    window_size: tuple[int, int] = (1280, 900),
+    extra_args: tuple[str, ...] | list[str] = (),
+) -> webdriver.Chrome:
+    """Start Chromium under ChromeDriver and return the WebDriver (no implicit waits)."""
+    binary, driver_path = find_chrome(chrome_binary, chromedriver_path)
+    options = webdriver.ChromeOptions()
+    if binary:
+        options.binary_location = binary
+    if profile_dir:
+        # A persistent profile keeps the WhatsApp login across restarts (no QR re-scan).
+        options.add_argument(f"--user-data-dir={os.path.abspath(profile_dir)}")
+    if headless:
+        options.add_argument("--headless=new")
+    # English labels, because a few locators fall back on aria-labels and placeholders.
+    options.add_argument("--lang=en-US")
+    options.add_experimental_option("prefs", {"intl.accept_languages": "en-US,en"})
+    options.add_argument(f"--user-agent={user_agent}")
+    options.add_argument(f"--window-size={window_size[0]},{window_size[1]}")
+    for arg in (*ROOT_SAFE_ARGS, *extra_args):
+        options.add_argument(arg)
+    # "eager": return from get() once the DOM is ready; the app shell is awaited explicitly.
+    options.page_load_strategy = "eager"
+    # Errors from here on (profile already in use, driver/browser version mismatch) are
+    # Selenium's own and already say what went wrong, so they are not re-wrapped.
+    return webdriver.Chrome(options=options, service=Service(executable_path=driver_path))
