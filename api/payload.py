@@ -14,7 +14,7 @@ from utils.contacts import Contact, ContactList, parse_numbers_text, ContactFile
 
 from .problems import Problem, invalid
 
-MAX_FIELD_CHARS = {"name": 200, "channel": 40, "default_country": 10}
+MAX_FIELD_CHARS = {"name": 200, "channel": 40, "default_country": 10, "phone_column": 200}
 
 
 def load_json_object() -> dict:
@@ -31,8 +31,8 @@ def load_json_object() -> dict:
     except (ValueError, UnicodeDecodeError) as exc:
         raise Problem(400, f"The body is not valid JSON: {exc}") from None
     if not isinstance(body, dict):
-        raise Problem(422, "The body must be a JSON object, not "
-                           f"{type(body).__name__ if body is not None else 'null'}.")
+        message = f"The body must be a JSON object, not {_kind(body)}."
+        raise Problem(422, message, errors=[{"field": "body", "message": message}])
     return body
 
 
@@ -60,8 +60,9 @@ def text_field(body: dict, field: str) -> str:
     return check_text(field, value)
 
 
-def contacts_from_json(contacts) -> ContactList:
-    """`contacts`: a list of objects with a `phone` and any template variables."""
+def contacts_from_json(contacts, phone_column: str = "") -> ContactList:
+    """`contacts`: a list of objects with a `phone` (or `phone_column`) and any variables."""
+    phone_key = "_".join(phone_column.strip().lower().split()) or "phone"
     if not isinstance(contacts, list):
         raise invalid("contacts", f"contacts must be a list of objects, not {_kind(contacts)}.")
     columns: dict[str, None] = {"phone": None}
@@ -76,8 +77,10 @@ def contacts_from_json(contacts) -> ContactList:
             check_text(f"contacts[{i}].{key}", name)
             variables[name] = _scalar_text(i, key, value)
             columns.setdefault(name, None)
-        rows.append(Contact(row=i, phone=variables.get("phone", ""), variables=variables))
-    return ContactList(columns=list(columns), phone_column="phone", contacts=rows,
+        rows.append(Contact(row=i, phone=variables.get(phone_key, ""), variables=variables))
+    if rows and phone_key not in columns:
+        raise invalid("phone_column", f"No contact has a field named {phone_column.strip()!r}.")
+    return ContactList(columns=list(columns), phone_column=phone_key, contacts=rows,
                        headers=list(columns))
 
 

@@ -58,8 +58,9 @@ def register(app: Flask) -> None:
     def http_error(exc: HTTPException):
         detail = exc.description or TITLES.get(exc.code, "Error")
         if exc.code == 413:
+            # The setting as written: a cap under 1 MB must not read "0 MB".
             detail = (f"The request is larger than the limit of "
-                      f"{app.config['MAX_CONTENT_LENGTH'] // (1024 * 1024)} MB (MAX_UPLOAD_MB).")
+                      f"{app.config['SETTINGS'].max_upload_mb:g} MB (MAX_UPLOAD_MB).")
         return problem_response(Problem(exc.code or 500, detail))
 
     @app.errorhandler(Exception)

@@ -91,7 +91,7 @@ def _from_json(body: dict):
               ("message", "channel", "name", "default_country")}
     lists = []
     if body.get("contacts") is not None:
-        lists.append(contacts_from_json(body["contacts"]))
+        lists.append(contacts_from_json(body["contacts"], text_field(body, "phone_column")))
     if body.get("numbers") is not None:
         lists.append(numbers_from_json(body["numbers"], first_row=_next_row(lists)))
     attachment = attachments.from_json(body.get("attachment"))

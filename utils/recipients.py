@@ -55,6 +55,9 @@ def build_recipients(lists: list[ContactList], template: str, channel: str,
     built, seen = Built(), set()
     # Pasted numbers have no {name}: every column of the request renders as "" where missing.
     blank = dict.fromkeys((c for cl in lists for c in cl.columns), "")
+    # ...except {phone}: a list whose number column has another name ("celular") fills it
+    # with the recipient's number below, even when pasted numbers brought a "phone" column.
+    blank.pop("phone", None)
     for contacts in lists:
         for contact in contacts.contacts:
             raw = str(contact.phone).strip()
