@@ -1,0 +1,138 @@
+"""The WhatsApp Web session: one Chromium with a persistent profile, and what state it is in.
+
+The profile keeps the login across restarts, so a crashed or recycled browser comes back
+logged in without a new QR scan. The QR, when shown, is captured as PNG for /app.
+"""
+from __future__ import annotations
+
+import logging
+
+from selenium.common.exceptions import TimeoutException, WebDriverException
+from selenium.webdriver.support.ui import WebDriverWait
+
+from . import transport as t
+from .browser import BrowserUnavailable, build_driver
+from .locators import Locators
+
+log = logging.getLogger("worker.session")
+
+# How long to give a freshly opened page to show either the QR or the app.
+BOOT_WAIT = 20.0
+LOGGED_OUT_MARK = "post_logout=1"
+
+
+class WhatsAppSession:
+    """Owns the browser: starts it, tells the session state, restarts and recycles it."""
+
+    def __init__(self, settings, locators: Locators, driver_factory=None):
+        self.settings, self.locators = settings, locators
+        self.base_url = settings.whatsapp_web_url.rstrip("/")
+        self.driver_factory = driver_factory or self._build
+        self.driver = None
+        self.sends = 0
+        self._qr_ref, self._qr_png = None, None
+
+    def _build(self):
+        s = self.settings
+        return build_driver(chrome_binary=s.chrome_binary, chromedriver_path=s.chromedriver_path,
+                            profile_dir=s.chrome_profile_dir, headless=s.headless)
+
+    def start(self) -> None:
+        """Open Chromium on WhatsApp Web (no-op when it is already open)."""
+        if self.driver is not None:
+            return
+        log.info("starting Chromium with profile %s", self.settings.chrome_profile_dir)
+        self.driver = self.driver_factory()
+        self.driver.set_page_load_timeout(max(self.settings.send_timeout, 10))
+        self.sends = 0
+        self.driver.get(self.base_url)
+
+    def state(self) -> t.SessionState:
+        """Logged in, QR required (with the QR image), or unavailable (with why)."""
+        try:
+            self.start()
+        except BrowserUnavailable as exc:
+            return t.SessionState(t.UNAVAILABLE, str(exc))
+        except WebDriverException as exc:
+            self.close()
+            return t.SessionState(t.UNAVAILABLE, f"Chromium did not start: {exc.msg or exc}")
+        try:
+            return self._read_state()
+        except WebDriverException as exc:
+            # A dead or hung browser: drop it; the next check starts a fresh one.
+            log.warning("browser is not answering (%s); restarting it", exc.msg or exc)
+            self.close()
+            return t.SessionState(t.UNAVAILABLE, "browser restarted")
+
+    def _read_state(self) -> t.SessionState:
+        driver = self.driver
+        self._take_over_if_asked()
+        found = self._wait_for_page(BOOT_WAIT if self.sends == 0 else 5.0)
+        if found is None:
+            return t.SessionState(t.UNAVAILABLE, "WhatsApp Web did not load (no network path?)")
+        name, element = found
+        if name == "qr_canvas":
+            return t.SessionState(t.QR_REQUIRED, "Scan the QR code with WhatsApp on your phone:"
+                                  " Settings → Linked devices", self._qr_image(element))
+        if LOGGED_OUT_MARK in driver.current_url:
+            driver.get(self.base_url)  # logged out but the page still shows the old shell
+            return t.SessionState(t.UNAVAILABLE, "logged out; reloading")
+        return t.SessionState(t.LOGGED_IN)
+
+    def _wait_for_page(self, seconds: float):
+        names = ("qr_canvas", "app_shell")
+        try:
+            return WebDriverWait(self.driver, seconds, poll_frequency=0.2).until(
+                lambda d: self.locators.first_present(d, names))
+        except TimeoutException:
+            return None
+
+    def _qr_image(self, canvas) -> bytes | None:
+        """PNG of the QR canvas, taken again only when its payload (data-ref) rotates."""
+        ref = self.driver.execute_script(
+            "const h = arguments[0].closest('[data-ref]'); return h ? h.dataset.ref : null;",
+            canvas)
+        if ref is None or ref != self._qr_ref or self._qr_png is None:
+            self._qr_png = canvas.screenshot_as_png
+            self._qr_ref = ref
+        return self._qr_png
+
+    def _take_over_if_asked(self) -> None:
+        # "WhatsApp is open in another window": this worker is the account's sender, so it
+        # takes the session back rather than sit idle with a queue full of messages.
+        button = self.locators.find(self.driver, "use_here_button")
+        if button is not None:
+            log.warning("WhatsApp was opened elsewhere; clicking 'Use here' to take it back")
+            button.click()
+            try:
+                WebDriverWait(self.driver, 5, poll_frequency=0.1).until(
+                    lambda d: self.locators.find(d, "use_here_button") is None)
+            except TimeoutException:
+                log.warning("the 'Use here' prompt did not go away")
+
+    def is_alive(self) -> bool:
+        """True when the browser still answers commands."""
+        if self.driver is None:
+            return False
+        try:
+            self.driver.current_url  # noqa: B018 - any round trip proves it is alive
+            return True
+        except Exception:  # dead driver: connection refused, invalid session, ...
+            return False
+
+    def count_send(self) -> None:
+        """One more message through this browser; recycle it when it has sent its share."""
+        self.sends += 1
+        if self.settings.browser_recycle_after and self.sends >= self.settings.browser_recycle_after:
+            log.info("recycling Chromium after %d messages to keep memory flat", self.sends)
+            self.close()
+
+    def close(self) -> None:
+        """Quit the browser (the profile, and so the login, stays on disk)."""
+        driver, self.driver = self.driver, None
+        self._qr_ref = self._qr_png = None
+        if driver is not None:
+            try:
+                driver.quit()
+            except Exception:  # already dead: nothing left to quit
+                log.debug("browser was already gone")

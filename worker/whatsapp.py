@@ -1,0 +1,86 @@
+"""The WhatsApp transport: the session (browser) plus the chat sender, behind the small interface.
+
+Any WebDriver failure is sorted here into what it means for the message: if the browser
+died, the session is dropped (the next check starts a fresh one with the same profile) and
+the error says whether the send button had already been clicked.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+
+from selenium.common.exceptions import WebDriverException
+from urllib3.exceptions import HTTPError as Urllib3Error
+
+from . import transport as t
+from .errors import RetryableSendError, TransportBroken, UncertainSendError
+from .locators import Locators
+from .sender import ChatSender
+from .session_manager import WhatsAppSession
+
+log = logging.getLogger("worker.whatsapp")
+# Elements every chat page must offer; named in the log when none of their locators match.
+SELF_CHECK = ("compose_box", "attach_button", "outgoing_bubble")
+
+
+class WhatsAppTransport:
+    """Sends through WhatsApp Web in Chromium."""
+    channel = "whatsapp"
+
+    def __init__(self, settings, abort: threading.Event | None = None, driver_factory=None,
+                 locators: Locators | None = None):
+        self.settings, self.abort = settings, abort
+        self.locators = locators or Locators.load(settings.selectors_file)
+        self.session = WhatsAppSession(settings, self.locators, driver_factory)
+        self._checked = False
+
+    def check_session(self) -> t.SessionState:
+        """Logged in, QR required (with its image) or unavailable."""
+        return self.session.state()
+
+    def send(self, message: dict) -> t.SendResult:
+        """Open the chat, send, confirm by the tick."""
+        sender = self._sender()
+        try:
+            result = sender.send(message)
+        except (WebDriverException, Urllib3Error, OSError) as exc:
+            raise self._sort(exc, sender.clicked) from exc
+        self._self_check()
+        self.session.count_send()
+        return result
+
+    def verify(self, message: dict) -> str:
+        """After a crash: look among the chat's last outgoing bubbles for the message."""
+        sender = self._sender()
+        try:
+            return sender.find_in_history(message)
+        except (WebDriverException, Urllib3Error, OSError) as exc:
+            raise self._sort(exc, True) from exc
+
+    def close(self) -> None:
+        """Quit the browser."""
+        self.session.close()
+
+    def _sender(self) -> ChatSender:
+        self.session.start()
+        return ChatSender(self.session.driver, self.locators, self.session.base_url,
+                          self.settings.send_timeout, self.abort)
+
+    def _sort(self, exc: Exception, clicked: bool) -> Exception:
+        if not self.session.is_alive():
+            log.warning("the browser died (%s); it will be restarted", exc)
+            self.session.close()
+            return TransportBroken(f"browser died: {exc}", may_have_sent=clicked)
+        if clicked:
+            return UncertainSendError(f"browser error after clicking send: {exc}")
+        return RetryableSendError(f"browser error before sending: {exc}")
+
+    def _self_check(self) -> None:
+        """Once per browser, after a chat opened: name any element none of whose locators match."""
+        if self._checked:
+            return
+        self._checked = True
+        missing = self.locators.missing(self.session.driver, SELF_CHECK)
+        if missing:
+            log.warning("selectors self-check: nothing matches %s; update SELECTORS_FILE",
+                        ", ".join(missing))
