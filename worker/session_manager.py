@@ -29,6 +29,7 @@ class WhatsAppSession:
         self.base_url = settings.whatsapp_web_url.rstrip("/")
         self.driver_factory = driver_factory or self._build
         self.driver = None
+        self.loaded = False
         self.sends = 0
         self._qr_ref, self._qr_png = None, None
 
@@ -45,7 +46,7 @@ class WhatsAppSession:
         self.driver = self.driver_factory()
         self.driver.set_page_load_timeout(max(self.settings.send_timeout, 10))
         self.sends = 0
-        self.driver.get(self.base_url)
+        self.loaded = False
 
     def state(self) -> t.SessionState:
         """Logged in, QR required (with the QR image), or unavailable (with why)."""
@@ -56,6 +57,14 @@ class WhatsAppSession:
         except WebDriverException as exc:
             self.close()
             return t.SessionState(t.UNAVAILABLE, f"Chromium did not start: {exc.msg or exc}")
+        try:
+            if not self.loaded:
+                self.driver.get(self.base_url)
+                self.loaded = True
+        except WebDriverException as exc:
+            # No network path to WhatsApp: keep the browser, say so, try the page again later.
+            return t.SessionState(t.UNAVAILABLE, f"cannot reach {self.base_url}: "
+                                  f"{(exc.msg or str(exc)).splitlines()[0]}")
         try:
             return self._read_state()
         except WebDriverException as exc:

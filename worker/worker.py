@@ -29,6 +29,7 @@ HEARTBEAT_EVERY = 5.0
 # A worker silent this long is dead: its `sending` rows are taken over. Longer than one send
 # (SEND_TIMEOUT) plus a heartbeat interval, so a slow send is never mistaken for a crash.
 STALE_AFTER = 120.0
+MAX_PROBE_WAIT = 30.0
 
 
 class Worker:
@@ -48,6 +49,7 @@ class Worker:
         self.ready_sent = False
         self._last_beat = (None, None, None, 0.0)
         self._last_qr: bytes | None = None
+        self._down_streak = 0
 
     def run(self) -> int:
         """Run until stopped; 0 on a clean stop."""
@@ -85,11 +87,14 @@ class Worker:
             log.warning("channel check failed: %s", exc, extra=self._ctx())
             state = t.SessionState(t.UNAVAILABLE, str(exc))
         if state.state == t.LOGGED_IN:
+            self._down_streak = 0
             if not self.logged_in:
                 self.on_login()
             return True
         self.on_session_down(state)
-        self.stop.wait(self.session_poll)
+        # A QR is re-read often (it rotates); an unreachable channel is probed with backoff.
+        self._down_streak = 0 if state.state == t.QR_REQUIRED else self._down_streak + 1
+        self.stop.wait(min(self.session_poll * 2 ** min(self._down_streak, 6), MAX_PROBE_WAIT))
         return False
 
     def on_login(self) -> None:
