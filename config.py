@@ -54,6 +54,11 @@ class Settings:
     sms_gateway_url: str = ""
     sms_gateway_username: str = "sms"
     sms_gateway_password: str = ""
+    # Android lets an app send about 30 SMS a minute before asking the user, and carriers
+    # throttle far below that: SMS is paced on its own, slower than WhatsApp by default.
+    sms_min_delay: float = 8.0
+    sms_max_delay: float = 15.0
+    sms_ttl: int = 21600
     notify_socket: str = ""
     log_level: str = "INFO"
     log_format: str = "text"
@@ -84,12 +89,16 @@ class Settings:
 
     def validate(self) -> None:
         """Refuse combinations no run could use, naming the setting at fault."""
-        for name in ("min_delay", "max_delay", "long_pause_min", "long_pause_max", "retry_backoff",
+        for name in ("min_delay", "max_delay", "sms_min_delay", "sms_max_delay", "long_pause_min", "long_pause_max", "retry_backoff",
                      "max_upload_mb", "send_timeout"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name.upper()} must not be negative")
         if self.min_delay > self.max_delay:
             raise ConfigError("MIN_DELAY must not be greater than MAX_DELAY")
+        if self.sms_min_delay > self.sms_max_delay:
+            raise ConfigError("SMS_MIN_DELAY must not be greater than SMS_MAX_DELAY")
+        if self.sms_ttl < 60:
+            raise ConfigError("SMS_TTL must be at least 60 seconds")
         if self.long_pause_min > self.long_pause_max:
             raise ConfigError("LONG_PAUSE_MIN must not be greater than LONG_PAUSE_MAX")
         if self.long_pause_every < 0:

@@ -18,7 +18,8 @@ def settings(tmp_path) -> Settings:
                     database_path=str(tmp_path / "queue.db"),
                     upload_dir=str(tmp_path / "uploads"),
                     chrome_profile_dir=str(tmp_path / "profile"),
-                    min_delay=0, max_delay=0, long_pause_every=0, long_pause_min=0,
+                    min_delay=0, max_delay=0, sms_min_delay=0, sms_max_delay=0,
+                    long_pause_every=0, long_pause_min=0,
                     long_pause_max=0, retry_backoff=0, worker_id="test-worker")
 
 

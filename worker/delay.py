@@ -19,10 +19,14 @@ class Pacer:
         self.sent = 0
 
     @classmethod
-    def from_settings(cls, settings, rng: random.Random | None = None) -> "Pacer":
-        """A pacer with the delays of `settings`."""
-        return cls(settings.min_delay, settings.max_delay, settings.long_pause_every,
-                   settings.long_pause_min, settings.long_pause_max, rng)
+    def from_settings(cls, settings, rng: random.Random | None = None,
+                      channel: str = "whatsapp") -> "Pacer":
+        """A pacer with the delays of `settings` (SMS has its own, for phone and carrier limits)."""
+        low, high = settings.min_delay, settings.max_delay
+        if channel == "sms":
+            low, high = settings.sms_min_delay, settings.sms_max_delay
+        return cls(low, high, settings.long_pause_every, settings.long_pause_min,
+                   settings.long_pause_max, rng)
 
     def next_delay(self) -> float:
         """Seconds to wait after one more message was sent."""

@@ -42,7 +42,7 @@ class Worker:
         self.settings, self.queue, self.transport, self.stop = settings, queue, transport, stop
         self.channel, self.worker_id = transport.channel, settings.worker_id
         self.clock, self.notifier = clock, notifier or Notifier(None)
-        self.pacer = Pacer.from_settings(settings, rng)
+        self.pacer = Pacer.from_settings(settings, rng, self.channel)
         self.idle_poll, self.session_poll = idle_poll, session_poll
         self.next_send_at = 0.0
         self.logged_in = False
@@ -131,7 +131,13 @@ class Worker:
     def recover(self) -> None:
         """Settle rows left `sending` by a crash of this or a dead worker, by asking the channel."""
         for message in self.queue.recover_sending(self.channel, self.worker_id, STALE_AFTER):
-            verdict = self._verify(message)
+            try:
+                verdict = self._verify(message)
+            except SessionLostError as exc:
+                # The channel went away mid-check: the rows stay ours, checked at the next login.
+                log.warning("recovery paused: %s", exc, extra=self._ctx())
+                self.logged_in = False
+                return
             log.info("recovered message %s: %s", message["id"], verdict,
                      extra=self._ctx(message))
             if verdict == "sent":
@@ -202,7 +208,11 @@ class Worker:
             # recovery that runs once the channel is back up looks in the chat for it.
             self._close_transport()
             return
-        verdict = self._verify(message)
+        try:
+            verdict = self._verify(message)
+        except SessionLostError:
+            self.logged_in = False  # left `sending`: the recovery after the next login settles it
+            return
         if verdict == "sent":
             self.queue.mark_sent(message["id"], self.worker_id)
         elif verdict == "not_sent":
@@ -213,7 +223,9 @@ class Worker:
     def _verify(self, message: dict) -> str:
         try:
             return self.transport.verify(message)
-        except Exception as exc:  # if the channel cannot answer, nobody knows: unknown
+        except SessionLostError:
+            raise
+        except Exception as exc:  # the channel answered but cannot tell: nobody knows
             log.warning("could not verify message %s: %s", message["id"], exc,
                         extra=self._ctx(message))
             return "unknown"
