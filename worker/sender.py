@@ -87,20 +87,22 @@ class ChatSender:
         name = message.get("attachment_name") or Path(message["attachment_path"]).name
         media = name.rsplit(".", 1)[-1].lower() in MEDIA_EXTENSIONS
         file_input = self._wait_for("file_input_media" if media else "file_input_document", 5)
+        # The browser reads the file only when the message is sent, so the copy must outlive
+        # the click until the send is confirmed.
         with tempfile.TemporaryDirectory() as folder:
             # Upload under the file's own name: the recipient sees a document's name.
             upload = Path(folder) / Path(name).name
             shutil.copyfile(message["attachment_path"], upload)
             file_input.send_keys(str(upload))
             caption = self._wait_for("caption_box", self.timeout, code="attachment_failed")
-        if message["text"]:
-            self.driver.execute_script(INSERT_TEXT_JS, caption, message["text"])
-        before = self._outgoing_count()
-        button = self._wait_for("media_send_button", 5, code="attachment_failed")
-        self._before_click()
-        self.clicked = True
-        button.click()
-        return self.confirm(before, message["text"])
+            if message["text"]:
+                self.driver.execute_script(INSERT_TEXT_JS, caption, message["text"])
+            before = self._outgoing_count()
+            button = self._wait_for("media_send_button", 5, code="attachment_failed")
+            self._before_click()
+            self.clicked = True
+            button.click()
+            return self.confirm(before, message["text"])
 
     def open_chat(self, phone: str, text: str | None) -> None:
         """Open the chat by URL; raise NotOnWhatsApp, SessionLostError or a retryable error."""
@@ -126,12 +128,14 @@ class ChatSender:
         """Wait for a new last outgoing bubble with our text and a done tick."""
         def settled(driver):
             bubbles = self.locators.find_all(driver, "outgoing_bubble")
-            if len(bubbles) <= before:
-                return False
-            last = bubbles[-1]
-            if self.locators.find(last, "tick_error") is not None:
-                return "error"
-            return "done" if self.locators.find(last, "tick_done") is not None else False
+            if len(bubbles) > before:
+                last = bubbles[-1]
+                if self.locators.find(last, "tick_error") is not None:
+                    return "error"
+                if self.locators.find(last, "tick_done") is not None:
+                    return "done"
+            # Logged out meanwhile: the page went to the QR and no tick can come any more.
+            return "logged_out" if self.locators.find(driver, "qr_canvas") is not None else False
 
         try:
             outcome = WebDriverWait(self.driver, self.timeout, poll_frequency=0.1).until(settled)
@@ -139,6 +143,8 @@ class ChatSender:
             raise UncertainSendError("clicked send but saw no tick in time") from None
         if outcome == "error":
             raise UncertainSendError("WhatsApp marked the message as failed")
+        if outcome == "logged_out":
+            raise UncertainSendError("logged out before the send was confirmed")
         if not same_text(self._bubble_text(self.locators.find_all(self.driver,
                                                                   "outgoing_bubble")[-1]), text):
             raise UncertainSendError("the last bubble does not carry our text")

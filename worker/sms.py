@@ -1,0 +1,154 @@
+"""The SMS transport: an Android phone running SMS Gateway for Android, behind the small interface.
+
+Our id is the gateway's id (`<job>-<message>-<attempt>`): a POST that timed out is repeated
+with the same id, and 409 means the phone already has it, so it is never sent twice. After a
+crash the row left `sending` is simply looked up on the phone by that id.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from . import transport as t
+from .errors import (ConfigurationError, GatewayDownError, PermanentSendError,
+                     RetryableSendError, UncertainSendError)
+from .smsgate import (GatewayAuthError, GatewayConflict, GatewayRejected, GatewayUnreachable,
+                      SmsGateClient, recipient_error)
+
+log = logging.getLogger("worker.sms")
+
+# Failures the phone or network may get over by itself; the rest are final.
+RETRYABLE_REASONS = {"RESULT_ERROR_LIMIT_EXCEEDED", "RESULT_ERROR_GENERIC_FAILURE",
+                     "RESULT_ERROR_NO_SERVICE", "RESULT_ERROR_RADIO_OFF"}
+POST_TRIES = 3  # same id each time: a timed-out POST may have reached the phone
+POLL_EVERY = 0.3
+
+
+def gateway_id(message: dict) -> str:
+    """The id this attempt of this message carries on the phone."""
+    return f"{message['job_id']}-{message['id']}-{message['attempts']}"
+
+
+class SmsTransport:
+    """Sends SMS through the phone's local REST server."""
+    channel = "sms"
+
+    def __init__(self, settings, abort: threading.Event | None = None,
+                 client: SmsGateClient | None = None, clock=time.monotonic):
+        self.settings, self.clock = settings, clock
+        self.abort = abort or threading.Event()
+        self.client = client or SmsGateClient(settings.sms_gateway_url,
+                                              settings.sms_gateway_username,
+                                              settings.sms_gateway_password)
+        self.refused: str | None = None
+        self.checked_auth = False
+
+    def check_session(self) -> t.SessionState:
+        """Up when /health answers and our credentials are accepted."""
+        try:
+            health = self.client.health()
+            if not self.checked_auth or self.refused:
+                self.client.get("auth-check")  # 404 when the password is right, 401 when not
+                self.checked_auth, self.refused = True, None
+        except GatewayAuthError as exc:
+            self.refused = f"{exc}: fix SMS_GATEWAY_USERNAME / SMS_GATEWAY_PASSWORD"
+            return t.SessionState(t.REFUSED, self.refused)
+        except GatewayUnreachable as exc:
+            return t.SessionState(t.UNAVAILABLE, f"phone unreachable: {exc}")
+        failing = [name for name, check in (health.get("checks") or {}).items()
+                   if isinstance(check, dict) and check.get("status") == "fail"]
+        # A phone without internet still sends SMS: only non-connection failures stop us.
+        blocking = [name for name in failing if not name.startswith("connection")]
+        if health.get("status") == "fail" and (blocking or not failing):
+            return t.SessionState(t.UNAVAILABLE, "gateway health fails: "
+                                  + (", ".join(blocking) or "no details"))
+        return t.SessionState(t.LOGGED_IN)
+
+    def send(self, message: dict) -> t.SendResult:
+        """Hand the message to the phone and follow it until Sent, Delivered or Failed."""
+        gid = gateway_id(message)
+        state = self._post(gid, message)
+        return self._outcome(self._follow(gid, state))
+
+    def verify(self, message: dict) -> str:
+        """Ask the phone about a message a crash left `sending`."""
+        gid = gateway_id(message)
+        try:
+            state = self.client.get(gid)
+            if state is None:
+                return "not_sent"
+            if state.get("state") == "Pending" and self.client.cancel(gid):
+                return "not_sent"
+            state = self._follow(gid, state)
+        except GatewayUnreachable as exc:
+            raise GatewayDownError(str(exc)) from exc
+        except GatewayAuthError as exc:
+            raise ConfigurationError(str(exc)) from exc
+        name = state.get("state")
+        if name in ("Sent", "Delivered"):
+            return "sent"
+        if name in ("Failed", "Cancelled"):
+            return "not_sent"
+        return "unknown"
+
+    def close(self) -> None:
+        """Nothing to hold open between requests but the HTTP session."""
+        self.client.http.close()
+
+    def _post(self, gid: str, message: dict) -> dict:
+        last: Exception | None = None
+        for _ in range(POST_TRIES):
+            try:
+                return self.client.send(gid, message["phone"], message["text"],
+                                        self.settings.sms_ttl)
+            except GatewayConflict:
+                state = self.client.get(gid)  # it is there already: follow it, never resend
+                if state is not None:
+                    return state
+            except GatewayUnreachable as exc:
+                last = exc
+                if self.abort.wait(1.0):
+                    break
+            except GatewayAuthError as exc:
+                raise ConfigurationError(str(exc)) from exc
+            except GatewayRejected as exc:
+                raise PermanentSendError(str(exc), code="gateway_rejected") from exc
+        # The phone may have it (a timed-out POST); the same id next time makes that safe.
+        raise GatewayDownError(f"phone unreachable: {last}")
+
+    def _follow(self, gid: str, state: dict) -> dict:
+        """Poll the message until a final state or the send timeout."""
+        deadline = self.clock() + self.settings.send_timeout
+        while state.get("state") not in ("Sent", "Delivered", "Failed", "Cancelled"):
+            if self.clock() >= deadline or self.abort.wait(POLL_EVERY):
+                return state
+            try:
+                fresh = self.client.get(gid)
+            except GatewayUnreachable:
+                continue  # keep following until the deadline; the phone may come back
+            if fresh is None:
+                return {"state": "Lost"}
+            state = fresh
+        return state
+
+    def _outcome(self, state: dict) -> t.SendResult:
+        name = state.get("state")
+        if name == "Delivered":
+            return t.SendResult(provider_id=state.get("id"), delivered=True)
+        if name == "Sent":
+            return t.SendResult(provider_id=state.get("id"))
+        if name == "Failed":
+            reason = recipient_error(state)
+            code = f"gateway_failed:{reason}"
+            if reason in RETRYABLE_REASONS:
+                raise RetryableSendError(reason, code=code)
+            raise PermanentSendError(reason, code=code)
+        if name == "Cancelled":
+            raise RetryableSendError("cancelled on the phone", code="gateway_failed:cancelled")
+        if name == "Lost":
+            raise UncertainSendError("the phone no longer knows the message")
+        if name == "Pending" and self.client.cancel(state.get("id") or ""):
+            raise RetryableSendError("the phone did not pick it up in time; cancelled")
+        # Processed (or Pending and no longer cancellable): it may be on its way. Never resend.
+        raise UncertainSendError(f"still {name} after {self.settings.send_timeout:.0f} s")
