@@ -14,6 +14,7 @@ from message_queue import JOB_CHANNELS, NewJob
 from utils.contacts import ContactFileError, parse_contacts_file, parse_numbers_text
 from utils.phones import is_known_region
 from utils.recipients import RecipientError, build_recipients, check_template
+from utils.sms import sms_parts
 
 from . import attachments
 from .payload import (check_text, contacts_from_json, load_json_object, numbers_from_json,
@@ -65,7 +66,9 @@ def send():
     if key is not None and not (0 < len(key.strip()) <= 200):
         raise invalid("Idempotency-Key", "The Idempotency-Key must be 1 to 200 characters.")
     stored = attachments.store(attachment, settings.upload_dir) if attachment else None
-    job = NewJob(channel=channel, template=template, name=fields["name"],
+    # The most parts any recipient's text costs: what the phone and the carrier count.
+    parts = max(sms_parts(r.text) for r in built.recipients) if channel != "whatsapp" else None
+    job = NewJob(channel=channel, template=template, name=fields["name"], sms_parts=parts,
                  attachment_path=stored.path if stored else None,
                  attachment_name=stored.original_name if stored else None,
                  idempotency_key=key.strip() if key else None,
