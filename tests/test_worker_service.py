@@ -1,0 +1,128 @@
+"""The worker as a service: sd_notify to a real socket, browser recycling, 'Use here'."""
+from __future__ import annotations
+
+import os
+import socket
+import threading
+
+import pytest
+
+from message_queue import NewJob, Recipient
+from tests.wa_e2e_support import WorkerThread, wait_until
+from tests.wa_standin import StandinServer
+from worker.browser import BrowserUnavailable, build_driver, find_chrome
+from worker.systemd import Notifier
+from worker.worker import Worker
+
+from .fakes import FakeTransport
+
+
+@pytest.fixture
+def notify_socket(tmp_path):
+    path = str(tmp_path / "notify.sock")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(path)
+    sock.settimeout(2)
+    yield path, sock
+    sock.close()
+
+
+def received(sock) -> list[str]:
+    lines = []
+    sock.setblocking(False)
+    try:
+        while True:
+            lines.append(sock.recv(4096).decode())
+    except BlockingIOError:
+        return lines
+    finally:
+        sock.setblocking(True)
+
+
+def test_notifier_is_a_no_op_outside_systemd():
+    assert Notifier(None).ready() is False
+    assert Notifier("").status("x") is False
+
+
+def test_abstract_socket_names_are_supported():
+    name = f"@bulk-sender-test-{os.getpid()}"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind("\0" + name[1:])
+    try:
+        assert Notifier(name).notify("READY=1")
+        assert sock.recv(100) == b"READY=1"
+    finally:
+        sock.close()
+
+
+def test_worker_speaks_sd_notify_ready_after_recovery_then_watchdog_status_stopping(
+        settings, queue, notify_socket):
+    path, sock = notify_socket
+    job, _ = queue.create_job(NewJob(channel="whatsapp", template="x"),
+                              [Recipient(phone="+1", text="hi", channel="whatsapp")])
+    queue.claim_next("whatsapp", settings.worker_id)  # left `sending` by a previous life
+    transport = FakeTransport()
+    transport.verdicts = {1: "sent"}
+    worker = Worker(settings, queue, transport, threading.Event(), notifier=Notifier(path),
+                    idle_poll=0, session_poll=0)
+    worker.run_once()
+    worker.run_once()
+    worker.stop.set()
+    worker.run()
+    lines = received(sock)
+    assert "READY=1" in lines and "WATCHDOG=1" in lines and lines[-1] == "STOPPING=1"
+    assert lines.index("READY=1") < lines.index("STATUS=logged in, sending")
+    # READY comes only once the leftover row was verified (recovery runs before it).
+    assert transport.verified == [1]
+    assert queue.get_job(job["id"])["counts"]["sent"] == 1
+    assert lines.count("READY=1") == 1
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    try:
+        find_chrome()
+    except BrowserUnavailable as exc:
+        if os.environ.get("CI") == "true":
+            raise
+        pytest.skip(str(exc))
+
+
+@pytest.mark.browser
+def test_browser_is_recycled_every_n_messages_and_keeps_the_login(settings, queue, chromium):
+    with StandinServer(logged_in=True, tick_delay=0.02) as wa:
+        s = settings.replace(whatsapp_web_url=wa.url, send_timeout=10, browser_recycle_after=3)
+        job, _ = queue.create_job(NewJob(channel="whatsapp", template="x"),
+                                  [Recipient(phone=f"+1415555{i:04d}", text=f"m{i}",
+                                             channel="whatsapp") for i in range(7)])
+        starts = []
+
+        def counting_factory():
+            starts.append(1)
+            return build_driver(profile_dir=s.chrome_profile_dir, headless=True)
+
+        worker = WorkerThread(s, queue)
+        worker.worker.transport.session.driver_factory = counting_factory
+        try:
+            wait_until(lambda: queue.get_job(job["id"])["status"] == "completed", 60,
+                       "the job to complete")
+        finally:
+            worker.stop()
+        assert sorted(m["text"] for m in wa.messages()) == [f"m{i}" for i in range(7)]
+        assert len(starts) == 3  # 3 messages, recycle, 3 more, recycle, the last one
+
+
+@pytest.mark.browser
+def test_use_here_conflict_is_taken_back_and_sending_goes_on(settings, queue, chromium):
+    with StandinServer(logged_in=True, tick_delay=0.02, use_here_conflict=True) as wa:
+        s = settings.replace(whatsapp_web_url=wa.url, send_timeout=10)
+        job, _ = queue.create_job(NewJob(channel="whatsapp", template="x"),
+                                  [Recipient(phone="+14155550001", text="hello",
+                                             channel="whatsapp")])
+        worker = WorkerThread(s, queue)
+        try:
+            wait_until(lambda: queue.get_job(job["id"])["status"] == "completed", 40,
+                       "the job to complete")
+        finally:
+            worker.stop()
+        assert [m["text"] for m in wa.messages()] == ["hello"]
