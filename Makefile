@@ -27,3 +27,8 @@ test: $(STAMP) browser
 
 clean-venv:
 	rm -rf $(VENV)
+
+.PHONY: backup
+## A consistent copy of the live queue into backups/ (safe while everything runs).
+backup: $(STAMP)
+	$(PY) deploy/backup.py

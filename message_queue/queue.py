@@ -28,6 +28,10 @@ class Queue(JobStore, MessageStore, WorkerStore):
         """SQLite's integrity check of the file: `ok` when sound."""
         return self.db.integrity_check()
 
+    def backup(self, target: str | Path) -> None:
+        """Copy the live database to `target` with SQLite's online backup (safe while in use)."""
+        self.db.backup_to(target)
+
     def close(self) -> None:
         """Close this thread's connection."""
         self.db.close()
