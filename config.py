@@ -54,6 +54,8 @@ class Settings:
     sms_gateway_url: str = ""
     sms_gateway_username: str = "sms"
     sms_gateway_password: str = ""
+    # Seconds to wait for the phone's answer to one request (a slow Wi-Fi phone needs some).
+    sms_gateway_timeout: float = 15.0
     # Android lets an app send about 30 SMS a minute before asking the user, and carriers
     # throttle far below that: SMS is paced on its own, slower than WhatsApp by default.
     sms_min_delay: float = 8.0
@@ -97,6 +99,8 @@ class Settings:
             raise ConfigError("MIN_DELAY must not be greater than MAX_DELAY")
         if self.sms_min_delay > self.sms_max_delay:
             raise ConfigError("SMS_MIN_DELAY must not be greater than SMS_MAX_DELAY")
+        if not self.sms_gateway_timeout > 0:
+            raise ConfigError("SMS_GATEWAY_TIMEOUT must be a positive number of seconds")
         if self.sms_ttl < 60:
             raise ConfigError("SMS_TTL must be at least 60 seconds")
         if self.long_pause_min > self.long_pause_max:

@@ -61,6 +61,9 @@ CREATE INDEX IF NOT EXISTS messages_ready ON messages(job_id, channel, id)
     WHERE status IN ('pending', 'retrying');
 CREATE INDEX IF NOT EXISTS messages_in_flight ON messages(channel, claimed_by)
     WHERE status = 'sending';
+-- SMS awaiting a delivery report: polled while the worker is idle, so never a table scan.
+CREATE INDEX IF NOT EXISTS messages_awaiting_delivery ON messages(channel, id)
+    WHERE status = 'sent' AND provider_id IS NOT NULL;
 
 -- Counts per status, kept by a trigger so /status of a 100,000-row job is one small read.
 CREATE TABLE IF NOT EXISTS job_counts (

@@ -88,6 +88,18 @@ class MessageStore:
                                " WHERE id = ? AND status = 'sent'", (now, message_id))
             return cur.rowcount == 1
 
+    def sent_awaiting_delivery(self, channel: str, since: float, limit: int = 20,
+                               after_id: int = 0) -> list[dict]:
+        """Rows of `channel` sent since `since`, with the channel's id, not yet delivered.
+
+        In id order from `after_id`, so a caller can walk them batch by batch.
+        """
+        rows = self.db.connection().execute(
+            "SELECT * FROM messages WHERE status = 'sent' AND channel = ? AND sent_at >= ?"
+            " AND provider_id IS NOT NULL AND id > ? ORDER BY id LIMIT ?",
+            (channel, since, after_id, limit)).fetchall()
+        return [dict(r) for r in rows]
+
     def _finish(self, message_id, worker_id, status, error, extra_set="", extra=None) -> bool:
         now = self.clock()
         params = {"id": message_id, "worker": worker_id, "status": status, "error": error,

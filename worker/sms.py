@@ -13,8 +13,8 @@ import time
 from . import transport as t
 from .errors import (ConfigurationError, GatewayDownError, PermanentSendError,
                      RetryableSendError, UncertainSendError)
-from .smsgate import (GatewayAuthError, GatewayConflict, GatewayRejected, GatewayUnreachable,
-                      SmsGateClient, recipient_error)
+from .smsgate import (GatewayAuthError, GatewayConflict, GatewayError, GatewayRejected,
+                      GatewayUnreachable, SmsGateClient, recipient_error)
 
 log = logging.getLogger("worker.sms")
 
@@ -38,9 +38,11 @@ class SmsTransport:
                  client: SmsGateClient | None = None, clock=time.monotonic):
         self.settings, self.clock = settings, clock
         self.abort = abort or threading.Event()
+        timeout = settings.sms_gateway_timeout
         self.client = client or SmsGateClient(settings.sms_gateway_url,
                                               settings.sms_gateway_username,
-                                              settings.sms_gateway_password)
+                                              settings.sms_gateway_password,
+                                              timeout=(min(5.0, timeout), timeout))
         self.refused: str | None = None
         self.checked_auth = False
 
@@ -69,7 +71,12 @@ class SmsTransport:
         """Hand the message to the phone and follow it until Sent, Delivered or Failed."""
         gid = gateway_id(message)
         state = self._post(gid, message)
-        return self._outcome(self._follow(gid, state))
+        try:
+            return self._outcome(self._follow(gid, state))
+        except GatewayError as exc:
+            # The phone has the message and went away (or refused us) while we followed or
+            # tried to cancel it: whether it goes out is not known, so verify, never resend.
+            raise UncertainSendError(f"lost track of it on the phone: {exc}") from exc
 
     def verify(self, message: dict) -> str:
         """Ask the phone about a message a crash left `sending`."""
@@ -78,9 +85,11 @@ class SmsTransport:
             state = self.client.get(gid)
             if state is None:
                 return "not_sent"
+            # A Pending message is on its way: follow it like a fresh send. Cancelling it at
+            # once would burn its id, so the resend would meet 409 Cancelled and cost an attempt.
+            state = self._follow(gid, state)
             if state.get("state") == "Pending" and self.client.cancel(gid):
                 return "not_sent"
-            state = self._follow(gid, state)
         except GatewayUnreachable as exc:
             raise GatewayDownError(str(exc)) from exc
         except GatewayAuthError as exc:
@@ -91,6 +100,29 @@ class SmsTransport:
         if name in ("Failed", "Cancelled"):
             return "not_sent"
         return "unknown"
+
+    @property
+    def delivery_window(self) -> float:
+        """Seconds after sending during which a delivery report is still looked for."""
+        return float(self.settings.sms_ttl)
+
+    def poll_deliveries(self, rows: list[dict]) -> list[int]:
+        """Ids of `rows` (sent earlier) that the phone now reports Delivered.
+
+        Stops at the first sign the phone is away or refuses us: an idle worker must never
+        hang on delivery reports, and the next session check says what is wrong.
+        """
+        delivered = []
+        for row in rows:
+            if self.abort.is_set():
+                break
+            try:
+                state = self.client.get(row["provider_id"])
+            except GatewayError:
+                break
+            if state is not None and state.get("state") == "Delivered":
+                delivered.append(row["id"])
+        return delivered
 
     def close(self) -> None:
         """Nothing to hold open between requests but the HTTP session."""

@@ -1,0 +1,155 @@
+"""Delivery reports: an idle SMS worker asks the phone about messages it recorded as `sent`."""
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from message_queue import NewJob, Queue, Recipient
+from tests.fakes import Clock, FakeTransport
+from tests.sms_standin import GatewayServer
+from tests.test_sms import transport_for, wait_until
+from tests.wa_e2e_support import holds_for
+from worker import worker as worker_module
+from worker.sms import gateway_id
+from worker.worker import Worker
+
+
+@pytest.fixture(scope="module")
+def server():
+    with GatewayServer(step_delay=0.02) as srv:
+        yield srv
+
+
+@pytest.fixture
+def gw(server):
+    server.reset()
+    return server
+
+
+@pytest.fixture
+def sms_settings(settings, gw):
+    return settings.replace(sms_gateway_url=gw.url, sms_gateway_password="secret",
+                            worker_id="sms-1", send_timeout=3)
+
+
+def make_job(queue, phones, channel="sms"):
+    job, _ = queue.create_job(NewJob(channel=channel, template="x"),
+                              [Recipient(phone=p, text=f"Oi {p}", channel=channel)
+                               for p in phones])
+    return job["id"]
+
+
+def statuses(queue, job_id) -> dict[str, str]:
+    rows, _ = queue.list_messages(job_id)
+    return {r["phone"]: r["status"] for r in rows}
+
+
+def post_and_mark_sent(queue, transport, job_id, n, with_provider=True):
+    """Claim `n` messages, hand each to the phone, record it `sent` as a worker would."""
+    ids = []
+    for _ in range(n):
+        m = queue.claim_next("sms", "sms-1")
+        transport.client.send(gateway_id(m), m["phone"], m["text"], 3600)
+        queue.mark_sent(m["id"], "sms-1", gateway_id(m) if with_provider else None)
+        ids.append(m["id"])
+    return ids
+
+
+def test_queue_lists_recent_sent_rows_with_a_provider_id_in_batches(tmp_path):
+    clock = Clock()
+    queue = Queue(tmp_path / "q.db", clock=clock)
+    old = make_job(queue, ["+5511900000001"])
+    queue.mark_sent(queue.claim_next("sms", "w")["id"], "w", "old-1")
+    clock.advance(3600)
+    job = make_job(queue, [f"+55119000001{i:02d}" for i in range(5)])
+    make_job(queue, ["+5511900000200"], channel="whatsapp")
+    sent = []
+    for i in range(4):
+        m = queue.claim_next("sms", "w")
+        queue.mark_sent(m["id"], "w", None if i == 3 else f"p{i}")  # the 4th has no id
+        sent.append(m["id"])
+    queue.mark_delivered(sent[2])
+    wa = queue.claim_next("whatsapp", "w")
+    queue.mark_sent(wa["id"], "w", "wa-1")
+
+    since = clock() - 60
+    assert [r["id"] for r in queue.sent_awaiting_delivery("sms", since)] == sent[:2]
+    assert [r["id"] for r in queue.sent_awaiting_delivery("sms", since, limit=1)] == sent[:1]
+    assert [r["id"] for r in queue.sent_awaiting_delivery("sms", since, after_id=sent[0])] \
+        == sent[1:2]
+    assert len(queue.sent_awaiting_delivery("sms", since - 3600)) == 3  # the old one too
+    assert [r["provider_id"] for r in queue.sent_awaiting_delivery("whatsapp", since)] == ["wa-1"]
+    assert statuses(queue, old) == {"+5511900000001": "sent"}
+    assert statuses(queue, job)["+5511900000104"] == "pending"
+
+
+def test_poll_deliveries_reports_delivered_ids_and_stops_when_the_phone_is_away(
+        queue, sms_settings, gw):
+    job_id = make_job(queue, ["+5511912340001", "+5511912340002", "+5511912340003"])
+    gw.stick_in_processed("+5511912340002")
+    transport = transport_for(sms_settings)
+    post_and_mark_sent(queue, transport, job_id, 3)
+    rows = queue.sent_awaiting_delivery("sms", 0)
+    assert wait_until(lambda: len(transport.poll_deliveries(rows)) == 2)
+    assert transport.poll_deliveries(rows) == [rows[0]["id"], rows[2]["id"]]
+
+    gw.refuse_connections(True)
+    try:
+        assert transport.poll_deliveries(rows) == []  # no exception, no waiting
+    finally:
+        gw.refuse_connections(False)
+    gw.set_credentials("sms", "changed")
+    assert transport.poll_deliveries(rows) == []
+
+
+def test_idle_worker_marks_delivered_what_the_phone_delivered(queue, sms_settings, gw,
+                                                              monkeypatch):
+    monkeypatch.setattr(worker_module, "DELIVERY_BATCH", 2)  # walk the rows batch by batch
+    phones = [f"+55119123411{i:02d}" for i in range(7)]
+    job_id = make_job(queue, phones)
+    gw.stick_in_processed(phones[5])  # the phone never reports this one
+    transport = transport_for(sms_settings)
+    post_and_mark_sent(queue, transport, job_id, 6)
+    post_and_mark_sent(queue, transport, job_id, 1, with_provider=False)  # not trackable
+    stop = threading.Event()
+    worker = Worker(sms_settings, queue, transport, stop, idle_poll=0.02, session_poll=0.05,
+                    delivery_poll=0.05)
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    try:
+        expected = {p: "delivered" for p in phones[:5]} | {phones[5]: "sent", phones[6]: "sent"}
+        assert wait_until(lambda: statuses(queue, job_id) == expected, 10), \
+            statuses(queue, job_id)
+        holds_for(lambda: statuses(queue, job_id) == expected, 0.3, "the rest stay sent")
+        assert queue.get_job(job_id)["counts"]["delivered"] == 5
+    finally:
+        stop.set()
+        thread.join(10)
+    assert not thread.is_alive()
+
+
+def test_a_failing_poll_never_stops_the_worker(queue, settings, caplog):
+    class Reporting(FakeTransport):
+        delivery_window = 3600.0
+
+        def poll_deliveries(self, rows):
+            raise RuntimeError("phone says nonsense")
+
+    transport = Reporting(channel="sms")
+    job_id = make_job(queue, ["+5511912340011"])
+    m = queue.claim_next("sms", "test-worker")
+    queue.mark_sent(m["id"], "test-worker", "p1")
+    worker = Worker(settings, queue, transport, threading.Event(), idle_poll=0)
+    worker.run_once()  # idle: polls, logs, carries on
+    assert statuses(queue, job_id) == {"+5511912340011": "sent"}
+    assert any("could not poll delivery reports" in r.getMessage() for r in caplog.records)
+    make_job(queue, ["+5511912340012"])
+    assert worker.run_once() is True and transport.sent == [("+5511912340012", "Oi +5511912340012")]
+
+
+def test_whatsapp_worker_has_no_delivery_polling(queue, settings):
+    transport = FakeTransport(channel="whatsapp")
+    worker = Worker(settings, queue, transport, threading.Event(), idle_poll=0)
+    worker.track_deliveries()  # nothing to ask, nothing read
+    assert worker._next_delivery_poll == 0.0
