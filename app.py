@@ -5,12 +5,13 @@ at any time while workers go on sending.
 """
 from __future__ import annotations
 
-import secrets
+import hashlib
+import hmac
 import sys
 
 from flask import Flask
 
-from api import auth, jobs, problems, send, session
+from api import auth, jobs, openapi, pages, preview, problems, send, session
 from config import ConfigError, Settings
 from message_queue import Queue
 from utils.logs import setup_logging
@@ -24,6 +25,12 @@ SECURITY_HEADERS = {
 }
 
 
+def derived_secret(api_key: str) -> str:
+    """A session-signing key when SECRET_KEY is unset: the same in every gunicorn worker
+    (a random one per process would sign users out at random), and new when the API key is."""
+    return hmac.new(api_key.encode(), b"bulk-sender session signing", hashlib.sha256).hexdigest()
+
+
 def create_app(settings: Settings | None = None, queue: Queue | None = None) -> Flask:
     """Build the Flask app on `settings` (read from the environment when not given)."""
     settings = settings or Settings.from_env()
@@ -33,7 +40,7 @@ def create_app(settings: Settings | None = None, queue: Queue | None = None) -> 
         SETTINGS=settings,
         QUEUE=queue or Queue(settings.database_path),
         API_KEY=settings.api_key,
-        SECRET_KEY=settings.secret_key or secrets.token_hex(32),
+        SECRET_KEY=settings.secret_key or derived_secret(settings.api_key),
         MAX_CONTENT_LENGTH=settings.max_upload_bytes,
         MAX_FORM_MEMORY_SIZE=settings.max_upload_bytes,
         SESSION_COOKIE_HTTPONLY=True,
@@ -43,7 +50,7 @@ def create_app(settings: Settings | None = None, queue: Queue | None = None) -> 
     app.json.sort_keys = False
     problems.register(app)
     auth.register(app)
-    for blueprint in (send.bp, jobs.bp, session.bp):
+    for blueprint in (send.bp, preview.bp, jobs.bp, session.bp, pages.bp, openapi.bp):
         app.register_blueprint(blueprint)
 
     @app.after_request

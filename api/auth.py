@@ -5,6 +5,7 @@ bytes (hmac.compare_digest on a str with non-ASCII characters raises, which woul
 """
 from __future__ import annotations
 
+import hashlib
 import hmac
 
 from flask import Flask, current_app, request, session
@@ -34,13 +35,23 @@ def presented_key() -> str | None:
     return None
 
 
+def key_fingerprint() -> str:
+    """Names the current API key without revealing it; a session remembers it at sign-in."""
+    return hashlib.sha256(current_app.config["API_KEY"].encode()).hexdigest()[:16]
+
+
+def session_signed_in() -> bool:
+    """Signed in on the page, with the key that is still in force (a changed key signs out)."""
+    return bool(session.get("signed_in")) and session.get("key") == key_fingerprint()
+
+
 def require_key() -> None:
     """before_request hook: refuse private routes without the right key or a signed-in page."""
     if request.endpoint in PUBLIC_ENDPOINTS:
         return None
     if key_matches(presented_key(), current_app.config["API_KEY"]):
         return None
-    if session.get("signed_in") and request.endpoint is not None:
+    if session_signed_in() and request.endpoint is not None:
         # The /app page calls the same API with its session cookie; a cookie alone must not
         # be enough to change anything, so writes also need the page's CSRF token.
         if request.method in ("GET", "HEAD", "OPTIONS") or key_matches(

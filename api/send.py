@@ -1,19 +1,21 @@
 """POST /send: a contact list and a message in, one queued job out (202).
 
 Everything is validated before anything is written: a rejected request leaves no job, no
-message row and no stored attachment behind.
+message row and no stored attachment behind. `read_send_request` is that validation, shared
+with POST /preview, which answers what /send would queue without writing anything.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 
 from flask import Blueprint, current_app, request
 
 from message_queue import JOB_CHANNELS, NewJob
-from utils.contacts import ContactFileError, parse_contacts_file, parse_numbers_text
+from utils.contacts import ContactFileError, ContactList, parse_contacts_file, parse_numbers_text
 from utils.phones import is_known_region
-from utils.recipients import RecipientError, build_recipients, check_template
+from utils.recipients import Built, RecipientError, build_recipients, check_template
 from utils.sms import sms_parts
 
 from . import attachments
@@ -25,10 +27,55 @@ from .views import status_object
 bp = Blueprint("send", __name__)
 
 
+@dataclass
+class SendRequest:
+    """A /send request, checked: the recipients it would queue and what was set aside."""
+
+    channel: str
+    template: str
+    name: str
+    country: str | None
+    lists: list[ContactList]
+    attachment: attachments.Attachment | None
+    built: Built
+
+
 @bp.post("/send")
 def send():
     """Create a job from JSON or multipart/form-data."""
     settings = current_app.config["SETTINGS"]
+    req = read_send_request(settings)
+    built, channel, template, name = req.built, req.channel, req.template, req.name
+
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not (0 < len(key.strip()) <= 200):
+        raise invalid("Idempotency-Key", "The Idempotency-Key must be 1 to 200 characters.")
+    stored = attachments.store(req.attachment, settings.upload_dir) if req.attachment else None
+    # The most parts any recipient's text costs: what the phone and the carrier count.
+    parts = max(sms_parts(r.text) for r in built.recipients) if channel != "whatsapp" else None
+    job = NewJob(channel=channel, template=template, name=name, sms_parts=parts,
+                 attachment_path=stored.path if stored else None,
+                 attachment_name=stored.original_name if stored else None,
+                 idempotency_key=key.strip() if key else None,
+                 request_hash=_request_hash(channel, template, name, built, stored))
+    try:
+        row, created = current_app.config["QUEUE"].create_job(job, built.recipients)
+    except BaseException:
+        attachments.discard(stored)
+        raise
+    if not created:
+        attachments.discard(stored)  # a replay: the first request's file is the one used
+    body = status_object(row, settings)
+    body.update(rejected=built.rejected if created else [], status_url=f"/status/{row['id']}")
+    return body, 202, {"Location": f"/status/{row['id']}"}
+
+
+def read_send_request(settings, allow_empty_message: bool = False) -> SendRequest:
+    """Parse and validate the current request as /send takes it, or raise a Problem.
+
+    `allow_empty_message` is for /preview: a list can be looked at before the message is
+    written. Its recipients are then built with the text `{phone}`, only to sort the numbers.
+    """
     mimetype = request.mimetype
     if mimetype == "application/json" or mimetype.endswith("+json"):
         fields, lists, attachment = _from_json(load_json_object())
@@ -51,38 +98,21 @@ def send():
 
     template = fields["message"]
     columns = {c for cl in lists for c in cl.columns}
+    skip_message = allow_empty_message and not template.strip()
     try:
-        check_template(template, columns)
+        if not skip_message:
+            check_template(template, columns)
         first_channel = "whatsapp" if channel == "whatsapp_then_sms" else channel
-        built = build_recipients(lists, template, first_channel, country or None)
+        built = build_recipients(lists, "{phone}" if skip_message else template, first_channel,
+                                 country or None)
     except RecipientError as exc:
         raise Problem(422, str(exc), errors=exc.errors) from None
     if not built.recipients:
         raise Problem(422, "None of the numbers can be sent to.",
                       errors=[{"row": r["row"], "message": f"{r['phone']}: {r['reason']}"}
                               for r in built.rejected[:100]])
-
-    key = request.headers.get("Idempotency-Key")
-    if key is not None and not (0 < len(key.strip()) <= 200):
-        raise invalid("Idempotency-Key", "The Idempotency-Key must be 1 to 200 characters.")
-    stored = attachments.store(attachment, settings.upload_dir) if attachment else None
-    # The most parts any recipient's text costs: what the phone and the carrier count.
-    parts = max(sms_parts(r.text) for r in built.recipients) if channel != "whatsapp" else None
-    job = NewJob(channel=channel, template=template, name=fields["name"], sms_parts=parts,
-                 attachment_path=stored.path if stored else None,
-                 attachment_name=stored.original_name if stored else None,
-                 idempotency_key=key.strip() if key else None,
-                 request_hash=_request_hash(channel, template, fields["name"], built, stored))
-    try:
-        row, created = current_app.config["QUEUE"].create_job(job, built.recipients)
-    except BaseException:
-        attachments.discard(stored)
-        raise
-    if not created:
-        attachments.discard(stored)  # a replay: the first request's file is the one used
-    body = status_object(row, settings)
-    body.update(rejected=built.rejected if created else [], status_url=f"/status/{row['id']}")
-    return body, 202, {"Location": f"/status/{row['id']}"}
+    return SendRequest(channel=channel, template=template, name=fields["name"],
+                       country=country or None, lists=lists, attachment=attachment, built=built)
 
 
 def _from_json(body: dict):

@@ -1,0 +1,109 @@
+"""POST /preview: what POST /send would queue, shown before anything is queued.
+
+Same inputs, same validation and the same problem+json errors as /send (both go through
+`send.read_send_request`), but nothing is written: no job, no row, no stored attachment.
+The /app page calls it while the user picks a file and writes the message.
+"""
+from __future__ import annotations
+
+from flask import Blueprint, current_app
+
+from utils.sms import sms_encoding, sms_length, sms_parts
+
+from .send import read_send_request
+from .views import SEND_SECONDS
+
+bp = Blueprint("preview", __name__)
+PREVIEW_ROWS = 20
+PREVIEW_MESSAGES = 5
+MAX_REJECTED = 1000  # the page lists them; /send reports every one
+
+
+@bp.post("/preview")
+def preview():
+    """The parsed list, the rejected rows and the first rendered messages; writes nothing."""
+    settings = current_app.config["SETTINGS"]
+    req = read_send_request(settings, allow_empty_message=True)
+    built, lists = req.built, req.lists
+    reasons = {r["row"]: r["reason"] for r in built.rejected}
+    queued = {r.row: r.phone for r in built.recipients}
+    columns = list(dict.fromkeys(c for cl in lists for c in cl.columns))
+    rows = []
+    for contact in (c for cl in lists for c in cl.contacts):
+        if len(rows) == PREVIEW_ROWS:
+            break
+        rows.append({"row": contact.row, "phone": contact.phone,
+                     "normalized": queued.get(contact.row),
+                     "status": reasons.get(contact.row, "ok"),
+                     "values": {c: contact.variables.get(c, "") for c in columns}})
+    with_text = bool(req.template.strip())
+    texts = [r.text for r in built.recipients] if with_text else []
+    return {
+        "channel": req.channel, "name": req.name,
+        "columns": columns,
+        "placeholders": columns + ([] if "phone" in columns else ["phone"]),
+        "headers": lists[0].headers,
+        "phone_column": lists[0].phone_column,
+        "rows": rows,
+        "total": len(built.recipients),
+        "rejected": built.rejected[:MAX_REJECTED],
+        "rejected_total": len(built.rejected),
+        # `characters` as SMS counts them (an emoji is two), so it matches `sms_parts`.
+        "previews": [{"row": r.row, "phone": r.phone, "name": r.name, "text": r.text,
+                      "characters": sms_length(r.text), "sms_parts": sms_parts(r.text)}
+                     for r in built.recipients[:PREVIEW_MESSAGES]] if with_text else [],
+        "sms": _sms_summary(texts) if req.channel != "whatsapp" else None,
+        "attachment": ({"filename": req.attachment.original_name,
+                        "bytes": len(req.attachment.data)} if req.attachment else None),
+        "pacing": pacing(settings, req.channel),
+        "estimate_seconds": estimate_seconds(settings, req.channel, len(built.recipients)),
+    }
+
+
+def _sms_summary(texts: list[str]) -> dict | None:
+    """What the costliest text takes (what a job's sms_parts says) and the parts in all."""
+    if not texts:
+        return None
+    parts = [sms_parts(t) for t in texts]
+    worst = max(range(len(texts)), key=parts.__getitem__)
+    return {"encoding": sms_encoding(texts[worst]), "parts": parts[worst],
+            "characters": sms_length(texts[worst]), "total_parts": sum(parts)}
+
+
+def _delays(settings, channel: str) -> tuple[float, float]:
+    # As the worker's Pacer: SMS has its own, slower delays; WhatsApp-then-SMS is paced
+    # by WhatsApp, which sends nearly all of it.
+    if channel == "sms":
+        return settings.sms_min_delay, settings.sms_max_delay
+    return settings.min_delay, settings.max_delay
+
+
+def pacing(settings, channel: str = "whatsapp") -> dict:
+    """The pauses a worker makes between messages, as numbers and in plain words."""
+    low, high = _delays(settings, channel)
+    every = settings.long_pause_every
+    if high <= 0:
+        summary = "No pause between messages: each goes as soon as the previous one is sent."
+    else:
+        summary = f"One message every {_span(low, high)} seconds"
+        if every and settings.long_pause_max > 0:
+            pause = _span(settings.long_pause_min, settings.long_pause_max)
+            summary += f", with a longer break of {pause} seconds after every {every} messages"
+        summary += ", so it looks like a person typing and not like a robot."
+    return {"min_delay": low, "max_delay": high, "long_pause_every": every,
+            "long_pause_min": settings.long_pause_min,
+            "long_pause_max": settings.long_pause_max, "summary": summary}
+
+
+def estimate_seconds(settings, channel: str, count: int) -> int:
+    """About how long `count` messages take with these delays (as a fresh job's ETA)."""
+    low, high = _delays(settings, channel)
+    per_message = (low + high) / 2 + SEND_SECONDS
+    if settings.long_pause_every:
+        per_message += (settings.long_pause_min + settings.long_pause_max) / 2 \
+            / settings.long_pause_every
+    return int(round(per_message * count))
+
+
+def _span(low: float, high: float) -> str:
+    return f"{low:g}" if low == high else f"{low:g}–{high:g}"
