@@ -32,3 +32,27 @@ clean-venv:
 ## A consistent copy of the live queue into backups/ (safe while everything runs).
 backup: $(STAMP)
 	$(PY) deploy/backup.py
+
+.PHONY: bench
+## Measure the product against its floor and alternatives; writes docs/BENCHMARKS.md (~20 min).
+## `make bench BENCH_ARGS=--quick` for a short run (~3 min). Not part of `make test`.
+bench: $(STAMP) browser
+	$(PY) -m pip install -q --disable-pip-version-check -r bench/requirements.txt
+	BENCH_VIA_MAKE="$(BENCH_ARGS)" $(PY) -m bench.run $(BENCH_ARGS)
+
+## Save a PNG of every /app screen, desktop (1280) and phone (390) wide, in docs/screenshots/.
+.PHONY: screenshots
+screenshots: $(STAMP) browser
+	$(PY) tests/screenshots.py docs/screenshots
+
+.PHONY: chaos
+## Kill, log out, cut off and restart everything mid-job, then check every message arrived once
+## (~25 min; docs/RELIABILITY.md). `make chaos CHAOS_ARGS=--quick` for a short run.
+chaos: $(STAMP) browser
+	$(PY) -m tests.chaos $(CHAOS_ARGS)
+
+.PHONY: fuzz
+## Fuzz the live API with schemathesis against api/openapi.json: no 5xx, answers as described.
+fuzz: $(STAMP)
+	$(PY) -m pip install -q --disable-pip-version-check "schemathesis>=4,<5"
+	$(PY) tests/fuzz_api.py $(FUZZ_EXAMPLES)

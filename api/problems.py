@@ -61,7 +61,9 @@ def register(app: Flask) -> None:
             # The setting as written: a cap under 1 MB must not read "0 MB".
             detail = (f"The request is larger than the limit of "
                       f"{app.config['SETTINGS'].max_upload_mb:g} MB (MAX_UPLOAD_MB).")
-        return problem_response(Problem(exc.code or 500, detail))
+        # Keep what the exception says in headers (Allow on a 405, Retry-After, ...).
+        headers = {k: v for k, v in exc.get_headers() if k.lower() != "content-type"}
+        return problem_response(Problem(exc.code or 500, detail, headers=headers))
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):

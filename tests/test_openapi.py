@@ -53,3 +53,10 @@ def test_status_schema_lists_every_field_the_api_returns(client, auth):
     returned = set(body) - {"rejected", "status_url"}
     assert returned <= set(schema["properties"])
     assert set(schema["required"]) <= returned
+
+
+def test_a_method_the_route_does_not_take_is_405_with_allow(client, auth):
+    response = client.delete("/status/j_x", headers=auth)
+    assert response.status_code == 405
+    assert response.mimetype == "application/problem+json"
+    assert set(response.headers["Allow"].replace(" ", "").split(",")) >= {"GET"}
