@@ -30,6 +30,8 @@ HEARTBEAT_EVERY = 5.0
 # (SEND_TIMEOUT) plus a heartbeat interval, so a slow send is never mistaken for a crash.
 STALE_AFTER = 120.0
 MAX_PROBE_WAIT = 30.0
+# A logged-in channel is asked again at most this often while messages flow or it idles.
+SESSION_RECHECK = 5.0
 # While idle, a channel that can report delivery (SMS) is asked about this many sent messages
 # at most every DELIVERY_POLL_EVERY seconds.
 DELIVERY_POLL_EVERY = 5.0
@@ -57,6 +59,7 @@ class Worker:
         self._last_beat = (None, None, None, 0.0)
         self._last_qr: bytes | None = None
         self._down_streak = 0
+        self._session_checked_at = float("-inf")
 
     def run(self) -> int:
         """Run until stopped; 0 on a clean stop."""
@@ -89,6 +92,10 @@ class Worker:
 
     def ensure_session(self) -> bool:
         """True when the channel can send now; otherwise show why, wait a little, False."""
+        if self.logged_in and self.clock() - self._session_checked_at < SESSION_RECHECK:
+            # Looked a moment ago: a logout since then still surfaces in the send itself
+            # (SessionLostError), so asking the browser before every message is wasted work.
+            return True
         try:
             state = self.transport.check_session()
         except Exception as exc:  # a dead browser or an unreachable phone is a state, not a crash
@@ -96,6 +103,7 @@ class Worker:
             state = t.SessionState(t.UNAVAILABLE, str(exc))
         if state.state == t.LOGGED_IN:
             self._down_streak = 0
+            self._session_checked_at = self.clock()
             if not self.logged_in:
                 self.on_login()
             return True
