@@ -6,6 +6,7 @@ Here a placeholder is only ever a name looked up in a dict.
 """
 
 import re
+from functools import lru_cache
 
 # "{{" and "}}" come first so that they win over a placeholder starting at the same place;
 # a placeholder is one line of anything but braces.
@@ -38,7 +39,7 @@ def placeholders(template: str) -> list[str]:
 def render(template: str, variables: dict[str, str]) -> str:
     """Fill every placeholder from ``variables``; a missing one raises TemplateError."""
     parts = []
-    for literal, name in _scan(template):
+    for literal, name in _tokens(template):
         if name is None:
             parts.append(literal)
         elif name in variables:
@@ -46,6 +47,12 @@ def render(template: str, variables: dict[str, str]) -> str:
         else:
             raise TemplateError(name)
     return "".join(parts)
+
+
+@lru_cache(maxsize=32)
+def _tokens(template: str) -> tuple:
+    """The scanned template, kept: a job renders one template for every recipient."""
+    return tuple(_scan(template))
 
 
 def _scan(template: str):
