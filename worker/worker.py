@@ -104,8 +104,11 @@ class Worker:
         if state.state == t.LOGGED_IN:
             self._down_streak = 0
             self._session_checked_at = self.clock()
-            if not self.logged_in:
-                self.on_login()
+            if not self.logged_in and not self.on_login():
+                # Gone again while the leftovers were checked: they stay `sending`, ours, and
+                # are checked again before anything new is sent.
+                self.stop.wait(self.session_poll)
+                return False
             return True
         self.on_session_down(state)
         # A QR is re-read often (it rotates); an unreachable channel is probed with backoff.
@@ -113,18 +116,23 @@ class Worker:
         self.stop.wait(min(self.session_poll * 2 ** min(self._down_streak, 6), MAX_PROBE_WAIT))
         return False
 
-    def on_login(self) -> None:
-        """The channel is (back) up: forget the QR, resume waiting jobs, verify leftovers."""
+    def on_login(self) -> bool:
+        """The channel is (back) up: forget the QR, verify leftovers, resume waiting jobs.
+
+        False when the channel went away during the verification: still not logged in.
+        """
         log.info("%s channel is ready", self.channel, extra=self._ctx())
         self.queue.clear_qr(self.worker_id)
         self._last_qr = None
-        self.recover()
+        if not self.recover():
+            return False
         resumed = self.queue.end_channel_waiting(self.channel, WAITING_STATUS[self.channel])
         if resumed:
             log.info("resumed jobs %s", ", ".join(resumed), extra=self._ctx())
         self.logged_in = True
         self.heartbeat("logged_in", force=True)
         self._ready("logged in, sending")
+        return True
 
     def on_session_down(self, state: t.SessionState) -> None:
         """Nothing may be sent: park this channel's jobs and say what a person must do."""
@@ -144,16 +152,17 @@ class Worker:
             self.heartbeat(DOWN_STATE[self.channel], detail=state.detail or state.state)
         self._ready(f"waiting: {state.state} {state.detail}".strip())
 
-    def recover(self) -> None:
-        """Settle rows left `sending` by a crash of this or a dead worker, by asking the channel."""
+    def recover(self) -> bool:
+        """Settle rows left `sending` by a crash of this or a dead worker, by asking the channel.
+
+        False when the channel went away mid-check: the rows stay `sending`, claimed by us.
+        """
         for message in self.queue.recover_sending(self.channel, self.worker_id, STALE_AFTER):
             try:
                 verdict = self._verify(message)
             except SessionLostError as exc:
-                # The channel went away mid-check: the rows stay ours, checked at the next login.
                 log.warning("recovery paused: %s", exc, extra=self._ctx())
-                self.logged_in = False
-                return
+                return False
             log.info("recovered message %s: %s", message["id"], verdict,
                      extra=self._ctx(message))
             if verdict == "sent":
@@ -162,6 +171,7 @@ class Worker:
                 self.queue.release(message["id"], self.worker_id)
             else:
                 self.queue.mark_unknown(message["id"], self.worker_id, "send_not_confirmed")
+        return True
 
     # --- one message ---------------------------------------------------------------------
 
