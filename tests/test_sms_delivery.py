@@ -10,7 +10,7 @@ from tests.fakes import Clock, FakeTransport
 from tests.sms_standin import GatewayServer
 from tests.test_sms import transport_for, wait_until
 from tests.wa_e2e_support import holds_for
-from worker import worker as worker_module
+from worker import deliveries as deliveries_module
 from worker.sms import gateway_id
 from worker.worker import Worker
 
@@ -105,7 +105,7 @@ def test_poll_deliveries_reports_delivered_ids_and_stops_when_the_phone_is_away(
 
 def test_idle_worker_marks_delivered_what_the_phone_delivered(queue, sms_settings, gw,
                                                               monkeypatch):
-    monkeypatch.setattr(worker_module, "DELIVERY_BATCH", 2)  # walk the rows batch by batch
+    monkeypatch.setattr(deliveries_module, "BATCH", 2)  # walk the rows batch by batch
     phones = [f"+55119123411{i:02d}" for i in range(7)]
     job_id = make_job(queue, phones)
     gw.stick_in_processed(phones[5])  # the phone never reports this one
@@ -151,5 +151,5 @@ def test_a_failing_poll_never_stops_the_worker(queue, settings, caplog):
 def test_whatsapp_worker_has_no_delivery_polling(queue, settings):
     transport = FakeTransport(channel="whatsapp")
     worker = Worker(settings, queue, transport, threading.Event(), idle_poll=0)
-    worker.track_deliveries()  # nothing to ask, nothing read
-    assert worker._next_delivery_poll == 0.0
+    worker.deliveries.poll_if_due()  # nothing to ask, nothing read
+    assert worker.deliveries.next_poll == 0.0

@@ -16,6 +16,7 @@ from message_queue import JobStatus, Queue
 
 from . import transport as t
 from .delay import Pacer, wait
+from .deliveries import POLL_EVERY, DeliveryTracker
 from .errors import (ConfigurationError, RetryableSendError, SendError, SessionLostError,
                      TransportBroken, UncertainSendError, decide)
 from .systemd import Notifier
@@ -32,10 +33,6 @@ STALE_AFTER = 120.0
 MAX_PROBE_WAIT = 30.0
 # A logged-in channel is asked again at most this often while messages flow or it idles.
 SESSION_RECHECK = 5.0
-# While idle, a channel that can report delivery (SMS) is asked about this many sent messages
-# at most every DELIVERY_POLL_EVERY seconds.
-DELIVERY_POLL_EVERY = 5.0
-DELIVERY_BATCH = 20
 
 
 class Worker:
@@ -44,15 +41,13 @@ class Worker:
     def __init__(self, settings, queue: Queue, transport: t.Transport, stop: threading.Event,
                  *, clock=time.time, rng: random.Random | None = None,
                  notifier: Notifier | None = None, idle_poll: float = 1.0,
-                 session_poll: float = 2.0, delivery_poll: float = DELIVERY_POLL_EVERY):
+                 session_poll: float = 2.0, delivery_poll: float = POLL_EVERY):
         self.settings, self.queue, self.transport, self.stop = settings, queue, transport, stop
         self.channel, self.worker_id = transport.channel, settings.worker_id
         self.clock, self.notifier = clock, notifier or Notifier(None)
         self.pacer = Pacer.from_settings(settings, rng, self.channel)
         self.idle_poll, self.session_poll = idle_poll, session_poll
-        self.delivery_poll = delivery_poll
-        self._next_delivery_poll = 0.0
-        self._delivery_cursor = 0
+        self.deliveries = DeliveryTracker(queue, transport, clock, delivery_poll, self._ctx())
         self.next_send_at = 0.0
         self.logged_in = False
         self.ready_sent = False
@@ -80,7 +75,7 @@ class Worker:
         message = self.queue.claim_next(self.channel, self.worker_id)
         if message is None:
             self.heartbeat("logged_in")
-            self.track_deliveries()
+            self.deliveries.poll_if_due()  # idle: ask about delivery, where the channel can tell
             self.stop.wait(self.idle_poll)
             return False
         self.heartbeat("sending", message["job_id"])
@@ -266,32 +261,6 @@ class Worker:
 
     def _schedule_next(self) -> None:
         self.next_send_at = self.clock() + self.pacer.next_delay()
-
-    # --- delivery reports ----------------------------------------------------------------
-
-    def track_deliveries(self) -> None:
-        """While idle, ask a channel that reports delivery about recently sent messages."""
-        poll = getattr(self.transport, "poll_deliveries", None)  # WhatsApp has none
-        now = self.clock()
-        if poll is None or now < self._next_delivery_poll:
-            return
-        self._next_delivery_poll = now + self.delivery_poll
-        rows = self.queue.sent_awaiting_delivery(
-            self.channel, now - self.transport.delivery_window, DELIVERY_BATCH,
-            self._delivery_cursor)
-        # Batch by batch through the sent rows, then from the start again.
-        self._delivery_cursor = rows[-1]["id"] if len(rows) == DELIVERY_BATCH else 0
-        if not rows:
-            return
-        try:
-            delivered = poll(rows)
-        except Exception as exc:  # a delivery report is a nicety: it never stops sending
-            log.warning("could not poll delivery reports: %s", exc, extra=self._ctx())
-            return
-        for message_id in delivered:
-            self.queue.mark_delivered(message_id)
-        if delivered:
-            log.info("%d message(s) delivered", len(delivered), extra=self._ctx())
 
     # --- bookkeeping ---------------------------------------------------------------------
 

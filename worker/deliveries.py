@@ -1,0 +1,47 @@
+"""Delivery reports: while idle, ask a channel that reports delivery (SMS) about sent messages.
+
+Kept apart from the loop: it is a nicety that never stops sending, polled batch by batch.
+"""
+from __future__ import annotations
+
+import logging
+
+log = logging.getLogger("worker")
+
+# At most this many sent messages are asked about, at most every POLL_EVERY seconds.
+POLL_EVERY = 5.0
+BATCH = 20
+
+
+class DeliveryTracker:
+    """Walks a channel's sent rows batch by batch and marks the delivered ones."""
+
+    def __init__(self, queue, transport, clock, poll_every: float = POLL_EVERY, ctx=None):
+        self.queue, self.transport, self.clock = queue, transport, clock
+        self.poll_every = poll_every
+        self.ctx = ctx or {}
+        self.next_poll = 0.0
+        self.cursor = 0
+
+    def poll_if_due(self) -> None:
+        """Ask about the next batch when it is time; a channel without reports is skipped."""
+        poll = getattr(self.transport, "poll_deliveries", None)  # WhatsApp has none
+        now = self.clock()
+        if poll is None or now < self.next_poll:
+            return
+        self.next_poll = now + self.poll_every
+        rows = self.queue.sent_awaiting_delivery(
+            self.transport.channel, now - self.transport.delivery_window, BATCH, self.cursor)
+        # Batch by batch through the sent rows, then from the start again.
+        self.cursor = rows[-1]["id"] if len(rows) == BATCH else 0
+        if not rows:
+            return
+        try:
+            delivered = poll(rows)
+        except Exception as exc:  # a delivery report is a nicety: it never stops sending
+            log.warning("could not poll delivery reports: %s", exc, extra=self.ctx)
+            return
+        for message_id in delivered:
+            self.queue.mark_delivered(message_id)
+        if delivered:
+            log.info("%d message(s) delivered", len(delivered), extra=self.ctx)
