@@ -1,6 +1,7 @@
 """The worker as a service: sd_notify to a real socket, browser recycling, 'Use here'."""
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import threading
@@ -10,7 +11,7 @@ import pytest
 from message_queue import NewJob, Recipient
 from tests.wa_e2e_support import WorkerThread, wait_until
 from tests.wa_standin import StandinServer
-from worker.browser import BrowserUnavailable, build_driver, find_chrome
+from worker.browser import BrowserUnavailable, find_chrome
 from worker.systemd import Notifier
 from worker.worker import Worker
 
@@ -89,26 +90,22 @@ def chromium():
 
 
 @pytest.mark.browser
-def test_browser_is_recycled_every_n_messages_and_keeps_the_login(settings, queue, chromium):
+def test_browser_is_recycled_every_n_messages_and_keeps_the_login(settings, queue, chromium,
+                                                                   caplog):
+    caplog.set_level(logging.INFO, logger="worker.session")
     with StandinServer(logged_in=True, tick_delay=0.02) as wa:
         s = settings.replace(whatsapp_web_url=wa.url, send_timeout=10, browser_recycle_after=3)
         job, _ = queue.create_job(NewJob(channel="whatsapp", template="x"),
                                   [Recipient(phone=f"+1415555{i:04d}", text=f"m{i}",
                                              channel="whatsapp") for i in range(7)])
-        starts = []
-
-        def counting_factory():
-            starts.append(1)
-            return build_driver(profile_dir=s.chrome_profile_dir, headless=True)
-
         worker = WorkerThread(s, queue)
-        worker.worker.transport.session.driver_factory = counting_factory
         try:
             wait_until(lambda: queue.get_job(job["id"])["status"] == "completed", 60,
                        "the job to complete")
         finally:
             worker.stop()
         assert sorted(m["text"] for m in wa.messages()) == [f"m{i}" for i in range(7)]
+        starts = [r for r in caplog.records if r.getMessage().startswith("starting Chromium")]
         assert len(starts) == 3  # 3 messages, recycle, 3 more, recycle, the last one
 
 
