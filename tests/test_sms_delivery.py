@@ -3,34 +3,15 @@ from __future__ import annotations
 
 import threading
 
-import pytest
 
 from message_queue import NewJob, Queue, Recipient
 from tests.fakes import Clock, FakeTransport
-from tests.sms_standin import GatewayServer
-from tests.test_sms import transport_for, wait_until
+# The gateway stand-in fixtures of test_sms.py, shared rather than written again.
+from tests.test_sms import gw, server, sms_settings, transport_for, wait_until  # noqa: F401
 from tests.wa_e2e_support import holds_for
 from worker import deliveries as deliveries_module
 from worker.sms import gateway_id
 from worker.worker import Worker
-
-
-@pytest.fixture(scope="module")
-def server():
-    with GatewayServer(step_delay=0.02) as srv:
-        yield srv
-
-
-@pytest.fixture
-def gw(server):
-    server.reset()
-    return server
-
-
-@pytest.fixture
-def sms_settings(settings, gw):
-    return settings.replace(sms_gateway_url=gw.url, sms_gateway_password="secret",
-                            worker_id="sms-1", send_timeout=3)
 
 
 def make_job(queue, phones, channel="sms"):
