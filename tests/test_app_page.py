@@ -11,7 +11,7 @@ import pytest
 
 from api.pages import SIGN_IN_LIMIT, SignInLimiter
 from tests.conftest import API_KEY
-from tests.test_bad_input import FORM_422, JSON_422
+from tests.test_bad_input import FORM_422, JSON_422, fresh
 
 ROOT = Path(__file__).resolve().parents[1]
 HTML = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
@@ -48,12 +48,6 @@ def rows_and_files(queue, settings):
               conn.execute("SELECT count(*) FROM messages").fetchone()[0])
     uploads = Path(settings.upload_dir)
     return counts, sorted(uploads.iterdir()) if uploads.exists() else []
-
-
-def fresh(form: dict) -> dict:
-    """A copy of a form whose files can be read again (a BytesIO is read once)."""
-    return {k: (io.BytesIO(v[0].getvalue()), v[1]) if isinstance(v, tuple) else v
-            for k, v in form.items()}
 
 
 # ---------------------------------------------------------------- signing in and out
