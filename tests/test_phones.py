@@ -103,3 +103,26 @@ def test_a_very_long_input_is_refused_before_parsing():
 ])
 def test_is_known_region(code, known):
     assert is_known_region(code) is known
+
+
+def test_the_ascii_fast_path_agrees_with_the_careful_path():
+    """`_clean` skips the per-character walk for ASCII text; both must give the same verdict."""
+    import random
+
+    from utils.phones import _clean, _clean_carefully
+
+    def verdict(fn, text):
+        try:
+            return fn(text)
+        except InvalidPhone as exc:
+            return ("refused", exc.message)
+
+    rng = random.Random(7)
+    alphabet = "0123456789" * 3 + "+ -.()/[]\\\t" + "abX#*,;_"
+    samples = ["", "+", "00", "+0044", "(+55) 11 91234-5678", "0044 20 7946 0958",
+               "+55 (11) 9.1234-5678", "++5511912345678", "5511912345678+", "1-800-FLOWERS",
+               "9" * 18, "00" + "9" * 17]
+    samples += ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 24)))
+                for _ in range(5_000)]
+    for text in samples:
+        assert verdict(_clean, text) == verdict(_clean_carefully, text), text
