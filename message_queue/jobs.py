@@ -3,16 +3,18 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from .errors import IdempotencyConflict, IllegalTransition, JobNotFound
 from .states import USER_MOVES, JobStatus, MessageStatus
 
-INSERT_BATCH = 5_000
 
+class Recipient(NamedTuple):
+    """One row to queue: where it goes and the text already rendered for it.
 
-@dataclass(frozen=True)
-class Recipient:
-    """One row to queue: where it goes and the text already rendered for it."""
+    A named tuple rather than a frozen dataclass: a big job makes 100,000 of them, and a
+    tuple is built in a third of the time.
+    """
     phone: str
     text: str
     channel: str
@@ -68,17 +70,11 @@ class JobStore:
 
     @staticmethod
     def _insert_recipients(conn, job_id, recipients, now) -> int:
-        total, batch = 0, []
-        for r in recipients:
-            batch.append((job_id, r.row, r.phone, r.name, r.text, r.channel, now))
-            if len(batch) >= INSERT_BATCH:
-                total += len(batch)
-                conn.executemany(_INSERT_MESSAGE, batch)
-                batch.clear()
-        if batch:
-            total += len(batch)
-            conn.executemany(_INSERT_MESSAGE, batch)
-        return total
+        # One executemany over a generator: sqlite3 binds each row as it is produced, so
+        # no second list of 100,000 tuples is built, and the loop runs in C.
+        cursor = conn.executemany(_INSERT_MESSAGE, (
+            (job_id, r.row, r.phone, r.name, r.text, r.channel, now) for r in recipients))
+        return cursor.rowcount  # summed over the rows; trigger writes are not counted
 
     def get_job(self, job_id: str) -> dict:
         """The job with its counts per message status; JobNotFound when there is none."""

@@ -43,7 +43,7 @@ class ContactFileError(ValueError):
         self.field = field
 
 
-@dataclass
+@dataclass(slots=True)  # 100,000 of them in a big list
 class Contact:
     """One recipient: its row as the user sees it, the raw phone text and every cell."""
 
@@ -144,7 +144,8 @@ def _build(rows, phone_column: str | None, max_rows: int) -> ContactList:
     index = _phone_index(headers, names, data, phone_column)
     contacts = []
     for number, cells in data:
-        cells += [""] * (width - len(cells))
+        if len(cells) < width:
+            cells += [""] * (width - len(cells))
         contacts.append(Contact(number, cells[index], dict(zip(names, cells))))
     return ContactList(names, names[index], contacts, headers)
 
