@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app
 
+from utils.bulk import collector_paused
 from utils.sms import sms_encoding, sms_length, sms_parts
 
 from .send import read_send_request
@@ -20,6 +21,7 @@ MAX_REJECTED = 1000  # the page lists them; /send reports every one
 
 
 @bp.post("/preview")
+@collector_paused()
 def preview():
     """The parsed list, the rejected rows and the first rendered messages; writes nothing."""
     settings = current_app.config["SETTINGS"]

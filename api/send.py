@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from flask import Blueprint, current_app, request
 
 from message_queue import JOB_CHANNELS, NewJob
+from utils.bulk import collector_paused
 from utils.contacts import ContactFileError, ContactList, parse_contacts_file, parse_numbers_text
 from utils.phones import is_known_region
 from utils.recipients import Built, RecipientError, build_recipients, check_template
@@ -41,6 +42,7 @@ class SendRequest:
 
 
 @bp.post("/send")
+@collector_paused()
 def send():
     """Create a job from JSON or multipart/form-data."""
     settings = current_app.config["SETTINGS"]
