@@ -1,6 +1,8 @@
 """Shared fixtures, in flaskr's shape: a throw-away database per test, an app, a client."""
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from app import create_app
@@ -45,3 +47,15 @@ def client(app):
 @pytest.fixture
 def auth():
     return dict(AUTH)
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """Skip a real-browser test where Chromium is missing, except in CI, which must run them."""
+    from worker.browser import BrowserUnavailable, find_chrome
+    try:
+        find_chrome()
+    except BrowserUnavailable as exc:
+        if os.environ.get("CI") == "true":
+            raise
+        pytest.skip(str(exc))

@@ -6,7 +6,6 @@ pick a file, then read what the page shows. Every wait is an explicit, bounded W
 """
 from __future__ import annotations
 
-import os
 import threading
 
 import pytest
@@ -23,7 +22,7 @@ from message_queue import Queue
 from tests.conftest import API_KEY, AUTH
 from tests.wa_e2e_support import ROOT, WorkerThread
 from tests.wa_standin import StandinServer
-from worker.browser import BrowserUnavailable, build_driver, find_chrome
+from worker.browser import build_driver
 
 pytestmark = pytest.mark.browser
 
@@ -102,13 +101,7 @@ def no_alert(driver) -> bool:
 # --- fixtures -------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def base(tmp_path_factory):
-    try:
-        find_chrome()
-    except BrowserUnavailable as exc:
-        if os.environ.get("CI") == "true":  # CI must run the real-browser tests
-            raise
-        pytest.skip(str(exc))
+def base(chromium, tmp_path_factory):
     return tmp_path_factory.mktemp("app-browser")
 
 

@@ -7,25 +7,13 @@ replays the plan.
 """
 from __future__ import annotations
 
-import os
 import random
 
 import pytest
 
 from tests.chaos import run_scenario
-from worker.browser import BrowserUnavailable, find_chrome
 
 SEED = random.SystemRandom().randrange(10**6)
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    try:
-        find_chrome()
-    except BrowserUnavailable as exc:
-        if os.environ.get("CI") == "true":  # CI must run the real-browser tests
-            raise
-        pytest.skip(str(exc))
 
 
 def holds(name: str, tmp_path) -> None:

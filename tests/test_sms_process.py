@@ -7,15 +7,14 @@ once with its exact text, no row left `sending`.
 """
 from __future__ import annotations
 
-import os
 import time
 from collections import Counter
 
 import pytest
 
 from message_queue import NewJob, Recipient
-from tests.sms_e2e_support import (SmsWorkers, arrivals, assert_each_once, gateway_state,
-                                   in_flight, rows, wait_job, worker_in, worker_row)
+from tests.sms_e2e_support import (SmsWorkers, assert_each_once, in_flight, rows, wait_job,
+                                   worker_in, worker_row)
 from tests.sms_standin import GatewayServer
 from tests.wa_e2e_support import ROOT, WorkerThread, holds_for, wait_until
 from worker.sms import gateway_id
@@ -212,17 +211,6 @@ def test_timed_out_post_is_repeated_with_the_same_id_and_arrives_once(queue, gw,
 
 
 # --- WhatsApp first, SMS for numbers not on WhatsApp ----------------------------------------
-
-@pytest.fixture(scope="module")
-def chromium():
-    from worker.browser import BrowserUnavailable, find_chrome
-    try:
-        find_chrome()
-    except BrowserUnavailable as exc:
-        if os.environ.get("CI") == "true":  # CI must run the real-browser tests
-            raise
-        pytest.skip(str(exc))
-
 
 @pytest.fixture(scope="module")
 def wa_server(chromium):

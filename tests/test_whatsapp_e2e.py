@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import os
 import struct
 import zlib
 from collections import Counter
@@ -22,7 +21,6 @@ from message_queue import Queue
 from tests.wa_e2e_support import (ROOT, WorkerProcess, WorkerThread, holds_for, kill_all,
                                   processes_with, wait_until, worker_environment)
 from tests.wa_standin import StandinServer
-from worker.browser import BrowserUnavailable, find_chrome
 
 pytestmark = pytest.mark.browser
 
@@ -32,13 +30,8 @@ FINISH = 40.0  # seconds a whole job of this file may take, start-up of Chromium
 
 
 @pytest.fixture(scope="module", autouse=True)
-def chromium():
-    try:
-        find_chrome()
-    except BrowserUnavailable as exc:
-        if os.environ.get("CI") == "true":  # CI must run the real-browser tests
-            raise
-        pytest.skip(str(exc))
+def _needs_chromium(chromium):
+    """Every test here drives a real Chromium."""
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ import pytest
 from message_queue import NewJob, Recipient
 from tests.wa_e2e_support import WorkerThread, wait_until
 from tests.wa_standin import StandinServer
-from worker.browser import BrowserUnavailable, find_chrome
 from worker.systemd import Notifier
 from worker.worker import Worker
 
@@ -77,16 +76,6 @@ def test_worker_speaks_sd_notify_ready_after_recovery_then_watchdog_status_stopp
     assert transport.verified == [1]
     assert queue.get_job(job["id"])["counts"]["sent"] == 1
     assert lines.count("READY=1") == 1
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    try:
-        find_chrome()
-    except BrowserUnavailable as exc:
-        if os.environ.get("CI") == "true":
-            raise
-        pytest.skip(str(exc))
 
 
 @pytest.mark.browser
