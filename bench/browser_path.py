@@ -7,7 +7,7 @@ message to last, so the browser's start-up is left out of both. Runs alternate.
 
 Product: an in-process Worker + WhatsAppTransport on a real queue. Floor: open the chat by URL,
 wait for the send button, click, wait for the tick; once polling every 10 ms, once every 0.1 s
-like the product's waits. The faster of the two in each repeat is that repeat's floor.
+(WebDriverWait's usual interval). The faster of the two in each repeat is that repeat's floor.
 """
 from __future__ import annotations
 

@@ -101,11 +101,13 @@ def status_section(s: dict) -> list[str]:
 def browser_section(b: dict) -> list[str]:
     labels = {"product": "product: Worker + WhatsAppTransport",
               "floor": "bare Selenium, 10 ms polling",
-              "floor_slow": "bare Selenium, 0.1 s polling (the product's interval)"}
+              "floor_slow": "bare Selenium, 0.1 s polling (WebDriverWait's usual interval)"}
     out = ["## 4. The browser path", "",
            f"{b['n']} messages per run, {b['repeats']} runs, all delays 0, stand-in ticks at "
            "once; same Chromium build and flags (worker.browser.build_driver). Rate from the "
-           "stand-in's arrival times, first to last message.", "",
+           "stand-in's arrival times, first to last message. The product asks the page one "
+           "question per round trip (worker/page.js: every locator alternative, the tick, the "
+           "bubble's text) and waits by polling inside the page every 25 ms.", "",
            "| | messages/min | WebDriver commands per message | ms per other command (page loads and clicks aside) |",
            "|---|---|---|---|"]
     for k, v in b["summary"].items():

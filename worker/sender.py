@@ -12,9 +12,7 @@ import tempfile
 from pathlib import Path
 from urllib.parse import quote
 
-from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.support.ui import WebDriverWait
 
 from . import transport as t
 from .errors import (NotOnWhatsApp, RetryableSendError, SessionLostError, TransportBroken,
@@ -26,21 +24,25 @@ log = logging.getLogger("worker.sender")
 MEDIA_EXTENSIONS = {"jpg", "jpeg", "png", "gif", "webp", "mp4", "3gp", "mov"}
 HISTORY_DEPTH = 20  # outgoing bubbles looked at when checking whether a message went out
 
-# The text a bubble or box shows: text nodes, emoji images by their alt text, <br> as newline.
-READ_TEXT_JS = """
-function read(node) {
-  if (node.nodeType === 3) return node.nodeValue;
-  if (node.nodeName === 'IMG') return node.alt || '';
-  if (node.nodeName === 'BR') return '\\n';
-  let out = '';
-  node.childNodes.forEach((child, i) => {
-    const block = child.nodeType === 1 && ['DIV', 'P'].includes(child.nodeName);
-    if (block && i > 0 && out && !out.endsWith('\\n')) out += '\\n';
-    out += read(child);
-  });
-  return out;
+# After the chat opened, in one round trip: what the compose box shows (the URL's text, if the
+# page took it), how many outgoing bubbles there are, and the send button if it is there.
+PREPARE_JS = """
+return [read(ARGS[0]), findAll('outgoing_bubble').length, find('send_button')];
+"""
+# Settled yet? A new last outgoing bubble with a tick (and its text), or logged out meanwhile.
+SETTLED_JS = """
+const bubbles = findAll('outgoing_bubble');
+if (bubbles.length > ARGS[0]) {
+  const last = bubbles[bubbles.length - 1];
+  if (find('tick_error', last)) return ['error', ''];
+  if (find('tick_done', last)) return ['done', read(find('bubble_text', last) || last)];
 }
-return read(arguments[0]);
+return find('qr_canvas') ? ['logged_out', ''] : null;
+"""
+# The chat's recent outgoing bubbles, oldest first: [text, failed] for each.
+HISTORY_JS = """
+return findAll('outgoing_bubble').slice(-ARGS[0]).map(
+  (b) => [read(find('bubble_text', b) || b), !!find('tick_error', b)]);
 """
 INSERT_TEXT_JS = """
 const box = arguments[0]; box.focus();
@@ -66,13 +68,14 @@ class ChatSender:
         """Send a text, or a file with the text as caption, and confirm it by its tick."""
         if message.get("attachment_path"):
             return self._send_media(message)
-        self.open_chat(message["phone"], message["text"])
-        box = self.locators.find(self.driver, "compose_box")
-        if not same_text(self.read_text(box), message["text"]):
+        box = self.open_chat(message["phone"], message["text"])
+        shown, before, button = self.locators.run(self.driver, PREPARE_JS, box)
+        if not same_text(shown, message["text"]):
             self.driver.execute_script(INSERT_TEXT_JS, box, message["text"])
-        before = self._outgoing_count()
+            button = None  # the box changed: the button may come, go or be re-rendered
         self._before_click()
-        button = self._wait_for("send_button", 5, required=False)
+        if button is None:
+            button = self._wait_for("send_button", 5, required=False)
         self.clicked = True
         if button is not None:
             button.click()
@@ -104,15 +107,19 @@ class ChatSender:
             button.click()
             return self.confirm(before, message["text"])
 
-    def open_chat(self, phone: str, text: str | None) -> None:
-        """Open the chat by URL; raise NotOnWhatsApp, SessionLostError or a retryable error."""
+    def open_chat(self, phone: str, text: str | None):
+        """Open the chat by URL and return its compose box.
+
+        Raises NotOnWhatsApp, SessionLostError or a retryable error when it does not open.
+        """
         digits = "".join(ch for ch in phone if ch.isdigit())
         url = f"{self.base_url}/send?phone={digits}"
         if text:
             url += "&text=" + quote(text, safe="")
         self._check_abort()
         self.driver.get(url)
-        found = self._race(("compose_box", "invalid_modal", "qr_canvas"), self.timeout)
+        found = self.locators.wait_for_any(self.driver, ("compose_box", "invalid_modal",
+                                                         "qr_canvas"), self.timeout)
         if found is None:
             raise RetryableSendError("the chat did not open in time")
         name, element = found
@@ -123,64 +130,37 @@ class ChatSender:
             raise NotOnWhatsApp(f"{phone} is not on WhatsApp")
         if name == "qr_canvas":
             raise SessionLostError("WhatsApp Web logged out")
+        return element
 
     def confirm(self, before: int, text: str) -> t.SendResult:
         """Wait for a new last outgoing bubble with our text and a done tick."""
-        def settled(driver):
-            bubbles = self.locators.find_all(driver, "outgoing_bubble")
-            if len(bubbles) > before:
-                last = bubbles[-1]
-                if self.locators.find(last, "tick_error") is not None:
-                    return "error"
-                if self.locators.find(last, "tick_done") is not None:
-                    return "done"
-            # Logged out meanwhile: the page went to the QR and no tick can come any more.
-            return "logged_out" if self.locators.find(driver, "qr_canvas") is not None else False
-
-        try:
-            outcome = WebDriverWait(self.driver, self.timeout, poll_frequency=0.1).until(settled)
-        except TimeoutException:
-            raise UncertainSendError("clicked send but saw no tick in time") from None
-        if outcome == "error":
+        outcome = self.locators.wait(self.driver, SETTLED_JS, self.timeout, before)
+        if outcome is None:
+            raise UncertainSendError("clicked send but saw no tick in time")
+        state, shown = outcome
+        if state == "error":
             raise UncertainSendError("WhatsApp marked the message as failed")
-        if outcome == "logged_out":
+        if state == "logged_out":
             raise UncertainSendError("logged out before the send was confirmed")
-        if not same_text(self._bubble_text(self.locators.find_all(self.driver,
-                                                                  "outgoing_bubble")[-1]), text):
+        if not same_text(shown, text):
             raise UncertainSendError("the last bubble does not carry our text")
         return t.SendResult()
 
     def find_in_history(self, message: dict) -> str:
         """Did this message go out? `sent` when a recent outgoing bubble carries its text."""
         self.open_chat(message["phone"], None)
-        bubbles = self.locators.find_all(self.driver, "outgoing_bubble")[-HISTORY_DEPTH:]
-        for bubble in reversed(bubbles):
-            if same_text(self._bubble_text(bubble), message["text"]) and \
-                    self.locators.find(bubble, "tick_error") is None:
+        history = self.locators.run(self.driver, HISTORY_JS, HISTORY_DEPTH)
+        for shown, failed in reversed(history):
+            if same_text(shown, message["text"]) and not failed:
                 return "sent"
         return "not_sent"
-
-    def read_text(self, element) -> str:
-        """What a box or bubble shows, emoji included."""
-        return self.driver.execute_script(READ_TEXT_JS, element) or ""
-
-    def _bubble_text(self, bubble) -> str:
-        inner = self.locators.find(bubble, "bubble_text")
-        return self.read_text(inner if inner is not None else bubble)
 
     def _outgoing_count(self) -> int:
         return len(self.locators.find_all(self.driver, "outgoing_bubble"))
 
-    def _race(self, names, seconds: float):
-        try:
-            return WebDriverWait(self.driver, seconds, poll_frequency=0.1).until(
-                lambda d: self.locators.first_present(d, names))
-        except TimeoutException:
-            return None
-
     def _wait_for(self, name: str, seconds: float, required: bool = True,
                   code: str | None = None):
-        found = self._race((name,), seconds)
+        found = self.locators.wait_for_any(self.driver, (name,), seconds)
         if found is None:
             if not required:
                 return None

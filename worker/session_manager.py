@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import logging
 
-from selenium.common.exceptions import TimeoutException, WebDriverException
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.common.exceptions import WebDriverException
 
 from . import transport as t
 from .browser import BrowserUnavailable, build_driver
@@ -89,12 +88,7 @@ class WhatsAppSession:
         return t.SessionState(t.LOGGED_IN)
 
     def _wait_for_page(self, seconds: float):
-        names = ("qr_canvas", "app_shell")
-        try:
-            return WebDriverWait(self.driver, seconds, poll_frequency=0.2).until(
-                lambda d: self.locators.first_present(d, names))
-        except TimeoutException:
-            return None
+        return self.locators.wait_for_any(self.driver, ("qr_canvas", "app_shell"), seconds)
 
     def _qr_image(self, canvas) -> bytes | None:
         """PNG of the QR canvas, taken again only when its payload (data-ref) rotates."""
@@ -113,10 +107,7 @@ class WhatsAppSession:
         if button is not None:
             log.warning("WhatsApp was opened elsewhere; clicking 'Use here' to take it back")
             button.click()
-            try:
-                WebDriverWait(self.driver, 5, poll_frequency=0.1).until(
-                    lambda d: self.locators.find(d, "use_here_button") is None)
-            except TimeoutException:
+            if not self.locators.wait(self.driver, "return !find('use_here_button');", 5):
                 log.warning("the 'Use here' prompt did not go away")
 
     def is_alive(self) -> bool:
