@@ -3,7 +3,8 @@
 One stand-in, one API (gunicorn) and one `run_worker.py` process on one database, as deployed,
 every pacing delay at 0. The worker's process tree (worker, ChromeDriver, Chromium and its
 helpers) is measured with psutil. Idle CPU has a floor beside it: a bare Chromium sitting on
-the same stand-in page, whose own script polls its server 5 times a second.
+the same stand-in page, which waits for news on one held request as the real page does on its
+websocket.
 """
 from __future__ import annotations
 

@@ -27,6 +27,9 @@ OPTIONS = {  # option name -> default; every one can also be changed at run time
 }
 
 
+POLL_HOLD = 5.0  # seconds the page's state poll is held open while nothing changes
+
+
 def _digits(phone) -> str:
     return re.sub(r"\D", "", str(phone or ""))
 
@@ -39,6 +42,10 @@ class StandinState:
         if unknown:
             raise TypeError(f"unknown stand-in options: {sorted(unknown)}")
         self.lock = threading.RLock()
+        # Bumped on every change a page must react to; a page's poll waits on `changed`, as
+        # the real page waits on its websocket, so an idle page costs nothing between changes.
+        self.version = 0
+        self.changed = threading.Condition(self.lock)
         self._initial = {**OPTIONS, **options}
         self.logged_in = False
         self.session = 0  # bumped on each login, so an open page can tell it was logged out
@@ -68,6 +75,25 @@ class StandinState:
                 else:
                     value = float(value)
                 setattr(self, name, value)
+            self._bump()
+
+    def _bump(self) -> None:
+        with self.lock:
+            self.version += 1
+            self.changed.notify_all()
+
+    def wait_for_change(self, since: int, hold: float) -> dict:
+        """The snapshot once the version is past `since`, the QR rotates, or `hold` is up."""
+        deadline = time.monotonic() + hold
+        with self.lock:
+            while self.version == since:
+                left = deadline - time.monotonic()
+                if not self.logged_in:  # the QR page redraws when the code rotates
+                    left = min(left, self._qr_at + self.qr_rotate_seconds - time.monotonic())
+                if left <= 0:
+                    break
+                self.changed.wait(left)
+            return self.snapshot()
 
     def login(self) -> None:
         """As if the QR code was scanned: open pages move to the app shell."""
@@ -75,12 +101,14 @@ class StandinState:
             if not self.logged_in:
                 self.session += 1
             self.logged_in = True
+            self._bump()
 
     def logout(self) -> None:
         """As if the phone unlinked this device: open pages go to /?post_logout=1."""
         with self.lock:
             self.logged_in = False
             self._qr_at = 0.0  # a fresh QR code, as after a real logout
+            self._bump()
 
     def qr_payload(self) -> str:
         """The current QR payload, replaced once it is ``qr_rotate_seconds`` old."""
@@ -93,7 +121,8 @@ class StandinState:
 
     def snapshot(self) -> dict:
         with self.lock:
-            return {"logged_in": self.logged_in, "session": self.session,
+            return {"version": self.version, "logged_in": self.logged_in,
+                    "session": self.session,
                     "use_here": self.use_here_conflict, "qr": self.qr_payload(),
                     "tick_delay": self.tick_delay, "never_tick": self.never_tick}
 
@@ -148,7 +177,10 @@ def create_app(state: StandinState) -> Flask:
     # --- what the page's own script calls ---------------------------------------------
     @app.get("/_standin/api/state")
     def api_state():
-        return jsonify(state.snapshot())
+        since = request.args.get("since", type=int)
+        if since is None:
+            return jsonify(state.snapshot())
+        return jsonify(state.wait_for_change(since, POLL_HOLD))
 
     @app.post("/_standin/api/send")
     def api_send():
@@ -216,7 +248,8 @@ def create_app(state: StandinState) -> Flask:
 
 
 class _QuietHandler(WSGIRequestHandler):
-    """The page polls several times a second; a log line per request would drown the tests'."""
+    """Pages poll their state and tests send many messages; a log line per request would drown
+    the tests' own."""
 
     def log_request(self, *args, **kwargs):
         pass

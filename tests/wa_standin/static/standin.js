@@ -3,11 +3,12 @@
 (function () {
   "use strict";
   const cfg = JSON.parse(document.getElementById("standin-config").textContent);
-  const POLL_MS = 200;
+  const RETRY_MS = 200; // after a failed poll; a good one is held by the server until a change
   const $ = (sel, root) => (root || document).querySelector(sel);
   const clone = (id) => document.getElementById(id).content.firstElementChild.cloneNode(true);
   let mounted = false;
   let useHereClearedAt = 0;
+  let version = -1; // the state last seen; the server answers at once when it moved on
 
   // ---- boot: a startup screen first, then the QR landing or the app shell -------------
   function mount() {
@@ -21,10 +22,11 @@
     const started = Date.now();
     let s;
     try {
-      s = await (await fetch("/_standin/api/state", { cache: "no-store" })).json();
+      s = await (await fetch(`/_standin/api/state?since=${version}`, { cache: "no-store" })).json();
     } catch (e) {
-      return; // server gone or busy: try again on the next tick
+      return false; // server gone or busy: try again shortly
     }
+    version = s.version;
     if (!cfg.logged_in) {
       // Logged in meanwhile (QR "scanned"): reload as the real page does, into the app.
       if (s.logged_in) return location.search.includes("post_logout") ? location.replace("/") : location.reload();
@@ -37,8 +39,8 @@
   }
 
   async function pollLoop() {
-    await poll();
-    setTimeout(pollLoop, POLL_MS);
+    const ok = await poll();
+    setTimeout(pollLoop, ok === false ? RETRY_MS : 20);
   }
 
   // ---- QR: a pattern derived from the payload, so a screenshot changes when it rotates --
