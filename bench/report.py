@@ -74,13 +74,13 @@ def summary_rows(r: dict) -> list[tuple]:
     if "status" in r:
         summary = r["status"]["summary"]
         if "product_paced" in summary:
-            rows.append((3, "GET /status and /jobs under a writer, 8 paced clients "
-                         "(160 req/s): p99",
+            rows.append((3, "GET /status and /jobs, 8 clients every 50 ms, a writer at "
+                         "100 msg/s: p99",
                          f"{_worst(summary['product_paced']):.1f} ms (floor "
                          f"{_worst(summary['floor_paced']):.1f} ms)" if "floor_paced" in summary
                          else f"{_worst(summary['product_paced']):.1f} ms",
                          "< 10 ms", r["status"]["goal_met"]))
-        rows.append((3, "... 8 saturating clients (CPU-bound on 2 cores): p99 vs floor",
+        rows.append((3, "Stress: 8 saturating clients, writer flat out (2 busy cores): p99",
                      f"{_worst(summary['product']):.1f} ms (floor {_worst(summary['floor']):.1f} "
                      f"ms, {r['status']['p99_vs_floor']:.2f}x)",
                      "< 10 ms", _worst(summary["product"]) < 10))
