@@ -110,6 +110,37 @@ def test_idle_worker_marks_delivered_what_the_phone_delivered(queue, sms_setting
     assert not thread.is_alive()
 
 
+def test_the_pause_between_two_sends_is_used_to_ask_about_deliveries(queue, settings):
+    """A job of hours must not show its rows `sent` until it ends: the phone is asked during
+    the pause before each next message, not only once the queue is empty."""
+    class Reporting(FakeTransport):
+        delivery_window = 3600.0
+
+        def __init__(self):
+            super().__init__(channel="sms")
+            self.asked_after: list[int] = []  # how many had been sent at each question
+
+        def poll_deliveries(self, rows):
+            self.asked_after.append(len(self.sent))
+            return [r["id"] for r in rows]
+
+    transport = Reporting()
+    job_id = make_job(queue, ["+5511912341201", "+5511912341202", "+5511912341203"])
+    paced = settings.replace(sms_min_delay=0.2, sms_max_delay=0.2)
+    stop = threading.Event()
+    worker = Worker(paced, queue, transport, stop, idle_poll=5, delivery_poll=0)
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    try:
+        assert wait_until(lambda: queue.get_job(job_id)["counts"]["delivered"] == 3, 10), \
+            queue.get_job(job_id)["counts"]
+    finally:
+        stop.set()
+        thread.join(10)
+    assert not thread.is_alive()
+    assert transport.asked_after[:2] == [1, 2]  # between the sends, before the job ended
+
+
 def test_a_failing_poll_never_stops_the_worker(queue, settings, caplog):
     class Reporting(FakeTransport):
         delivery_window = 3600.0

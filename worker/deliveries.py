@@ -1,4 +1,6 @@
-"""Delivery reports: while idle, ask a channel that reports delivery (SMS) about sent messages.
+"""Delivery reports: ask a channel that reports delivery (SMS) about sent messages.
+
+The worker asks while idle and during the pause between two sends, never in the middle of one.
 
 Kept apart from the loop: it is a nicety that never stops sending, polled batch by batch.
 """

@@ -172,11 +172,14 @@ class Worker:
 
     def wait_for_turn(self) -> bool:
         """Keep the pause between two messages; False when stopped meanwhile."""
-        return wait(self.stop, self.next_send_at - self.clock(), self._still_alive)
+        return wait(self.stop, self.next_send_at - self.clock(), self._while_waiting)
 
-    def _still_alive(self) -> bool:
+    def _while_waiting(self) -> bool:
         # A long pause must not make us look dead to /session or to other workers' recovery.
         self.heartbeat(*self._last_beat[:3])
+        # It is also when to ask the phone what it delivered: a job of hours would otherwise
+        # show its rows `sent` until it ends.
+        self.deliveries.poll_if_due()
         return True
 
     def deliver(self, message: dict) -> None:
