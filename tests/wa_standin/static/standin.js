@@ -9,6 +9,10 @@
   let mounted = false;
   let useHereClearedAt = 0;
   let version = -1; // the state last seen; the server answers at once when it moved on
+  // A held poll left open by a page being navigated away keeps one of the browser's six
+  // connections to this host until the server answers; cut it as the page goes.
+  const leaving = new AbortController();
+  window.addEventListener("pagehide", () => leaving.abort());
 
   // ---- boot: a startup screen first, then the QR landing or the app shell -------------
   function mount() {
@@ -22,7 +26,8 @@
     const started = Date.now();
     let s;
     try {
-      s = await (await fetch(`/_standin/api/state?since=${version}`, { cache: "no-store" })).json();
+      s = await (await fetch(`/_standin/api/state?since=${version}`,
+                             { cache: "no-store", signal: leaving.signal })).json();
     } catch (e) {
       return false; // server gone or busy: try again shortly
     }
