@@ -141,6 +141,28 @@ def test_the_pause_between_two_sends_is_used_to_ask_about_deliveries(queue, sett
     assert transport.asked_after[:2] == [1, 2]  # between the sends, before the job ended
 
 
+def test_a_message_recovered_as_sent_is_still_followed_to_delivered(queue, sms_settings, gw):
+    """The phone took a message, then the worker died before writing it down: recovery finds
+    it sent, and the phone's delivery report still reaches the row."""
+    job_id = make_job(queue, ["+5511912341301"])
+    left = queue.claim_next("sms", "sms-1")  # the previous life of this worker
+    transport = transport_for(sms_settings)
+    transport.client.send(gateway_id(left), left["phone"], left["text"], 3600)
+    stop = threading.Event()
+    worker = Worker(sms_settings, queue, transport, stop, idle_poll=0.02, session_poll=0.05,
+                    delivery_poll=0.05)
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    try:
+        assert wait_until(lambda: statuses(queue, job_id) == {"+5511912341301": "delivered"},
+                          10), statuses(queue, job_id)
+    finally:
+        stop.set()
+        thread.join(10)
+    assert not thread.is_alive()
+    assert [m["phone"] for m in gw.accepted()] == ["+5511912341301"]  # recovered, not resent
+
+
 def test_a_failing_poll_never_stops_the_worker(queue, settings, caplog):
     class Reporting(FakeTransport):
         delivery_window = 3600.0

@@ -25,6 +25,11 @@ class DeliveryTracker:
         self.next_poll = 0.0
         self.cursor = 0
 
+    def tracking_id(self, message: dict) -> str | None:
+        """The id to ask about `message` by, for a row settled without `send` (recovery)."""
+        track = getattr(self.transport, "tracking_id", None)
+        return track(message) if track is not None else None
+
     def poll_if_due(self) -> None:
         """Ask about the next batch when it is time; a channel without reports is skipped."""
         poll = getattr(self.transport, "poll_deliveries", None)  # WhatsApp has none

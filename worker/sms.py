@@ -106,6 +106,10 @@ class SmsTransport:
         """Seconds after sending during which a delivery report is still looked for."""
         return float(self.settings.sms_ttl)
 
+    def tracking_id(self, message: dict) -> str:
+        """The id the phone knows this attempt of `message` by, as `send` returns it."""
+        return gateway_id(message)
+
     def poll_deliveries(self, rows: list[dict]) -> list[int]:
         """Ids of `rows` (sent earlier) that the phone now reports Delivered.
 

@@ -160,8 +160,9 @@ class Worker:
                 return False
             log.info("recovered message %s: %s", message["id"], verdict,
                      extra=self._ctx(message))
-            if verdict == "sent":
-                self.queue.mark_sent(message["id"], self.worker_id)
+            if verdict == "sent":  # with its id, so its delivery report is still looked for
+                self.queue.mark_sent(message["id"], self.worker_id,
+                                     self.deliveries.tracking_id(message))
             elif verdict == "not_sent":
                 self.queue.release(message["id"], self.worker_id)
             else:
