@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import signal
 import struct
 import zlib
 from collections import Counter
@@ -384,6 +385,30 @@ def test_browser_killed_mid_job_is_restarted_and_the_job_completes(
                "a new Chromium on the same profile")
     wait_finished(client, auth, job_id, wa)
     assert_exactly_once(wa, queue, job_id, {p: f"Browser kill {p}" for p in numbers})
+
+
+def test_a_browser_that_stops_answering_is_replaced_and_the_job_completes(
+        client, auth, queue, wa, start_worker, e2e_settings):
+    """SIGSTOP: Chromium neither dies nor answers, as when it freezes. Its commands time out,
+    it is killed (a stopped browser ignores quit and keeps the profile locked), a new one
+    opens the same profile, and every message still arrives once."""
+    numbers = phones(8)
+    job_id = create_job(client, auth, message="Frozen {phone}", numbers=numbers)
+    wa.login()
+    start_worker()
+    profile = e2e_settings.chrome_profile_dir
+    wait_until(lambda: len(wa.messages()) >= 3 and sending_rows(queue, job_id), FINISH,
+               "a message in flight after 3 arrived", interval=0.01)
+    frozen = processes_with(profile)
+    assert frozen, "no Chromium runs with the worker's profile"
+    kill_all(frozen, signal.SIGSTOP)
+    try:
+        wait_until(lambda: set(processes_with(profile)) - set(frozen), 90,
+                   "a new Chromium on the same profile")
+        wait_finished(client, auth, job_id, wa, timeout=60)
+    finally:
+        kill_all(frozen)
+    assert_exactly_once(wa, queue, job_id, {p: f"Frozen {p}" for p in numbers})
 
 
 def test_sends_through_fallback_selectors_when_the_first_ones_break(

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import time
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from urllib3.exceptions import MaxRetryError, ReadTimeoutError
 
 # Real WhatsApp Web answers the headless user agent ("HeadlessChrome/...") with a
 # "WhatsApp works with Google Chrome 60+" page, so we always present a desktop one.
@@ -113,3 +116,76 @@ def build_driver(
     # Errors from here on (profile already in use, driver/browser version mismatch) are
     # Selenium's own and already say what went wrong, so they are not re-wrapped.
     return webdriver.Chrome(options=options, service=Service(executable_path=driver_path))
+
+
+def is_hung(exc: BaseException) -> bool:
+    """Whether a WebDriver call failed because the browser stopped answering in time."""
+    if isinstance(exc, MaxRetryError):
+        exc = exc.reason
+    return isinstance(exc, (ReadTimeoutError, TimeoutError))
+
+
+def process_tree(pid: int) -> list[tuple[int, int]]:
+    """(pid, start time) of `pid` and every process below it, read from /proc.
+
+    Taken before a browser is quit, so whatever of it survives the quit can be killed, and
+    the start time makes sure a pid the system gave to someone else since is left alone.
+    """
+    children: dict[int, list[int]] = {}
+    started: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        stat = _stat(int(entry))
+        if stat is not None:
+            children.setdefault(stat[0], []).append(int(entry))
+            started[int(entry)] = stat[1]
+    tree, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        if current in started:
+            tree.append((current, started[current]))
+        todo.extend(children.get(current, []))
+    return tree
+
+
+def kill_tree(tree: list[tuple[int, int]], grace: float = 0.0) -> int:
+    """SIGKILL what is still alive of a `process_tree` snapshot after `grace` seconds (for
+    processes already on their way out); how many were killed."""
+    deadline = time.monotonic() + grace
+    while _alive(tree) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    killed = 0
+    for pid, _ in _alive(tree):
+        try:
+            os.kill(pid, signal.SIGKILL)  # works on a stopped process too
+            killed += 1
+        except (ProcessLookupError, PermissionError):
+            pass
+    return killed
+
+
+def _alive(tree: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The processes of a snapshot still running: same pid, same start time, not a zombie."""
+    alive = []
+    for pid, start in tree:
+        stat = _stat(pid)
+        if stat is not None and stat[1] == start and stat[2] != "Z":
+            alive.append((pid, start))
+    return alive
+
+
+def _stat(pid: int) -> tuple[int, int, str] | None:
+    """(parent pid, start time in clock ticks, state letter) from /proc/<pid>/stat, None when
+    it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            raw = f.read()
+    except OSError:
+        return None
+    # The command name may hold spaces and brackets: the fields after it follow the last ")".
+    fields = raw.rsplit(b")", 1)[-1].split()
+    try:
+        return int(fields[1]), int(fields[19]), fields[0].decode()
+    except (IndexError, ValueError):
+        return None

@@ -8,9 +8,10 @@ from __future__ import annotations
 import logging
 
 from selenium.common.exceptions import WebDriverException
+from urllib3.exceptions import HTTPError as Urllib3Error
 
 from . import transport as t
-from .browser import BrowserUnavailable, build_driver
+from .browser import BrowserUnavailable, build_driver, is_hung, kill_tree, process_tree
 from .locators import Locators
 
 log = logging.getLogger("worker.session")
@@ -18,6 +19,8 @@ log = logging.getLogger("worker.session")
 # How long to give a freshly opened page to show either the QR or the app.
 BOOT_WAIT = 20.0
 LOGGED_OUT_MARK = "post_logout=1"
+# Seconds a browser that answers nothing is given to quit, or to prove it is alive.
+QUICK_ANSWER = 5.0
 
 
 class WhatsAppSession:
@@ -43,7 +46,12 @@ class WhatsAppSession:
             return
         log.info("starting Chromium with profile %s", self.settings.chrome_profile_dir)
         self.driver = self.driver_factory()
-        self.driver.set_page_load_timeout(max(self.settings.send_timeout, 10))
+        page_load = max(self.settings.send_timeout, 10)
+        self.driver.set_page_load_timeout(page_load)
+        # A browser that stops answering (frozen, out of memory, stopped) would hold any
+        # command forever: Selenium waits on ChromeDriver without a limit of its own. No
+        # command of ours takes longer than a page load, so twice that means it is hung.
+        _set_command_timeout(self.driver, 2 * page_load)
         self.sends = 0
         self.loaded = False
 
@@ -64,13 +72,19 @@ class WhatsAppSession:
             # No network path to WhatsApp: keep the browser, say so, try the page again later.
             return t.SessionState(t.UNAVAILABLE, f"cannot reach {self.base_url}: "
                                   f"{(exc.msg or str(exc)).splitlines()[0]}")
+        except (Urllib3Error, OSError) as exc:
+            return self._restart(exc)
         try:
             return self._read_state()
-        except WebDriverException as exc:
-            # A dead or hung browser: drop it; the next check starts a fresh one.
-            log.warning("browser is not answering (%s); restarting it", exc.msg or exc)
-            self.close()
-            return t.SessionState(t.UNAVAILABLE, "browser restarted")
+        except (WebDriverException, Urllib3Error, OSError) as exc:
+            return self._restart(exc)
+
+    def _restart(self, exc: Exception) -> t.SessionState:
+        # A dead or hung browser: drop it; the next check starts a fresh one.
+        log.warning("browser is not answering (%s); restarting it",
+                    getattr(exc, "msg", None) or exc)
+        self.close(hung=is_hung(exc))
+        return t.SessionState(t.UNAVAILABLE, "browser restarted")
 
     def _read_state(self) -> t.SessionState:
         driver = self.driver
@@ -114,11 +128,14 @@ class WhatsAppSession:
         """True when the browser still answers commands."""
         if self.driver is None:
             return False
+        timeout = _set_command_timeout(self.driver, QUICK_ANSWER)
         try:
             self.driver.current_url  # noqa: B018 - any round trip proves it is alive
             return True
-        except Exception:  # dead driver: connection refused, invalid session, ...
+        except Exception:  # dead driver: connection refused, invalid session, timeout, ...
             return False
+        finally:
+            _set_command_timeout(self.driver, timeout)
 
     def count_send(self) -> None:
         """One more message through this browser; recycle it when it has sent its share."""
@@ -127,12 +144,35 @@ class WhatsAppSession:
             log.info("recycling Chromium after %d messages to keep memory flat", self.sends)
             self.close()
 
-    def close(self) -> None:
-        """Quit the browser (the profile, and so the login, stays on disk)."""
+    def close(self, hung: bool = False) -> None:
+        """Quit the browser (the profile, and so the login, stays on disk).
+
+        `hung`: it stopped answering, so asking it to quit would only wait; it is killed.
+        """
         driver, self.driver = self.driver, None
         self._qr_ref = self._qr_png = None
-        if driver is not None:
+        if driver is None:
+            return
+        service = getattr(driver, "service", None)
+        process = getattr(service, "process", None)
+        tree = process_tree(process.pid) if process is not None else []
+        if not hung:
+            _set_command_timeout(driver, QUICK_ANSWER)
             try:
                 driver.quit()
             except Exception:  # already dead: nothing left to quit
                 log.debug("browser was already gone")
+        # A hung or stopped Chromium ignores quit. Left alive it would keep the profile
+        # locked, and no new Chromium could open it: the login would be lost until a reboot.
+        killed = kill_tree(tree, grace=0 if hung else QUICK_ANSWER)
+        if killed:
+            log.warning("killed %d browser process(es) that did not quit", killed)
+
+
+def _set_command_timeout(driver, seconds: float) -> float | None:
+    """Limit how long one WebDriver command may take; the limit it had before."""
+    config = getattr(getattr(driver, "command_executor", None), "client_config", None)
+    if config is None:  # not a Selenium driver (a test double): nothing to limit
+        return None
+    before, config.timeout = config.timeout, seconds
+    return before

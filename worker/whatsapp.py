@@ -13,6 +13,7 @@ from selenium.common.exceptions import WebDriverException
 from urllib3.exceptions import HTTPError as Urllib3Error
 
 from . import transport as t
+from .browser import is_hung
 from .errors import RetryableSendError, TransportBroken, UncertainSendError
 from .locators import Locators
 from .sender import ChatSender
@@ -67,6 +68,10 @@ class WhatsAppTransport:
                           self.settings.send_timeout, self.abort)
 
     def _sort(self, exc: Exception, clicked: bool) -> Exception:
+        if is_hung(exc):
+            log.warning("the browser stopped answering (%s); it will be restarted", exc)
+            self.session.close(hung=True)
+            return TransportBroken(f"browser hung: {exc}", may_have_sent=clicked)
         if not self.session.is_alive():
             log.warning("the browser died (%s); it will be restarted", exc)
             self.session.close()
