@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import random
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -23,7 +24,7 @@ from pathlib import Path
 from tests.chaos_api import api_restart
 from tests.chaos_rigs import SEND_TIMEOUT, Rig, SmsRig, WhatsAppRig
 from tests.chaos_support import PROGRESS_WAIT, Result, await_moment, finish, guarded, plan
-from tests.wa_e2e_support import wait_until
+from tests.wa_e2e_support import kill_all, processes_with, wait_until
 from worker.browser import BrowserUnavailable, find_chrome
 
 
@@ -62,6 +63,38 @@ def whatsapp_kill(workdir: Path, size: Size, rng: random.Random) -> Result:
 def sms_kill(workdir: Path, size: Size, rng: random.Random) -> Result:
     with SmsRig(workdir) as rig:
         return kill_worker(rig, "sms-kill", size, rng)
+
+
+def whatsapp_freeze(workdir: Path, size: Size, rng: random.Random) -> Result:
+    """SIGSTOP the worker's Chromium mid-job: it neither dies nor answers, as when it hangs.
+
+    The worker must give up on it, kill it (a stopped browser ignores quit and keeps the
+    profile locked) and send on from a new one on the same profile.
+    """
+    result = Result("whatsapp-freeze", "freezes")
+    with WhatsAppRig(workdir) as rig:
+        rig.queue_job(size.messages, result.name)
+        rig.start()
+
+        def strikes():
+            for strike in plan(rng, size.faults, size.messages):
+                await_moment(rig, strike)
+                frozen = processes_with(rig.profile)
+                if not frozen:  # between two browsers: nothing to freeze this time
+                    rig.normal()
+                    continue
+                kill_all(frozen, signal.SIGSTOP)
+                result.faults += 1
+                rig.normal()
+                wait_until(lambda: set(processes_with(rig.profile)) - set(frozen),
+                           PROGRESS_WAIT, "a new Chromium on the same profile",
+                           details=rig.details)
+                if set(processes_with(rig.profile)) & set(frozen):
+                    result.problems.append(f"freeze {result.faults}: the frozen Chromium "
+                                           "was left running")
+        guarded(result, strikes)
+        finish(result, rig)
+    return result
 
 
 def whatsapp_logout(workdir: Path, size: Size, rng: random.Random) -> Result:
@@ -163,6 +196,7 @@ def _terminate_mid_send(rig: Rig, row: dict, result: Result) -> bool:
 SCENARIOS = {
     "whatsapp-kill": (whatsapp_kill, Size(300, 100), Size(20, 3), True),
     "sms-kill": (sms_kill, Size(300, 100), Size(25, 4), False),
+    "whatsapp-freeze": (whatsapp_freeze, Size(100, 5), Size(12, 1), True),
     "whatsapp-logout": (whatsapp_logout, Size(300, 5), Size(15, 2), True),
     "sms-gateway-down": (sms_gateway_down, Size(300, 5), Size(16, 2, send_timeout=4), False),
     "api-restart": (api_restart, Size(300, 10), Size(24, 3), False),
