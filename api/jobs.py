@@ -1,4 +1,5 @@
-"""Job routes: status, lists, per-recipient results, CSV export, pause / resume / stop."""
+"""Job routes: status, lists, per-recipient results, CSV export, pause / resume / stop, and
+sending the failed, unknown or cancelled rows of a job again."""
 from __future__ import annotations
 
 import csv
@@ -9,6 +10,7 @@ from flask import Blueprint, Response, current_app, request, stream_with_context
 
 from message_queue import MessageStatus
 
+from .payload import load_json_object
 from .problems import invalid
 from .views import iso, message_object, status_object
 
@@ -60,6 +62,23 @@ def stop(job_id):
 def stop_all():
     """Compatibility: stop every active job."""
     return {"stopped": _queue().stop_all()}
+
+
+@bp.post("/jobs/<job_id>/resend")
+def resend(job_id):
+    """A new job with this job's rows in the given states, each copied once (202)."""
+    body = load_json_object()
+    unknown = set(body) - {"statuses"}
+    if unknown:
+        raise invalid(sorted(unknown)[0], f"Unknown field(s): {', '.join(sorted(unknown))}.")
+    statuses = body.get("statuses")
+    allowed = MessageStatus.RESENDABLE
+    if not isinstance(statuses, list) or not statuses or \
+            not all(isinstance(s, str) and s in allowed for s in statuses):
+        raise invalid("statuses", f"statuses must be a non-empty list of {', '.join(allowed)}: "
+                                  "the messages that did not arrive for sure.")
+    job = _queue().resend(job_id, statuses)
+    return _status(job), 202, {"Location": f"/status/{job['id']}"}
 
 
 @bp.get("/jobs")

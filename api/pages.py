@@ -151,6 +151,7 @@ def _page_context() -> dict:
     """What every template may use."""
     return {"csrf_token": _csrf_token, "channel_labels": CHANNEL_LABELS,
             "user_moves": USER_MOVES, "message_statuses": MessageStatus.ALL,
+            "resendable": MessageStatus.RESENDABLE,
             "waiting_statuses": JobStatus.WAITING}
 
 

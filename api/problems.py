@@ -5,7 +5,7 @@ from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
 from message_queue import (DatabaseUnavailable, IdempotencyConflict, IllegalTransition,
-                           JobNotFound)
+                           JobNotFound, NothingToResend)
 
 TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found",
           405: "Method not allowed", 409: "Conflict", 413: "Payload too large",
@@ -47,6 +47,8 @@ def register(app: Flask) -> None:
     app.register_error_handler(JobNotFound, lambda e: problem_response(
         Problem(404, f"No job with id {e.args[0]!r}.")))
     app.register_error_handler(IllegalTransition, lambda e: problem_response(
+        Problem(409, str(e).capitalize() + ".")))
+    app.register_error_handler(NothingToResend, lambda e: problem_response(
         Problem(409, str(e).capitalize() + ".")))
     app.register_error_handler(IdempotencyConflict, lambda e: problem_response(
         Problem(422, "This Idempotency-Key was already used for a different request.",

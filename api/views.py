@@ -56,4 +56,5 @@ def message_object(m: dict) -> dict:
     """One recipient as /jobs/<id>/messages shows it."""
     return {"id": m["id"], "row": m["row"], "phone": m["phone"], "name": m["name"],
             "channel": m["channel"], "status": m["status"], "attempts": m["attempts"],
-            "error": m["error"], "sent_at": iso(m["sent_at"]), "updated_at": iso(m["updated_at"])}
+            "error": m["error"], "sent_at": iso(m["sent_at"]), "updated_at": iso(m["updated_at"]),
+            "resent_to": m["resent_to"]}

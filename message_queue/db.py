@@ -14,7 +14,7 @@ from pathlib import Path
 from .errors import DatabaseUnavailable
 
 BUSY_TIMEOUT_MS = 10_000
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -53,6 +53,7 @@ CREATE TABLE IF NOT EXISTS messages (
     claimed_at REAL,
     sent_at REAL,
     provider_id TEXT,
+    resent_to TEXT,  -- the job a person sent this row again in (failed, unknown, cancelled)
     updated_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS messages_by_job ON messages(job_id, status);
@@ -100,8 +101,25 @@ class Database:
         self.path = str(path)
         self._local = threading.local()
         # One script, one transaction: processes starting together all see a whole schema.
-        self.connection().executescript(
-            f"BEGIN IMMEDIATE; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
+        conn = self.connection()
+        conn.executescript(f"BEGIN IMMEDIATE; {SCHEMA} COMMIT;")
+        self._upgrade(conn)
+
+    @staticmethod
+    def _upgrade(conn) -> None:
+        """Bring a file made by an older version up to SCHEMA_VERSION, in one transaction."""
+        if conn.execute("PRAGMA user_version").fetchone()[0] >= SCHEMA_VERSION:
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            columns = {row[1] for row in conn.execute("PRAGMA table_info(messages)")}
+            if "resent_to" not in columns:  # version 1 -> 2
+                conn.execute("ALTER TABLE messages ADD COLUMN resent_to TEXT")
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
 
     def connection(self) -> sqlite3.Connection:
         """This thread's connection, opened on first use."""

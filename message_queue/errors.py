@@ -17,6 +17,15 @@ class IllegalTransition(QueueError):
         self.job_id, self.status, self.move = job_id, status, move
 
 
+class NothingToResend(QueueError):
+    """No row of the job is in the asked states without having been sent again already."""
+
+    def __init__(self, job_id: str, statuses):
+        super().__init__(f"job {job_id} has no {' or '.join(statuses)} message left to send "
+                         "again (a message is sent again only once)")
+        self.job_id, self.statuses = job_id, tuple(statuses)
+
+
 class IdempotencyConflict(QueueError):
     """The Idempotency-Key was used before for a different request."""
 

@@ -5,7 +5,7 @@ import secrets
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from .errors import IdempotencyConflict, IllegalTransition, JobNotFound
+from .errors import IdempotencyConflict, IllegalTransition, JobNotFound, NothingToResend
 from .states import USER_MOVES, JobStatus, MessageStatus
 
 
@@ -67,6 +67,43 @@ class JobStore:
                              [(job_id, s, total if s == MessageStatus.PENDING else 0)
                               for s in MessageStatus.ALL])
             return self._job_row(conn, job_id), True
+
+    def resend(self, job_id: str, statuses) -> dict:
+        """A new job with copies of this job's rows in `statuses` (failed, unknown, cancelled).
+
+        A row is copied once: it is marked with the new job's id, so a second click, a retried
+        request or a later resend of other states never queues it twice. NothingToResend when
+        no row is left to copy.
+        """
+        statuses = tuple(dict.fromkeys(statuses))
+        if not statuses or set(statuses) - set(MessageStatus.RESENDABLE):
+            raise ValueError(f"only {', '.join(MessageStatus.RESENDABLE)} can be sent again")
+        now = self.clock()
+        new_id = "j_" + secrets.token_hex(8)
+        with self.db.write() as conn:
+            source = self._job_row(conn, job_id)
+            rows = conn.execute(
+                f"SELECT id, row, phone, name, text, channel FROM messages WHERE job_id = ?"
+                f" AND status IN ({_marks(statuses)}) AND resent_to IS NULL ORDER BY id",
+                (job_id, *statuses)).fetchall()
+            if not rows:
+                raise NothingToResend(job_id, statuses)
+            name = f"{source['name'] or job_id} (sent again)"
+            conn.execute(
+                "INSERT INTO jobs (id, name, channel, status, template, attachment_path,"
+                " attachment_name, total, sms_parts, created_at, updated_at)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (new_id, name, source["channel"], JobStatus.PENDING, source["template"],
+                 source["attachment_path"], source["attachment_name"], len(rows),
+                 source["sms_parts"], now, now))
+            conn.executemany(_INSERT_MESSAGE, ((new_id, r["row"], r["phone"], r["name"],
+                                                r["text"], r["channel"], now) for r in rows))
+            conn.executemany("UPDATE messages SET resent_to = ? WHERE id = ?",
+                             ((new_id, r["id"]) for r in rows))
+            conn.executemany("INSERT INTO job_counts (job_id, status, n) VALUES (?, ?, ?)",
+                             [(new_id, s, len(rows) if s == MessageStatus.PENDING else 0)
+                              for s in MessageStatus.ALL])
+            return self._job_row(conn, new_id)
 
     @staticmethod
     def _insert_recipients(conn, job_id, recipients, now) -> int:

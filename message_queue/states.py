@@ -31,6 +31,8 @@ class MessageStatus:
     OPEN = (PENDING, RETRYING, SENDING)
     FINISHED = (SENT, DELIVERED, FAILED, CANCELLED, UNKNOWN)
     WAITING = (PENDING, RETRYING)
+    # Finished without arriving for sure: a person may send these again, as a new job.
+    RESENDABLE = (FAILED, UNKNOWN, CANCELLED)
 
 
 # What a person may ask of a job, from which states. Automatic moves (first claim, waiting for

@@ -30,6 +30,7 @@
     lastJob = result.data;
     App.renderJob(section, lastJob);
     $("unknown-note").hidden = !lastJob.counts.unknown;
+    drawResend(lastJob);
     for (const option of $("filter-status").options) {
       const label = option.value ? `${App.MESSAGE_WORDS[option.value] || option.value} (${lastJob.counts[option.value].toLocaleString()})`
         : `All (${lastJob.total.toLocaleString()})`;
@@ -86,6 +87,41 @@
     });
     for (const tr of old.values()) tr.remove();
   }
+
+  // Send again: offered once the campaign is over, for the states it has rows in.
+  function drawResend(job) {
+    const over = !ACTIVE.includes(job.status);
+    let any = false;
+    for (const label of $("resend").querySelectorAll("label[data-status]")) {
+      const count = job.counts[label.dataset.status] || 0;
+      label.hidden = count === 0;
+      any = any || count > 0;
+      App.setText(label.querySelector(".resend-label"),
+        `${App.MESSAGE_WORDS[label.dataset.status]} (${count.toLocaleString()})`);
+    }
+    $("resend").hidden = !(over && any);
+    showUnknownWarning();
+  }
+
+  function chosen() {
+    return [...$("resend").querySelectorAll("input[name=resend]:checked")]
+      .filter((box) => !box.closest("label").hidden).map((box) => box.value);
+  }
+
+  function showUnknownWarning() {
+    $("resend-unknown-warning").hidden = !chosen().includes("unknown");
+  }
+
+  $("resend").addEventListener("change", showUnknownWarning);
+  $("resend-button").addEventListener("click", async () => {
+    const statuses = chosen();
+    if (!statuses.length) { App.show($("resend-error"), "Choose which messages to send again."); return; }
+    $("resend-button").disabled = true;
+    const result = await App.api("POST", `${base}/resend`, { statuses });
+    $("resend-button").disabled = false;
+    App.show($("resend-error"), result.ok ? "" : App.problemText(result.problem));
+    if (result.ok) window.location.assign(`/app/jobs/${encodeURIComponent(result.data.job_id)}`);
+  });
 
   $("filter-status").addEventListener("change", (event) => {
     status = event.target.value;

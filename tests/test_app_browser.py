@@ -421,3 +421,31 @@ def test_detail_pages_a_long_list_and_explains_unknown(page):
     assert not driver.find_element(By.ID, "page-next").is_enabled()
     first = driver.find_element(By.CSS_SELECTOR, "#messages tbody tr td.phone").text
     assert first == numbers[100]
+
+
+def test_a_stopped_campaign_sends_its_unknown_message_again_as_a_new_one(page):
+    driver, url, client, queue = page
+    numbers = phones(3, first=4000)
+    assert client.post("/stop", headers=AUTH).status_code == 200  # earlier tests' jobs
+    # By SMS, which no worker here sends: the rows stay as they are made below.
+    job_id = api_job(client, numbers, name="Again", channel="sms")
+    ghost = queue.claim_next("sms", "ghost-worker")
+    assert queue.mark_unknown(ghost["id"], "ghost-worker", "send_not_confirmed")
+    assert client.post(f"/stop/{job_id}", headers=AUTH).status_code == 200
+    driver.get(f"{url}/app/jobs/{job_id}")
+    panel = by_id(driver, "resend")
+    shown = [label.text for label in panel.find_elements(By.CSS_SELECTOR, "label[data-status]")
+             if label.is_displayed()]
+    assert shown == ["Unknown (1)", "Cancelled (2)"]  # nothing failed: not offered
+    warning = driver.find_element(By.ID, "resend-unknown-warning")
+    assert not warning.is_displayed()
+    panel.find_element(By.CSS_SELECTOR, "input[value='unknown']").click()
+    assert "could get the message twice" in by_id(driver, "resend-unknown-warning").text
+    driver.find_element(By.ID, "resend-button").click()
+    wait(driver).until(lambda d: "/app/jobs/" in d.current_url and job_id not in d.current_url)
+    new_id = driver.current_url.rsplit("/", 1)[-1]
+    assert client.get(f"/status/{new_id}", headers=AUTH).get_json()["total"] == 1
+    assert by_id(driver, "job").find_element(By.CLASS_NAME, "job-name").text == \
+        "Again (sent again)"
+    rows, _ = queue.list_messages(new_id)
+    assert [r["phone"] for r in rows] == [ghost["phone"]]
