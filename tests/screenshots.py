@@ -202,6 +202,7 @@ def shoot(screens: Screens, queue: Queue, ids: dict, contacts: Path) -> None:
     screens.open(f"/app/jobs/{ids['done']}")
     wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#messages tbody tr")) == 50)
     wait.until(EC.visibility_of_element_located((By.ID, "unknown-note")))
+    wait.until(EC.visibility_of_element_located((By.ID, "resend")))  # the campaign is over
     screens.save("campaign-detail")
 
 
