@@ -83,9 +83,14 @@ def resend(job_id):
 
 @bp.get("/jobs")
 def list_jobs():
-    """Active jobs newest first; ?all=1 for every job."""
+    """Active jobs newest first; ?all=1 for every job; `limit` (200) and `offset` page them."""
     all_jobs = request.args.get("all", "").lower() in ("1", "true", "yes")
-    return {"jobs": [_status(j) for j in _queue().list_jobs(active_only=not all_jobs)]}
+    limit = _int_arg("limit", 200, 1, 1000)
+    offset = _int_arg("offset", 0, 0, 10**9)
+    queue = _queue()
+    jobs = queue.list_jobs(active_only=not all_jobs, limit=limit, offset=offset)
+    return {"jobs": [_status(j) for j in jobs], "total": queue.count_jobs(not all_jobs),
+            "limit": limit, "offset": offset}
 
 
 @bp.get("/jobs/<job_id>/messages")

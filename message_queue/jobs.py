@@ -128,15 +128,21 @@ class JobStore:
             job["counts"][c["status"]] = c["n"]
         return job
 
-    def list_jobs(self, active_only: bool = True, limit: int = 200) -> list[dict]:
-        """Jobs newest first, by default only those not yet finished."""
-        where = f"WHERE status IN ({_marks(JobStatus.ACTIVE)})" if active_only else ""
-        params = JobStatus.ACTIVE if active_only else ()
+    def list_jobs(self, active_only: bool = True, limit: int = 200,
+                  offset: int = 0) -> list[dict]:
+        """Jobs newest first, by default only those not yet finished; one page of them."""
+        where, params = _job_filter(active_only)
         with self.db.read() as conn:
             ids = [r["id"] for r in conn.execute(
-                f"SELECT id FROM jobs {where} ORDER BY created_at DESC, rowid DESC LIMIT ?",
-                (*params, limit))]
+                f"SELECT id FROM jobs {where} ORDER BY created_at DESC, rowid DESC"
+                f" LIMIT ? OFFSET ?", (*params, limit, offset))]
             return [self._job_row(conn, i) for i in ids]
+
+    def count_jobs(self, active_only: bool = True) -> int:
+        """How many jobs `list_jobs` pages through."""
+        where, params = _job_filter(active_only)
+        with self.db.read() as conn:
+            return conn.execute(f"SELECT count(*) FROM jobs {where}", params).fetchone()[0]
 
     def latest_job(self) -> dict | None:
         """The newest job, or None when there is none."""
@@ -245,6 +251,12 @@ class JobStore:
 
 _INSERT_MESSAGE = ("INSERT INTO messages (job_id, row, phone, name, text, channel, updated_at)"
                    " VALUES (?, ?, ?, ?, ?, ?, ?)")
+
+
+def _job_filter(active_only: bool) -> tuple[str, tuple]:
+    if not active_only:
+        return "", ()
+    return f"WHERE status IN ({_marks(JobStatus.ACTIVE)})", JobStatus.ACTIVE
 
 
 def _marks(values) -> str:

@@ -6,18 +6,30 @@
   const list = document.getElementById("jobs");
   const template = document.getElementById("job-template");
   const nodes = new Map(); // job_id -> <li>
+  const older = document.getElementById("jobs-older");
+  const PAGE = 50; // campaigns shown at first, and added by each "Show older"
+  let shown = PAGE;
   let jobNames = new Map();
   let waitingSince = new Map(); // job status -> earliest updated_at of jobs in it
 
   async function refreshJobs() {
-    const result = await App.api("GET", "/jobs?all=1");
+    const result = await App.api("GET", `/jobs?all=1&limit=${shown}`);
     App.show(document.getElementById("jobs-error"), result.ok ? "" : App.problemText(result.problem));
     if (!result.ok) return;
-    const jobs = result.data.jobs;
-    App.updateBanners(jobs);
-    jobNames = new Map(jobs.map((j) => [j.job_id, j.name || j.job_id]));
+    const { jobs, total } = result.data;
+    // Older campaigns are not all shown; one still running among them must still raise its
+    // banner and name itself in the connection panel.
+    let active = jobs;
+    if (total > jobs.length) {
+      const all = await App.api("GET", "/jobs?limit=1000");
+      if (all.ok) active = all.data.jobs;
+    }
+    App.updateBanners(active);
+    jobNames = new Map([...jobs, ...active].map((j) => [j.job_id, j.name || j.job_id]));
+    older.hidden = total <= jobs.length;
+    App.setText(older, `Show older campaigns (${(total - jobs.length).toLocaleString()} more)`);
     waitingSince = new Map();
-    for (const j of jobs) {
+    for (const j of active) {
       const seen = waitingSince.get(j.status);
       if (!seen || j.updated_at < seen) waitingSince.set(j.status, j.updated_at);
     }
@@ -48,6 +60,8 @@
       fresh.scrollIntoView({ block: "nearest" });
     }
   }
+
+  older.addEventListener("click", () => { shown += PAGE; refreshJobs(); });
 
   // --- the connection panel ---------------------------------------------------------------
 

@@ -490,7 +490,22 @@ def test_jobs_lists_active_newest_first_and_all(client, auth, queue):
 
 
 def test_jobs_is_empty_list_without_jobs(client, auth):
-    assert client.get("/jobs", headers=auth).get_json() == {"jobs": []}
+    assert client.get("/jobs", headers=auth).get_json() == {
+        "jobs": [], "total": 0, "limit": 200, "offset": 0}
+
+
+def test_jobs_are_paged_newest_first_and_say_how_many_there_are(client, auth, queue):
+    ids = [make_job(client, auth, name=f"job {i}") for i in range(5)][::-1]  # newest first
+    client.post(f"/stop/{ids[0]}", headers=auth)
+    page = client.get("/jobs?all=1&limit=2&offset=1", headers=auth).get_json()
+    assert [j["job_id"] for j in page["jobs"]] == ids[1:3]
+    assert (page["total"], page["limit"], page["offset"]) == (5, 2, 1)
+    active = client.get("/jobs?limit=10", headers=auth).get_json()
+    assert [j["job_id"] for j in active["jobs"]] == ids[1:] and active["total"] == 4
+    assert client.get("/jobs?all=1&offset=5", headers=auth).get_json()["jobs"] == []
+    for bad in ("limit=0", "limit=1001", "limit=x", "offset=-1"):
+        resp = client.get(f"/jobs?{bad}", headers=auth)
+        assert resp.status_code == 422 and resp.mimetype == "application/problem+json", bad
 
 
 def test_job_messages_filter_page_and_search(client, auth, queue):

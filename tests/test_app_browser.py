@@ -449,3 +449,21 @@ def test_a_stopped_campaign_sends_its_unknown_message_again_as_a_new_one(page):
         "Again (sent again)"
     rows, _ = queue.list_messages(new_id)
     assert [r["phone"] for r in rows] == [ghost["phone"]]
+
+
+def test_the_campaigns_list_shows_the_newest_50_and_older_ones_on_request(page):
+    driver, url, client, queue = page
+    for i in range(55):  # by SMS, which no worker here sends; stopped at once below
+        api_job(client, phones(1, first=5000 + i), name=f"Bulk {i}", channel="sms")
+    assert client.post("/stop", headers=AUTH).status_code == 200
+    total = client.get("/jobs?all=1&limit=1", headers=AUTH).get_json()["total"]
+    driver.get(f"{url}/app")
+    shown = lambda d: len(d.find_elements(By.CSS_SELECTOR, "#jobs > li"))  # noqa: E731
+    wait(driver).until(lambda d: shown(d) == 50)
+    older = by_id(driver, "jobs-older")
+    assert older.text == f"Show older campaigns ({total - 50} more)"
+    assert texts(driver, "#jobs > li .job-name")[:2] == ["Bulk 54", "Bulk 53"]
+    older.click()
+    wait(driver).until(lambda d: shown(d) == min(total, 100))
+    assert texts(driver, "#jobs > li .job-name")[50:55] == [f"Bulk {i}" for i in range(4, -1, -1)]
+    assert older.is_displayed() == (total > 100)
