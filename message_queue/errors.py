@@ -20,10 +20,12 @@ class IllegalTransition(QueueError):
 class NothingToResend(QueueError):
     """No row of the job is in the asked states without having been sent again already."""
 
-    def __init__(self, job_id: str, statuses):
+    def __init__(self, job_id: str, statuses, sent_again_in=()):
+        where = f"; they were sent again in {', '.join(sent_again_in)}" if sent_again_in else ""
         super().__init__(f"job {job_id} has no {' or '.join(statuses)} message left to send "
-                         "again (a message is sent again only once)")
+                         f"again (a message is sent again only once){where}")
         self.job_id, self.statuses = job_id, tuple(statuses)
+        self.sent_again_in = list(sent_again_in)  # so a retried request finds its job
 
 
 class IdempotencyConflict(QueueError):

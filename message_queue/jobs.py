@@ -13,7 +13,7 @@ class Recipient(NamedTuple):
     """One row to queue: where it goes and the text already rendered for it.
 
     A named tuple rather than a frozen dataclass: a big job makes 100,000 of them, and a
-    tuple is built in a third of the time.
+    tuple is built in less than half the time.
     """
     phone: str
     text: str
@@ -87,7 +87,10 @@ class JobStore:
                 f" AND status IN ({_marks(statuses)}) AND resent_to IS NULL ORDER BY id",
                 (job_id, *statuses)).fetchall()
             if not rows:
-                raise NothingToResend(job_id, statuses)
+                raise NothingToResend(job_id, statuses, [r["resent_to"] for r in conn.execute(
+                    f"SELECT DISTINCT resent_to FROM messages WHERE job_id = ? AND status IN"
+                    f" ({_marks(statuses)}) AND resent_to IS NOT NULL ORDER BY resent_to",
+                    (job_id, *statuses))])
             name = f"{source['name'] or job_id} (sent again)"
             conn.execute(
                 "INSERT INTO jobs (id, name, channel, status, template, attachment_path,"

@@ -65,8 +65,9 @@ def test_the_chosen_rows_become_a_new_pending_job_with_the_same_text_and_file(q)
 def test_a_row_is_copied_once_however_often_and_however_it_is_asked(q):
     source = finished_job(q)
     first = q.resend(source["id"], ["failed"])
-    with pytest.raises(NothingToResend, match="no failed message left"):
+    with pytest.raises(NothingToResend, match="no failed message left") as refused:
         q.resend(source["id"], ["failed"])  # a second click
+    assert refused.value.sent_again_in == [first["id"]]  # where a retried request's job is
     both = q.resend(source["id"], ["failed", "unknown", "cancelled"])
     assert both["total"] == 3  # the unknown and the two cancelled; the failed one went before
     assert first["total"] == 1
@@ -144,6 +145,7 @@ def test_the_api_answers_202_with_the_new_job_and_where_to_follow_it(client, aut
     assert again.status_code == 409
     assert again.mimetype == "application/problem+json"
     assert "sent again only once" in again.get_json()["detail"]
+    assert f"they were sent again in {body['job_id']}" in again.get_json()["detail"]
 
 
 @pytest.mark.parametrize("body, status", [
