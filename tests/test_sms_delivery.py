@@ -10,6 +10,7 @@ from tests.fakes import Clock, FakeTransport
 from tests.test_sms import gw, server, sms_settings, transport_for, wait_until  # noqa: F401
 from tests.wa_e2e_support import holds_for
 from worker import deliveries as deliveries_module
+from worker.errors import UncertainSendError
 from worker.sms import gateway_id
 from worker.worker import Worker
 
@@ -161,6 +162,25 @@ def test_a_message_recovered_as_sent_is_still_followed_to_delivered(queue, sms_s
         thread.join(10)
     assert not thread.is_alive()
     assert [m["phone"] for m in gw.accepted()] == ["+5511912341301"]  # recovered, not resent
+
+
+def test_a_send_confirmed_only_by_asking_keeps_its_id_too(queue, settings):
+    """The other way a row is settled by asking the channel: a send whose answer was lost."""
+    class Tracking(FakeTransport):
+        delivery_window = 3600.0
+
+        def tracking_id(self, message):
+            return f"t{message['id']}"
+
+    transport = Tracking(channel="sms")
+    transport.script["+5511912341401"] = [UncertainSendError("the phone did not answer")]
+    transport.verify = lambda message: "sent"
+    job_id = make_job(queue, ["+5511912341401"])
+    worker = Worker(settings, queue, transport, threading.Event(), idle_poll=0)
+    assert worker.run_once() is True
+    (row,), _ = queue.list_messages(job_id)
+    assert (row["status"], row["provider_id"]) == ("sent", f"t{row['id']}")
+    assert transport.sent == []  # found sent, not sent again
 
 
 def test_a_failing_poll_never_stops_the_worker(queue, settings, caplog):

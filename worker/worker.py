@@ -19,6 +19,7 @@ from .delay import Pacer, wait
 from .deliveries import POLL_EVERY, DeliveryTracker
 from .errors import (ConfigurationError, RetryableSendError, SendError, SessionLostError,
                      TransportBroken, UncertainSendError, decide)
+from .recovery import Recovery
 from .systemd import Notifier
 
 log = logging.getLogger("worker")
@@ -27,9 +28,6 @@ log = logging.getLogger("worker")
 WAITING_STATUS = {"whatsapp": JobStatus.WAITING_FOR_LOGIN, "sms": JobStatus.WAITING_FOR_GATEWAY}
 DOWN_STATE = {"whatsapp": "disconnected", "sms": "gateway_down"}
 HEARTBEAT_EVERY = 5.0
-# A worker silent this long is dead: its `sending` rows are taken over. Longer than one send
-# (SEND_TIMEOUT) plus a heartbeat interval, so a slow send is never mistaken for a crash.
-STALE_AFTER = 120.0
 MAX_PROBE_WAIT = 30.0
 # A logged-in channel is asked again at most this often while messages flow or it idles.
 SESSION_RECHECK = 5.0
@@ -48,6 +46,7 @@ class Worker:
         self.pacer = Pacer.from_settings(settings, rng, self.channel)
         self.idle_poll, self.session_poll = idle_poll, session_poll
         self.deliveries = DeliveryTracker(queue, transport, clock, delivery_poll, self._ctx())
+        self.recovery = Recovery(queue, transport, self.worker_id, self.deliveries, self._ctx)
         self.next_send_at = 0.0
         self.logged_in = False
         self.ready_sent = False
@@ -119,7 +118,7 @@ class Worker:
         log.info("%s channel is ready", self.channel, extra=self._ctx())
         self.queue.clear_qr(self.worker_id)
         self._last_qr = None
-        if not self.recover():
+        if not self.recovery.settle_leftovers():
             return False
         resumed = self.queue.end_channel_waiting(self.channel, WAITING_STATUS[self.channel])
         if resumed:
@@ -146,28 +145,6 @@ class Worker:
                 self.queue.set_channel_waiting(self.channel, JobStatus.WAITING_FOR_GATEWAY)
             self.heartbeat(DOWN_STATE[self.channel], detail=state.detail or state.state)
         self._ready(f"waiting: {state.state} {state.detail}".strip())
-
-    def recover(self) -> bool:
-        """Settle rows left `sending` by a crash of this or a dead worker, by asking the channel.
-
-        False when the channel went away mid-check: the rows stay `sending`, claimed by us.
-        """
-        for message in self.queue.recover_sending(self.channel, self.worker_id, STALE_AFTER):
-            try:
-                verdict = self._verify(message)
-            except SessionLostError as exc:
-                log.warning("recovery paused: %s", exc, extra=self._ctx())
-                return False
-            log.info("recovered message %s: %s", message["id"], verdict,
-                     extra=self._ctx(message))
-            if verdict == "sent":  # with its id, so its delivery report is still looked for
-                self.queue.mark_sent(message["id"], self.worker_id,
-                                     self.deliveries.tracking_id(message))
-            elif verdict == "not_sent":
-                self.queue.release(message["id"], self.worker_id)
-            else:
-                self.queue.mark_unknown(message["id"], self.worker_id, "send_not_confirmed")
-        return True
 
     # --- one message ---------------------------------------------------------------------
 
@@ -234,26 +211,16 @@ class Worker:
             self._close_transport()
             return
         try:
-            verdict = self._verify(message)
+            verdict = self.recovery.verify(message)
         except SessionLostError:
             self.logged_in = False  # left `sending`: the recovery after the next login settles it
             return
         if verdict == "sent":
-            self.queue.mark_sent(message["id"], self.worker_id)
+            self.recovery.mark_sent(message)
         elif verdict == "not_sent":
             self.record_failure(message, RetryableSendError(str(error), code=error.code))
         else:
             self.queue.mark_unknown(message["id"], self.worker_id, error.code)
-
-    def _verify(self, message: dict) -> str:
-        try:
-            return self.transport.verify(message)
-        except SessionLostError:
-            raise
-        except Exception as exc:  # the channel answered but cannot tell: nobody knows
-            log.warning("could not verify message %s: %s", message["id"], exc,
-                        extra=self._ctx(message))
-            return "unknown"
 
     def _close_transport(self) -> None:
         """Drop a broken browser or connection; the next session check opens a fresh one."""

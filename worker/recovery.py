@@ -1,0 +1,63 @@
+"""Settling sends nobody saw confirmed: ask the channel whether they went out, record the answer.
+
+Two paths need it. After a crash, rows left `sending` (ours, or a dead worker's) are checked
+before anything new is claimed; after a send that failed past the click, that one message is.
+Both record a message found sent the same way: with the id the channel knows it by, so a
+delivery report can still reach it.
+"""
+from __future__ import annotations
+
+import logging
+
+from .errors import SessionLostError
+
+log = logging.getLogger("worker")
+
+# A worker silent this long is dead: its `sending` rows are taken over. Longer than one send
+# (SEND_TIMEOUT) plus a heartbeat interval, so a slow send is never mistaken for a crash.
+STALE_AFTER = 120.0
+
+
+class Recovery:
+    """Verifies uncertain sends of one worker's channel and records what the channel says."""
+
+    def __init__(self, queue, transport, worker_id: str, deliveries, ctx):
+        self.queue, self.transport, self.worker_id = queue, transport, worker_id
+        self.deliveries, self.ctx = deliveries, ctx
+
+    def settle_leftovers(self) -> bool:
+        """Settle rows left `sending` by a crash of this or a dead worker.
+
+        False when the channel went away mid-check: the rows stay `sending`, claimed by us.
+        """
+        for message in self.queue.recover_sending(self.transport.channel, self.worker_id,
+                                                  STALE_AFTER):
+            try:
+                verdict = self.verify(message)
+            except SessionLostError as exc:
+                log.warning("recovery paused: %s", exc, extra=self.ctx())
+                return False
+            log.info("recovered message %s: %s", message["id"], verdict,
+                     extra=self.ctx(message))
+            if verdict == "sent":
+                self.mark_sent(message)
+            elif verdict == "not_sent":
+                self.queue.release(message["id"], self.worker_id)
+            else:
+                self.queue.mark_unknown(message["id"], self.worker_id, "send_not_confirmed")
+        return True
+
+    def verify(self, message: dict) -> str:
+        """`sent`, `not_sent` or `unknown`; SessionLostError when the channel went away."""
+        try:
+            return self.transport.verify(message)
+        except SessionLostError:
+            raise
+        except Exception as exc:  # the channel answered but cannot tell: nobody knows
+            log.warning("could not verify message %s: %s", message["id"], exc,
+                        extra=self.ctx(message))
+            return "unknown"
+
+    def mark_sent(self, message: dict) -> None:
+        """Record a message the channel showed as sent, with its id for delivery reports."""
+        self.queue.mark_sent(message["id"], self.worker_id, self.deliveries.tracking_id(message))
