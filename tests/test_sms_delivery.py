@@ -8,7 +8,7 @@ from message_queue import NewJob, Queue, Recipient
 from tests.fakes import Clock, FakeTransport
 # The gateway stand-in fixtures of test_sms.py, shared rather than written again.
 from tests.test_sms import gw, server, sms_settings, transport_for, wait_until  # noqa: F401
-from tests.wa_e2e_support import holds_for
+from tests.wa_e2e_support import WorkerThread, holds_for
 from worker import deliveries as deliveries_module
 from worker.errors import UncertainSendError
 from worker.sms import gateway_id
@@ -94,21 +94,13 @@ def test_idle_worker_marks_delivered_what_the_phone_delivered(queue, sms_setting
     transport = transport_for(sms_settings)
     post_and_mark_sent(queue, transport, job_id, 6)
     post_and_mark_sent(queue, transport, job_id, 1, with_provider=False)  # not trackable
-    stop = threading.Event()
-    worker = Worker(sms_settings, queue, transport, stop, idle_poll=0.02, session_poll=0.05,
-                    delivery_poll=0.05)
-    thread = threading.Thread(target=worker.run, daemon=True)
-    thread.start()
-    try:
+    with WorkerThread(sms_settings, queue, transport, idle_poll=0.02, session_poll=0.05,
+                      delivery_poll=0.05):
         expected = {p: "delivered" for p in phones[:5]} | {phones[5]: "sent", phones[6]: "sent"}
         assert wait_until(lambda: statuses(queue, job_id) == expected, 10), \
             statuses(queue, job_id)
         holds_for(lambda: statuses(queue, job_id) == expected, 0.3, "the rest stay sent")
         assert queue.get_job(job_id)["counts"]["delivered"] == 5
-    finally:
-        stop.set()
-        thread.join(10)
-    assert not thread.is_alive()
 
 
 def test_the_pause_between_two_sends_is_used_to_ask_about_deliveries(queue, settings):
@@ -128,17 +120,9 @@ def test_the_pause_between_two_sends_is_used_to_ask_about_deliveries(queue, sett
     transport = Reporting()
     job_id = make_job(queue, ["+5511912341201", "+5511912341202", "+5511912341203"])
     paced = settings.replace(sms_min_delay=0.2, sms_max_delay=0.2)
-    stop = threading.Event()
-    worker = Worker(paced, queue, transport, stop, idle_poll=5, delivery_poll=0)
-    thread = threading.Thread(target=worker.run, daemon=True)
-    thread.start()
-    try:
+    with WorkerThread(paced, queue, transport, idle_poll=5, delivery_poll=0):
         assert wait_until(lambda: queue.get_job(job_id)["counts"]["delivered"] == 3, 10), \
             queue.get_job(job_id)["counts"]
-    finally:
-        stop.set()
-        thread.join(10)
-    assert not thread.is_alive()
     assert transport.asked_after[:2] == [1, 2]  # between the sends, before the job ended
 
 
@@ -149,18 +133,10 @@ def test_a_message_recovered_as_sent_is_still_followed_to_delivered(queue, sms_s
     left = queue.claim_next("sms", "sms-1")  # the previous life of this worker
     transport = transport_for(sms_settings)
     transport.client.send(gateway_id(left), left["phone"], left["text"], 3600)
-    stop = threading.Event()
-    worker = Worker(sms_settings, queue, transport, stop, idle_poll=0.02, session_poll=0.05,
-                    delivery_poll=0.05)
-    thread = threading.Thread(target=worker.run, daemon=True)
-    thread.start()
-    try:
+    with WorkerThread(sms_settings, queue, transport, idle_poll=0.02, session_poll=0.05,
+                      delivery_poll=0.05):
         assert wait_until(lambda: statuses(queue, job_id) == {"+5511912341301": "delivered"},
                           10), statuses(queue, job_id)
-    finally:
-        stop.set()
-        thread.join(10)
-    assert not thread.is_alive()
     assert [m["phone"] for m in gw.accepted()] == ["+5511912341301"]  # recovered, not resent
 
 

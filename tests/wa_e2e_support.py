@@ -72,15 +72,19 @@ def kill_all(pids, sig=signal.SIGKILL) -> None:
 # --- workers -----------------------------------------------------------------------------
 
 class WorkerThread:
-    """A `Worker` running in a thread of the test process; `stop()` ends it like SIGTERM."""
+    """A `Worker` running in a thread of the test process; `stop()` ends it like SIGTERM.
 
-    def __init__(self, settings, queue, **worker_options):
+    WhatsApp unless another `transport` is given; also a context manager that stops it.
+    """
+
+    def __init__(self, settings, queue, transport=None, **worker_options):
         from worker.whatsapp import WhatsAppTransport
         from worker.worker import Worker
 
         self.stop_event = threading.Event()
-        self.worker = Worker(settings, queue, WhatsAppTransport(settings), self.stop_event,
-                             session_poll=0.2, idle_poll=0.2, **worker_options)
+        options = {"session_poll": 0.2, "idle_poll": 0.2, **worker_options}
+        self.worker = Worker(settings, queue, transport or WhatsAppTransport(settings),
+                             self.stop_event, **options)
         self.errors: list[BaseException] = []
         self.thread = threading.Thread(target=self._run, name="e2e-worker", daemon=True)
         self.thread.start()
@@ -97,6 +101,12 @@ class WorkerThread:
         self.thread.join(timeout)
         assert not self.thread.is_alive(), f"worker thread still running {timeout} s after stop"
         assert not self.errors, f"worker thread crashed: {self.errors[0]!r}"
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
 
 
 def worker_environment(**values) -> dict:
