@@ -368,47 +368,30 @@ def test_sigkill_mid_send_and_restart_sends_each_message_exactly_once(
     assert queue.integrity_check() == "ok"
 
 
-def test_browser_killed_mid_job_is_restarted_and_the_job_completes(
-        client, auth, queue, wa, start_worker, e2e_settings):
-    numbers = phones(10)
-    job_id = create_job(client, auth, message="Browser kill {phone}", numbers=numbers)
-    wa.login()
-    start_worker()
-    profile = e2e_settings.chrome_profile_dir
-    wait_until(lambda: len(wa.messages()) >= 3 and sending_rows(queue, job_id), FINISH,
-               "a message in flight after 3 arrived", interval=0.01)
-    killed = processes_with(profile)
-    assert killed, "no Chromium runs with the worker's profile"
-    kill_all(killed)
-
-    wait_until(lambda: set(processes_with(profile)) - set(killed), 20,
-               "a new Chromium on the same profile")
-    wait_finished(client, auth, job_id, wa)
-    assert_exactly_once(wa, queue, job_id, {p: f"Browser kill {p}" for p in numbers})
-
-
-def test_a_browser_that_stops_answering_is_replaced_and_the_job_completes(
-        client, auth, queue, wa, start_worker, e2e_settings):
-    """SIGSTOP: Chromium neither dies nor answers, as when it freezes. Its commands time out,
-    it is killed (a stopped browser ignores quit and keeps the profile locked), a new one
-    opens the same profile, and every message still arrives once."""
+@pytest.mark.parametrize("sig, replaced_within", [(signal.SIGKILL, 20), (signal.SIGSTOP, 90)],
+                         ids=["killed", "frozen"])
+def test_a_browser_killed_or_frozen_mid_job_is_replaced_and_the_job_completes(
+        client, auth, queue, wa, start_worker, e2e_settings, sig, replaced_within):
+    """SIGKILL: Chromium dies. SIGSTOP: it neither dies nor answers, as when it freezes; its
+    commands time out and it is killed (a stopped browser ignores quit and keeps the profile
+    locked). Either way a new one opens the same profile and every message arrives once."""
     numbers = phones(8)
-    job_id = create_job(client, auth, message="Frozen {phone}", numbers=numbers)
+    job_id = create_job(client, auth, message="Browser gone {phone}", numbers=numbers)
     wa.login()
     start_worker()
     profile = e2e_settings.chrome_profile_dir
     wait_until(lambda: len(wa.messages()) >= 3 and sending_rows(queue, job_id), FINISH,
                "a message in flight after 3 arrived", interval=0.01)
-    frozen = processes_with(profile)
-    assert frozen, "no Chromium runs with the worker's profile"
-    kill_all(frozen, signal.SIGSTOP)
+    struck = processes_with(profile)
+    assert struck, "no Chromium runs with the worker's profile"
+    kill_all(struck, sig)
     try:
-        wait_until(lambda: set(processes_with(profile)) - set(frozen), 90,
+        wait_until(lambda: set(processes_with(profile)) - set(struck), replaced_within,
                    "a new Chromium on the same profile")
         wait_finished(client, auth, job_id, wa, timeout=60)
     finally:
-        kill_all(frozen)
-    assert_exactly_once(wa, queue, job_id, {p: f"Frozen {p}" for p in numbers})
+        kill_all(struck)
+    assert_exactly_once(wa, queue, job_id, {p: f"Browser gone {p}" for p in numbers})
 
 
 def test_sends_through_fallback_selectors_when_the_first_ones_break(
