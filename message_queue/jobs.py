@@ -54,18 +54,7 @@ class JobStore:
                     if row["request_hash"] != job.request_hash:
                         raise IdempotencyConflict(job.idempotency_key)
                     return self._job_row(conn, row["id"]), False
-            conn.execute(
-                "INSERT INTO jobs (id, name, channel, status, template, attachment_path,"
-                " attachment_name, total, sms_parts, idempotency_key, request_hash,"
-                " created_at, updated_at) VALUES (?,?,?,?,?,?,?,0,?,?,?,?,?)",
-                (job_id, job.name, job.channel, JobStatus.PENDING, job.template,
-                 job.attachment_path, job.attachment_name, job.sms_parts, job.idempotency_key,
-                 job.request_hash, now, now))
-            total = self._insert_recipients(conn, job_id, recipients, now)
-            conn.execute("UPDATE jobs SET total = ? WHERE id = ?", (total, job_id))
-            conn.executemany("INSERT INTO job_counts (job_id, status, n) VALUES (?, ?, ?)",
-                             [(job_id, s, total if s == MessageStatus.PENDING else 0)
-                              for s in MessageStatus.ALL])
+            self._write_job(conn, job_id, job, recipients, now)
             return self._job_row(conn, job_id), True
 
     def resend(self, job_id: str, statuses) -> dict:
@@ -91,22 +80,32 @@ class JobStore:
                     f"SELECT DISTINCT resent_to FROM messages WHERE job_id = ? AND status IN"
                     f" ({_marks(statuses)}) AND resent_to IS NOT NULL ORDER BY resent_to",
                     (job_id, *statuses))])
-            name = f"{source['name'] or job_id} (sent again)"
-            conn.execute(
-                "INSERT INTO jobs (id, name, channel, status, template, attachment_path,"
-                " attachment_name, total, sms_parts, created_at, updated_at)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                (new_id, name, source["channel"], JobStatus.PENDING, source["template"],
-                 source["attachment_path"], source["attachment_name"], len(rows),
-                 source["sms_parts"], now, now))
-            conn.executemany(_INSERT_MESSAGE, ((new_id, r["row"], r["phone"], r["name"],
-                                                r["text"], r["channel"], now) for r in rows))
+            copy = NewJob(channel=source["channel"], template=source["template"],
+                          name=f"{source['name'] or job_id} (sent again)",
+                          attachment_path=source["attachment_path"],
+                          attachment_name=source["attachment_name"],
+                          sms_parts=source["sms_parts"])
+            self._write_job(conn, new_id, copy, (
+                Recipient(phone=r["phone"], text=r["text"], channel=r["channel"],
+                          name=r["name"], row=r["row"]) for r in rows), now)
             conn.executemany("UPDATE messages SET resent_to = ? WHERE id = ?",
                              ((new_id, r["id"]) for r in rows))
-            conn.executemany("INSERT INTO job_counts (job_id, status, n) VALUES (?, ?, ?)",
-                             [(new_id, s, len(rows) if s == MessageStatus.PENDING else 0)
-                              for s in MessageStatus.ALL])
             return self._job_row(conn, new_id)
+
+    def _write_job(self, conn, job_id: str, job: NewJob, recipients, now: float) -> None:
+        """Insert a pending job, its recipients and its counts (inside the caller's write)."""
+        conn.execute(
+            "INSERT INTO jobs (id, name, channel, status, template, attachment_path,"
+            " attachment_name, total, sms_parts, idempotency_key, request_hash,"
+            " created_at, updated_at) VALUES (?,?,?,?,?,?,?,0,?,?,?,?,?)",
+            (job_id, job.name, job.channel, JobStatus.PENDING, job.template,
+             job.attachment_path, job.attachment_name, job.sms_parts, job.idempotency_key,
+             job.request_hash, now, now))
+        total = self._insert_recipients(conn, job_id, recipients, now)
+        conn.execute("UPDATE jobs SET total = ? WHERE id = ?", (total, job_id))
+        conn.executemany("INSERT INTO job_counts (job_id, status, n) VALUES (?, ?, ?)",
+                         [(job_id, s, total if s == MessageStatus.PENDING else 0)
+                          for s in MessageStatus.ALL])
 
     @staticmethod
     def _insert_recipients(conn, job_id, recipients, now) -> int:
