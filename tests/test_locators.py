@@ -85,12 +85,12 @@ def test_a_lookup_under_an_element_sees_only_what_is_inside_it(driver, site):
     assert texts(loc.find_all(shell, "bubble_text")) == ["three"]
 
 
-def test_first_present_and_missing_check_names_in_order(driver, site):
+def test_names_are_checked_in_order_and_missing_ones_are_named(driver, site):
     driver.get(site + "/list")
     loc = locators(qr_canvas=["canvas"], app_shell=["#a"], compose_box=["#b p"])
-    name, element = loc.first_present(driver, ("qr_canvas", "compose_box", "app_shell"))
+    name, element = loc.wait_for_any(driver, ("qr_canvas", "compose_box", "app_shell"), 5)
     assert (name, element.text) == ("compose_box", "three")
-    assert loc.first_present(driver, ("qr_canvas",)) is None
+    assert loc.wait_for_any(driver, ("qr_canvas",), 0.1) is None
     assert loc.missing(driver, ("qr_canvas", "app_shell", "compose_box")) == ["qr_canvas"]
 
 
@@ -113,7 +113,7 @@ def test_a_broken_selector_is_an_error_and_the_self_check_names_everything(drive
 def test_a_wait_answers_with_what_appeared_later(driver, site):
     driver.get(site + "/late?after=300")
     loc = locators(app_shell=["p.late"])
-    assert loc.first_present(driver, ("app_shell",)) is None
+    assert loc.find(driver, "app_shell") is None
     name, element = loc.wait_for_any(driver, ("qr_canvas", "app_shell"), 10)
     assert (name, element.text) == ("app_shell", "here")
 

@@ -41,8 +41,7 @@ function check() { %s }
 """
 POLL_MS = 25
 WAIT_SLICE = 1.0  # seconds one in-page wait runs before reporting back to Python
-ANY_OF_JS = "for (const n of ARGS[0]) { const e = find(n, ARGS[1]); if (e) return [n, e]; }" \
-            " return null;"
+ANY_OF_JS = "for (const n of ARGS[0]) { const e = find(n); if (e) return [n, e]; } return null;"
 
 
 class LocatorsError(ValueError):
@@ -109,7 +108,7 @@ class Locators:
 
     def wait_for_any(self, driver, names, seconds: float) -> tuple[str, object] | None:
         """The first of `names` (checked in order) to be on the page within `seconds`."""
-        found = self.wait(driver, ANY_OF_JS, seconds, list(names), None)
+        found = self.wait(driver, ANY_OF_JS, seconds, list(names))
         return (found[0], found[1]) if found else None
 
     def find_all(self, root, name: str) -> list:
@@ -121,12 +120,6 @@ class Locators:
         """The first element of the first matching alternative, or None."""
         driver, element = _split(root)
         return self.run(driver, "return find(ARGS[0], ARGS[1]);", name, element)
-
-    def first_present(self, root, names) -> tuple[str, object] | None:
-        """Which of `names` is on the page now (checked in order), with its element."""
-        driver, element = _split(root)
-        found = self.run(driver, ANY_OF_JS, list(names), element)
-        return (found[0], found[1]) if found else None
 
     def missing(self, root, names) -> list[str]:
         """The names for which no alternative matches: the start-up self-check."""
