@@ -9,7 +9,7 @@ import hashlib
 import hmac
 import sys
 
-from flask import Flask
+from flask import Flask, request
 
 from api import auth, jobs, openapi, pages, preview, problems, send, session
 from config import ConfigError, Settings
@@ -45,7 +45,7 @@ def create_app(settings: Settings | None = None, queue: Queue | None = None) -> 
         MAX_FORM_MEMORY_SIZE=settings.max_upload_bytes,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Strict",
-        JSON_SORT_KEYS=False,
+        SESSION_COOKIE_SECURE=settings.session_cookie_secure,
     )
     app.json.sort_keys = False
     problems.register(app)
@@ -57,6 +57,10 @@ def create_app(settings: Settings | None = None, queue: Queue | None = None) -> 
     def security_headers(response):
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
+        # Every answer but the page's own files names contacts, jobs or keys: no cache (a
+        # proxy's, or the browser's back button on a shared computer) may keep one.
+        if request.endpoint != "static":
+            response.headers.setdefault("Cache-Control", "no-store")
         return response
 
     return app

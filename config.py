@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import socket
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 from dotenv import dotenv_values
@@ -18,6 +18,8 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 # Keys people leave in place from examples; a service guarded by one of these is open.
 PLACEHOLDER_KEYS = {"", "change-me", "changeme", "change_me", "your-api-key", "your_api_key",
                     "api-key", "apikey", "secret", "replace-me", "xxx", "test", "example"}
+MIN_KEY_CHARS = 24
+MIN_KEY_DISTINCT = 10
 
 
 class ConfigError(ValueError):
@@ -61,6 +63,14 @@ class Settings:
     sms_min_delay: float = 8.0
     sms_max_delay: float = 15.0
     sms_ttl: int = 21600
+    # /app sign-in sessions end after this long without a request, and this long after sign-in.
+    session_idle_timeout: float = 3600.0
+    session_max_age: float = 43200.0
+    # Set when /app is served over https (behind a reverse proxy): the cookie is then never
+    # sent over plain http.
+    session_cookie_secure: bool = False
+    # Attachments of jobs finished this many days ago are deleted; 0 keeps them for ever.
+    attachment_retention_days: float = 30.0
     notify_socket: str = ""
     log_level: str = "INFO"
     log_format: str = "text"
@@ -85,14 +95,12 @@ class Settings:
 
     def replace(self, **changes) -> "Settings":
         """A copy with some values changed (tests and the worker's defaults use it)."""
-        merged = {f.name: getattr(self, f.name) for f in fields(self)}
-        merged.update(changes)
-        return Settings(**merged)
+        return replace(self, **changes)
 
     def validate(self) -> None:
         """Refuse combinations no run could use, naming the setting at fault."""
         for name in ("min_delay", "max_delay", "sms_min_delay", "sms_max_delay", "long_pause_min", "long_pause_max", "retry_backoff",
-                     "max_upload_mb", "send_timeout"):
+                     "max_upload_mb", "send_timeout", "attachment_retention_days"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name.upper()} must not be negative")
         if self.min_delay > self.max_delay:
@@ -107,6 +115,8 @@ class Settings:
             raise ConfigError("LONG_PAUSE_MIN must not be greater than LONG_PAUSE_MAX")
         if self.long_pause_every < 0:
             raise ConfigError("LONG_PAUSE_EVERY must not be negative (0 turns long pauses off)")
+        if not (self.session_idle_timeout > 0 and self.session_max_age > 0):
+            raise ConfigError("SESSION_IDLE_TIMEOUT and SESSION_MAX_AGE must be positive seconds")
         if self.max_attempts < 1:
             raise ConfigError("MAX_ATTEMPTS must be at least 1")
         if not 0 < self.port < 65536:
@@ -124,10 +134,16 @@ class Settings:
                                   "ISO region code (e.g. BR, IN, US)")
 
     def require_api_key(self) -> None:
-        """The API must not start unguarded: refuse an empty or example key."""
-        if self.api_key.strip().lower() in PLACEHOLDER_KEYS or len(self.api_key.strip()) < 12:
-            raise ConfigError("API_KEY is missing or a placeholder: set a random key of 12+ "
-                              "characters (make run generates one in .env)")
+        """The API must not start unguarded: refuse an empty, example or guessable key."""
+        key = self.api_key.strip()
+        # A key is the only lock on everyone's contact list: "password1234" is 12 characters
+        # and the first thing a guesser tries. 24 characters of some variety are out of reach.
+        if key.lower() in PLACEHOLDER_KEYS or len(key) < MIN_KEY_CHARS \
+                or len(set(key)) < MIN_KEY_DISTINCT:
+            raise ConfigError(f"API_KEY is missing, a placeholder or too easy to guess: set a "
+                              f"random key of {MIN_KEY_CHARS}+ characters (make run generates "
+                              "one in .env; python3 -c 'import secrets; "
+                              "print(secrets.token_urlsafe(32))' prints one)")
 
     @property
     def max_upload_bytes(self) -> int:

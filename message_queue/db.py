@@ -6,6 +6,7 @@ read to write does not honour the busy timeout and fails with "database is locke
 """
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from contextlib import contextmanager
@@ -132,6 +133,8 @@ class Database:
     def _open(self) -> sqlite3.Connection:
         if self.path != ":memory:" and not Path(self.path).resolve().parent.is_dir():
             raise DatabaseUnavailable(f"folder of DATABASE_PATH {self.path!r} does not exist")
+        if self.path != ":memory:":
+            create_private(self.path)
         try:
             # isolation_level=None: we issue BEGIN/COMMIT ourselves, nothing implicit.
             conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000,
@@ -187,6 +190,7 @@ class Database:
 
     def backup_to(self, target: str | Path) -> None:
         """Copy the live database with SQLite's online backup API (safe while others write)."""
+        create_private(str(target))
         dest = sqlite3.connect(str(target))
         try:
             self.connection().backup(dest)
@@ -201,6 +205,13 @@ class Database:
             self._local.conn = None
 
 
-# Errors from sqlite3 the callers may want to recognise without importing sqlite3.
-SQLiteError = sqlite3.Error
-IntegrityError = sqlite3.IntegrityError
+def create_private(path: str) -> None:
+    """Create `path` readable by its owner only, unless it exists already.
+
+    The queue holds every contact list and message: no other local user may read it. SQLite
+    gives its -wal and -shm files the mode of the database file, so they are private too.
+    """
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except OSError:  # it exists (keep its mode), or the folder is not ours: sqlite3 says so
+        pass

@@ -382,5 +382,5 @@ def test_without_secret_key_every_process_signs_sessions_alike(settings, queue):
     from app import create_app
     one = create_app(settings.replace(secret_key=""), queue)
     two = create_app(settings.replace(secret_key=""), queue)
-    other = create_app(settings.replace(secret_key="", api_key="another-key-0123456789"), queue)
+    other = create_app(settings.replace(secret_key="", api_key="another-key-0123456789abcdef"), queue)
     assert one.secret_key == two.secret_key != other.secret_key

@@ -12,7 +12,7 @@ import pytest
 from config import ConfigError, Settings
 
 PROJECT = Path(__file__).resolve().parent.parent
-GOOD_KEY = "k3y-0123456789abcdef"
+GOOD_KEY = "k3y-0123456789abcdefghijk"
 
 
 def from_env(**values):
@@ -123,7 +123,8 @@ def test_bad_value_in_dotenv_is_named_too(tmp_path):
 
 
 @pytest.mark.parametrize("key", ["", "   ", "change-me", "CHANGEME", "your-api-key", "secret",
-                                 "short-key", "abcdefghijk", " " * 20])
+                                 "short-key", "abcdefghijk", " " * 20, "password1234",
+                                 "a" * 40, "0123456789" * 2])
 def test_require_api_key_refuses_empty_placeholder_and_short_keys(key):
     with pytest.raises(ConfigError, match="API_KEY"):
         Settings(api_key=key).require_api_key()
@@ -131,7 +132,7 @@ def test_require_api_key_refuses_empty_placeholder_and_short_keys(key):
 
 def test_require_api_key_accepts_a_real_key():
     Settings(api_key=GOOD_KEY).require_api_key()
-    Settings(api_key="abcdefghijkl").require_api_key()  # 12 characters is enough
+    Settings(api_key="correct-horse-battery-staple").require_api_key()  # a passphrase
 
 
 def test_settings_are_frozen_and_replace_copies():
