@@ -1,6 +1,6 @@
 """4a. The browser path: messages per minute through the real worker vs a bare Selenium script.
 
-Both drive the same Chromium build with the same flags (worker.browser.build_driver) against
+Both drive the same Chromium build with the same flags (worker.whatsapp.browser.build_driver) against
 the WhatsApp Web stand-in, which runs in a process of its own with ticks at once (tick_delay
 0) and every pacing delay at 0. The rate is taken from the stand-in's own arrival times, first
 message to last, so the browser's start-up is left out of both. Runs alternate.
@@ -43,7 +43,7 @@ class CountingDriver:
         self.drivers = []
 
     def __call__(self):
-        from worker.browser import build_driver
+        from worker.whatsapp.browser import build_driver
 
         driver = build_driver(profile_dir=self.profile_dir)
         inner = driver.execute

@@ -74,7 +74,7 @@ def memory_mb(tree) -> dict:
 
 def idle_floor(standin: Standin, seconds: float, settle: float) -> dict:
     """A bare Chromium (same build and flags) logged in on the stand-in page, doing nothing."""
-    from worker.browser import build_driver
+    from worker.whatsapp.browser import build_driver
 
     with tempfile.TemporaryDirectory(prefix="bench-idle-") as tmp:
         driver = build_driver(profile_dir=f"{tmp}/profile")

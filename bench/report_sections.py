@@ -114,9 +114,9 @@ def browser_section(b: dict) -> list[str]:
               "floor_slow": "bare Selenium, 0.1 s polling (WebDriverWait's usual interval)"}
     out = ["## 4. The browser path", "",
            f"{b['n']} messages per run, {b['repeats']} runs, all delays 0, stand-in ticks at "
-           "once; same Chromium build and flags (worker.browser.build_driver). Rate from the "
+           "once; same Chromium build and flags (worker.whatsapp.browser.build_driver). Rate from the "
            "stand-in's arrival times, first to last message. The product asks the page one "
-           "question per round trip (worker/page.js: every locator alternative, the tick, the "
+           "question per round trip (worker/whatsapp/page.js: every locator alternative, the tick, the "
            "bubble's text) and waits by polling inside the page every 25 ms.", "",
            "| | messages/min | WebDriver commands per message | ms per other command (page loads and clicks aside) |",
            "|---|---|---|---|"]

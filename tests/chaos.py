@@ -25,7 +25,7 @@ from tests.chaos_api import api_restart
 from tests.chaos_rigs import SEND_TIMEOUT, Rig, SmsRig, WhatsAppRig
 from tests.chaos_support import PROGRESS_WAIT, Result, await_moment, finish, guarded, plan
 from tests.wa_e2e_support import kill_all, processes_with, wait_until
-from worker.browser import BrowserUnavailable, find_chrome
+from worker.whatsapp.browser import BrowserUnavailable, find_chrome
 
 
 @dataclass(frozen=True)

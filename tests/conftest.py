@@ -52,7 +52,7 @@ def auth():
 @pytest.fixture(scope="session")
 def chromium():
     """Skip a real-browser test where Chromium is missing, except in CI, which must run them."""
-    from worker.browser import BrowserUnavailable, find_chrome
+    from worker.whatsapp.browser import BrowserUnavailable, find_chrome
     try:
         find_chrome()
     except BrowserUnavailable as exc:

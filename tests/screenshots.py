@@ -26,7 +26,7 @@ from app import create_app  # noqa: E402
 from message_queue import JobStatus, Queue  # noqa: E402
 from tests.conftest import AUTH  # noqa: E402
 from tests.test_app_browser import AppServer, page_settings, sign_in  # noqa: E402
-from worker.browser import build_driver  # noqa: E402
+from worker.whatsapp.browser import build_driver  # noqa: E402
 
 WIDTHS = {"desktop": 1280, "phone": 390}
 NAMES = ["Ana Souza", "Bruno Lima", "Carla Dias", "Diego Alves", "Elisa Rocha", "Fábio Nunes",

@@ -22,7 +22,7 @@ from message_queue import Queue
 from tests.conftest import API_KEY, AUTH
 from tests.wa_e2e_support import ROOT, WorkerThread
 from tests.wa_standin import StandinServer
-from worker.browser import build_driver
+from worker.whatsapp.browser import build_driver
 
 pytestmark = pytest.mark.browser
 

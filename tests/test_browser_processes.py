@@ -6,7 +6,7 @@ import signal
 import subprocess
 import time
 
-from worker.browser import kill_tree, process_tree
+from worker.whatsapp.browser import kill_tree, process_tree
 
 
 def alive(pid: int) -> bool:

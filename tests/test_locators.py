@@ -8,8 +8,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from selenium.common.exceptions import JavascriptException, WebDriverException
 
-from worker.browser import build_driver
-from worker.locators import REQUIRED, WAIT_SLICE, Locators
+from worker.whatsapp.browser import build_driver
+from worker.whatsapp.locators import REQUIRED, WAIT_SLICE, Locators
 
 pytestmark = pytest.mark.browser
 

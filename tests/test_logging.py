@@ -10,7 +10,7 @@ from message_queue import NewJob, Recipient
 from tests.sms_standin import GatewayServer
 from utils.logs import JsonFormatter, setup_logging
 from worker.sms import SmsTransport
-from worker.smsgate import SmsGateClient
+from worker.sms.gateway import SmsGateClient
 from worker.worker import Worker
 
 from .conftest import API_KEY

@@ -12,7 +12,7 @@ from worker import transport as t
 from worker.errors import (ConfigurationError, GatewayDownError, PermanentSendError,
                            RetryableSendError, UncertainSendError)
 from worker.sms import SmsTransport, gateway_id
-from worker.smsgate import SmsGateClient
+from worker.sms.gateway import SmsGateClient
 from worker.worker import Worker
 
 

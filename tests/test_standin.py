@@ -1,4 +1,4 @@
-"""The WhatsApp Web stand-in, driven by real headless Chromium through worker.browser.
+"""The WhatsApp Web stand-in, driven by real headless Chromium through worker.whatsapp.browser.
 
 If these pass, a sender written against the real site's locators can be tested on it.
 """
@@ -17,7 +17,7 @@ from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.wa_standin import StandinServer
-from worker.browser import BrowserUnavailable, build_driver, find_chrome
+from worker.whatsapp.browser import BrowserUnavailable, build_driver, find_chrome
 
 pytestmark = pytest.mark.browser
 

@@ -14,8 +14,8 @@ from urllib.parse import quote
 
 from selenium.webdriver.common.keys import Keys
 
-from . import transport as t
-from .errors import (NotOnWhatsApp, RetryableSendError, SessionLostError, TransportBroken,
+from .. import transport as t
+from ..errors import (NotOnWhatsApp, RetryableSendError, SessionLostError, TransportBroken,
                      UncertainSendError)
 from .locators import Locators
 

@@ -12,12 +12,12 @@ import threading
 from selenium.common.exceptions import WebDriverException
 from urllib3.exceptions import HTTPError as Urllib3Error
 
-from . import transport as t
+from .. import transport as t
 from .browser import is_hung
-from .errors import RetryableSendError, TransportBroken, UncertainSendError
+from ..errors import RetryableSendError, TransportBroken, UncertainSendError
 from .locators import Locators
 from .sender import ChatSender
-from .session_manager import WhatsAppSession
+from .session import WhatsAppSession
 
 log = logging.getLogger("worker.whatsapp")
 # Elements every chat page must offer; named in the log when none of their locators match.

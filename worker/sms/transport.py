@@ -10,10 +10,10 @@ import logging
 import threading
 import time
 
-from . import transport as t
-from .errors import (ConfigurationError, GatewayDownError, PermanentSendError,
+from .. import transport as t
+from ..errors import (ConfigurationError, GatewayDownError, PermanentSendError,
                      RetryableSendError, UncertainSendError)
-from .smsgate import (GatewayAuthError, GatewayConflict, GatewayError, GatewayRejected,
+from .gateway import (GatewayAuthError, GatewayConflict, GatewayError, GatewayRejected,
                       GatewayUnreachable, SmsGateClient, recipient_error)
 
 log = logging.getLogger("worker.sms")

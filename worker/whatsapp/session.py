@@ -10,7 +10,7 @@ import logging
 from selenium.common.exceptions import WebDriverException
 from urllib3.exceptions import HTTPError as Urllib3Error
 
-from . import transport as t
+from .. import transport as t
 from .browser import BrowserUnavailable, build_driver, is_hung, kill_tree, process_tree
 from .locators import Locators
 

@@ -3,7 +3,7 @@
 WhatsApp Web changes its markup several times a year; when the first alternative stops
 matching, the next one still does, and the self-check names elements for which none does.
 
-Lookups run inside the page (worker/page.js): every WebDriver command is a round trip to
+Lookups run inside the page (worker/whatsapp/page.js): every WebDriver command is a round trip to
 ChromeDriver and into the browser, so trying four alternatives with find_elements could cost
 four, and a wait that polls from Python sleeps between round trips. Here a lookup is one
 script whatever the number of alternatives, and a wait polls in the page every 25 ms and
