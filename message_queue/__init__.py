@@ -1,10 +1,12 @@
 """The SQLite queue shared by the API and the workers. Only this package touches SQL."""
 from .errors import (DatabaseUnavailable, IdempotencyConflict, IllegalTransition, JobNotFound,
                      NothingToResend, QueueError)
+from .channels import JOB_CHANNELS, TRANSPORTS, JobChannel, fallback_transport, job_channel
 from .jobs import NewJob, Recipient
 from .queue import Queue
-from .states import JOB_CHANNELS, JobStatus, MessageStatus, channels_of
+from .states import JobStatus, MessageStatus
 
 __all__ = ["Queue", "NewJob", "Recipient", "JobStatus", "MessageStatus", "JOB_CHANNELS",
-           "channels_of", "QueueError", "JobNotFound", "IllegalTransition",
+           "TRANSPORTS", "JobChannel", "job_channel", "fallback_transport", "QueueError",
+           "JobNotFound", "IllegalTransition",
            "IdempotencyConflict", "DatabaseUnavailable", "NothingToResend"]

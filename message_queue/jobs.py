@@ -5,6 +5,7 @@ import secrets
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from .channels import job_channels_using
 from .errors import IdempotencyConflict, IllegalTransition, JobNotFound, NothingToResend
 from .states import USER_MOVES, JobStatus, MessageStatus
 
@@ -208,7 +209,7 @@ class JobStore:
 
     def _channel_move(self, channel: str, from_states, target: str | None) -> list[str]:
         now = self.clock()
-        job_channels = (channel, "whatsapp_then_sms") if channel == "whatsapp" else (channel,)
+        job_channels = job_channels_using(channel)
         with self.db.write() as conn:
             rows = conn.execute(
                 f"SELECT id, started_at FROM jobs WHERE status IN ({_marks(from_states)})"

@@ -42,10 +42,3 @@ USER_MOVES = {
     "resume": (JobStatus.PAUSED,),
     "stop": JobStatus.ACTIVE,
 }
-
-JOB_CHANNELS = ("whatsapp", "sms", "whatsapp_then_sms")
-
-
-def channels_of(job_channel: str) -> tuple[str, ...]:
-    """The transports a job's messages may travel on."""
-    return ("whatsapp", "sms") if job_channel == "whatsapp_then_sms" else (job_channel,)
