@@ -9,10 +9,10 @@ from __future__ import annotations
 from flask import Blueprint, current_app
 
 from utils.bulk import collector_paused
+from utils.pacing import Delays
 from utils.sms import sms_encoding, sms_length, sms_parts
 
 from .send import read_send_request
-from .views import SEND_SECONDS
 
 bp = Blueprint("preview", __name__)
 PREVIEW_ROWS = 20
@@ -72,40 +72,11 @@ def _sms_summary(texts: list[str]) -> dict | None:
             "characters": sms_length(texts[worst]), "total_parts": sum(parts)}
 
 
-def _delays(settings, channel: str) -> tuple[float, float]:
-    # As the worker's Pacer: SMS has its own, slower delays; WhatsApp-then-SMS is paced
-    # by WhatsApp, which sends nearly all of it.
-    if channel == "sms":
-        return settings.sms_min_delay, settings.sms_max_delay
-    return settings.min_delay, settings.max_delay
-
-
 def pacing(settings, channel: str = "whatsapp") -> dict:
     """The pauses a worker makes between messages, as numbers and in plain words."""
-    low, high = _delays(settings, channel)
-    every = settings.long_pause_every
-    if high <= 0:
-        summary = "No pause between messages: each goes as soon as the previous one is sent."
-    else:
-        summary = f"One message every {_span(low, high)} seconds"
-        if every and settings.long_pause_max > 0:
-            pause = _span(settings.long_pause_min, settings.long_pause_max)
-            summary += f", with a longer break of {pause} seconds after every {every} messages"
-        summary += ", so it looks like a person typing and not like a robot."
-    return {"min_delay": low, "max_delay": high, "long_pause_every": every,
-            "long_pause_min": settings.long_pause_min,
-            "long_pause_max": settings.long_pause_max, "summary": summary}
+    return Delays.for_channel(settings, channel).describe()
 
 
 def estimate_seconds(settings, channel: str, count: int) -> int:
     """About how long `count` messages take with these delays (as a fresh job's ETA)."""
-    low, high = _delays(settings, channel)
-    per_message = (low + high) / 2 + SEND_SECONDS
-    if settings.long_pause_every:
-        per_message += (settings.long_pause_min + settings.long_pause_max) / 2 \
-            / settings.long_pause_every
-    return int(round(per_message * count))
-
-
-def _span(low: float, high: float) -> str:
-    return f"{low:g}" if low == high else f"{low:g}–{high:g}"
+    return Delays.for_channel(settings, channel).estimate_seconds(count)

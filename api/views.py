@@ -4,9 +4,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from message_queue import JobStatus, MessageStatus
+from utils.pacing import Delays
 
-# Seconds one WhatsApp send takes besides the pacing delay (open chat, type, wait for the tick).
-SEND_SECONDS = 5.0
 
 
 def iso(ts: float | None) -> str | None:
@@ -45,10 +44,8 @@ def _eta(job, remaining, finished, settings, now) -> int | None:
     if job["started_at"] and finished >= 3 and now is not None:
         per_message = max(now - job["started_at"], 0.0) / finished
     else:
-        per_message = (settings.min_delay + settings.max_delay) / 2 + SEND_SECONDS
-        if settings.long_pause_every:
-            per_message += (settings.long_pause_min + settings.long_pause_max) / 2 \
-                / settings.long_pause_every
+        # Before a rate can be measured: the job's own channel's pacing, as /preview said.
+        per_message = Delays.for_channel(settings, job["channel"]).seconds_per_message()
     return int(round(per_message * remaining))
 
 

@@ -369,6 +369,20 @@ def test_status_object_has_every_contract_field(client, auth, queue):
     assert body["started_at"] is None and body["finished_at"] is None
 
 
+@pytest.mark.parametrize("channel", ["sms", "whatsapp", "whatsapp_then_sms"])
+def test_a_fresh_jobs_eta_is_the_estimate_preview_gave(client, auth, app, settings, channel):
+    # SMS is paced by its own, slower delays: the ETA once ignored them.
+    app.config["SETTINGS"] = settings.replace(min_delay=2, max_delay=4, sms_min_delay=10,
+                                              sms_max_delay=20, long_pause_every=5,
+                                              long_pause_min=30, long_pause_max=50)
+    body = {"message": "Hi {phone}", "channel": channel,
+            "numbers": ["+14155550101", "+14155550102", "+5511912345678"]}
+    preview = client.post("/preview", json=body, headers=auth).get_json()
+    job_id = send_json(client, auth, body).get_json()["job_id"]
+    status = client.get(f"/status/{job_id}", headers=auth).get_json()
+    assert status["eta_seconds"] == preview["estimate_seconds"] > 0
+
+
 def test_status_follows_the_worker(client, auth, queue):
     job_id = make_job(client, auth, numbers=["+14155550101", "+14155550102", "+5511912345678",
                                              "+447911123456"])

@@ -4,14 +4,16 @@ from __future__ import annotations
 import random
 import threading
 
-from worker.delay import Pacer, wait
+from config import Settings
+from utils.pacing import Delays, Pacer
+from worker.delay import wait
 from worker.errors import (ConfigurationError, NotOnWhatsApp, PermanentSendError,
                            RetryableSendError, SessionLostError, TransportBroken,
                            UncertainSendError, decide)
 
 
 def test_delays_stay_in_range_and_long_pause_comes_every_n():
-    pacer = Pacer(4, 8, long_every=10, long_min=20, long_max=40, rng=random.Random(7))
+    pacer = Pacer(Delays(4, 8, every=10, long_low=20, long_high=40), random.Random(7))
     delays = [pacer.next_delay() for _ in range(200)]
     long_ones = [i for i, d in enumerate(delays, start=1) if d >= 20]
     assert long_ones == list(range(10, 201, 10))
@@ -22,14 +24,28 @@ def test_delays_stay_in_range_and_long_pause_comes_every_n():
 
 
 def test_zero_long_pause_every_turns_long_pauses_off():
-    pacer = Pacer(1, 2, long_every=0, long_min=50, long_max=60, rng=random.Random(1))
+    pacer = Pacer(Delays(1, 2, every=0, long_low=50, long_high=60), random.Random(1))
     assert all(1 <= pacer.next_delay() <= 2 for _ in range(50))
 
 
 def test_same_seed_same_delays():
-    a = Pacer(4, 8, rng=random.Random(3))
-    b = Pacer(4, 8, rng=random.Random(3))
+    a = Pacer(Delays(4, 8), random.Random(3))
+    b = Pacer(Delays(4, 8), random.Random(3))
     assert [a.next_delay() for _ in range(5)] == [b.next_delay() for _ in range(5)]
+
+
+def test_each_channel_is_paced_by_its_own_delays():
+    settings = Settings(min_delay=4, max_delay=8, sms_min_delay=10, sms_max_delay=20,
+                        long_pause_every=0)
+    def span(channel):
+        delays = Delays.for_channel(settings, channel)
+        return delays.low, delays.high
+
+    assert span("sms") == (10, 20)
+    assert span("whatsapp") == (4, 8)
+    # A job that may fall back to SMS is paced by WhatsApp, which sends nearly all of it.
+    assert span("whatsapp_then_sms") == (4, 8)
+    assert Delays.for_channel(settings, "sms").seconds_per_message() == 15 + 5
 
 
 def test_wait_returns_at_once_when_stopped():

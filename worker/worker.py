@@ -15,7 +15,9 @@ import time
 from message_queue import JobStatus, Queue
 
 from . import transport as t
-from .delay import Pacer, wait
+from utils.pacing import Delays, Pacer
+
+from .delay import wait
 from .deliveries import POLL_EVERY, DeliveryTracker
 from .errors import (ConfigurationError, RetryableSendError, SendError, SessionLostError,
                      TransportBroken, UncertainSendError, decide)
@@ -43,7 +45,7 @@ class Worker:
         self.settings, self.queue, self.transport, self.stop = settings, queue, transport, stop
         self.channel, self.worker_id = transport.channel, settings.worker_id
         self.clock, self.notifier = clock, notifier or Notifier(None)
-        self.pacer = Pacer.from_settings(settings, rng, self.channel)
+        self.pacer = Pacer(Delays.for_channel(settings, self.channel), rng)
         self.idle_poll, self.session_poll = idle_poll, session_poll
         self.deliveries = DeliveryTracker(queue, transport, clock, delivery_poll, self._ctx())
         self.recovery = Recovery(queue, transport, self.worker_id, self.deliveries, self._ctx)
