@@ -15,7 +15,7 @@ from pathlib import Path
 from .errors import DatabaseUnavailable
 
 BUSY_TIMEOUT_MS = 10_000
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -92,6 +92,16 @@ CREATE TABLE IF NOT EXISTS workers (
     qr_png BLOB,
     qr_at REAL
 );
+
+-- Signed-in /app pages. The cookie carries a random id; only its sha256 is kept here, so a
+-- copy of this file (a backup) signs nobody in. key_mac binds the session to the API key.
+CREATE TABLE IF NOT EXISTS sessions (
+    id_hash TEXT PRIMARY KEY,
+    key_mac TEXT NOT NULL,
+    csrf TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    last_seen_at REAL NOT NULL
+) WITHOUT ROWID;
 """
 
 
@@ -116,6 +126,8 @@ class Database:
             columns = {row[1] for row in conn.execute("PRAGMA table_info(messages)")}
             if "resent_to" not in columns:  # version 1 -> 2
                 conn.execute("ALTER TABLE messages ADD COLUMN resent_to TEXT")
+            # Version 2 -> 3 only adds the sessions table, which the schema script above has
+            # just created (CREATE TABLE IF NOT EXISTS): nothing to change in place.
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         except BaseException:
             conn.execute("ROLLBACK")

@@ -7,11 +7,12 @@ from pathlib import Path
 from .db import Database
 from .jobs import JobStore
 from .messages import MessageStore
+from .sessions import SessionStore
 from .workers import WorkerStore
 
 
-class Queue(JobStore, MessageStore, WorkerStore):
-    """Jobs, messages and workers in one SQLite file shared by several processes.
+class Queue(JobStore, MessageStore, WorkerStore, SessionStore):
+    """Jobs, messages, workers and /app sessions in one SQLite file shared by several processes.
 
     `clock` returns seconds since the epoch; tests pass their own to move time.
     """
