@@ -46,6 +46,9 @@ def create_app(settings: Settings | None = None, queue: Queue | None = None) -> 
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Strict",
         SESSION_COOKIE_SECURE=settings.session_cookie_secure,
+        # The session itself ends on the server (api/auth.py); a signed cookie older than a
+        # session may live is refused before the database is even asked.
+        PERMANENT_SESSION_LIFETIME=int(settings.session_max_age),
     )
     app.json.sort_keys = False
     problems.register(app)

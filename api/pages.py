@@ -7,10 +7,9 @@ sign-in form instead of answering 401 JSON to a person.
 """
 from __future__ import annotations
 
+import re
 import secrets
-import threading
 import time
-from collections import deque
 
 from flask import (Blueprint, current_app, redirect, render_template, request, session,
                    url_for)
@@ -18,60 +17,18 @@ from flask import (Blueprint, current_app, redirect, render_template, request, s
 from message_queue import JOB_CHANNELS, JobNotFound, JobStatus, MessageStatus
 from message_queue.states import USER_MOVES
 
-from .auth import key_fingerprint, key_matches, session_signed_in
+from .auth import (THROTTLED, end_page_session, key_matches, key_wait, page_session,
+                   start_page_session, try_key)
 from .preview import pacing
 from .problems import Problem
 from .views import status_object
 
 bp = Blueprint("pages", __name__)
-SIGN_IN_LIMIT = 5  # failed tries per client address...
-SIGN_IN_WINDOW = 60.0  # ...in this many seconds
 CHANNEL_LABELS = {"whatsapp": "WhatsApp", "sms": "SMS", "whatsapp_then_sms": "WhatsApp, then SMS"}
-
-
-class SignInLimiter:
-    """At most `limit` failed sign-ins per client address in a sliding `window` of seconds.
-
-    The count lives in this process's memory: a restart forgets it, and each gunicorn worker
-    process counts for itself (so the real limit is `limit` x workers). That is enough to make
-    guessing a 32-character key hopeless; a shared store would add a dependency for nothing.
-    The address is the TCP peer: behind a reverse proxy every client shares the proxy's.
-    """
-
-    MAX_ADDRESSES = 10_000  # beyond this, forget the stalest, so memory stays bounded
-
-    def __init__(self, limit: int = SIGN_IN_LIMIT, window: float = SIGN_IN_WINDOW,
-                 clock=time.monotonic):
-        self.limit, self.window, self.clock = limit, window, clock
-        self._failures: dict[str, deque] = {}
-        self._lock = threading.Lock()
-
-    def retry_after(self, address: str) -> int:
-        """Seconds until `address` may try again; 0 when it may now."""
-        with self._lock:
-            tries = self._recent(address)
-            if len(tries) < self.limit:
-                return 0
-            return max(1, int(tries[0] + self.window - self.clock() + 0.999))
-
-    def failed(self, address: str) -> None:
-        """Count one wrong key from `address`."""
-        with self._lock:
-            self._recent(address).append(self.clock())
-            if len(self._failures) > self.MAX_ADDRESSES:
-                stalest = min(self._failures, key=lambda a: self._failures[a][-1])
-                del self._failures[stalest]
-
-    def _recent(self, address: str) -> deque:
-        tries = self._failures.setdefault(address, deque())
-        while tries and tries[0] <= self.clock() - self.window:
-            tries.popleft()
-        return tries
-
-
-@bp.record_once
-def _install_limiter(state) -> None:
-    state.app.extensions["sign_in_limiter"] = SignInLimiter()
+# Where sign-in may lead: /app or a path under it, in printable ASCII without spaces (no
+# CR/LF to split the Location header, no other site), and not absurdly long.
+PAGE_PATH = re.compile(r"/app(?:[/?#][!-~]*)?")
+NEXT_MAX = 300
 
 
 @bp.get("/")
@@ -86,7 +43,7 @@ def index():
 @bp.get("/app", defaults={"view": "campaigns", "job_id": None})
 def app_page(view: str, job_id: str | None):
     """Campaigns, new campaign or one campaign's detail; the sign-in form when signed out."""
-    if not session_signed_in():
+    if page_session() is None:
         return _sign_in_form(next_url=request.path)
     queue = current_app.config["QUEUE"]
     settings = current_app.config["SETTINGS"]
@@ -106,36 +63,30 @@ def app_page(view: str, job_id: str | None):
 
 @bp.post("/app/sign-in")
 def sign_in():
-    """Check the API key once; the browser then holds a signed session cookie."""
+    """Check the API key once; the browser then holds a cookie naming a server-side session."""
     next_url = _local_next(request.form.get("next"))
-    if not key_matches(request.form.get("csrf"), session.get("csrf", "")):
+    if not key_matches(request.form.get("csrf"), _csrf_token()):
         return _refuse(400, "This form was open too long or cookies are blocked: try again.",
                        next_url)
-    limiter: SignInLimiter = current_app.extensions["sign_in_limiter"]
-    address = request.remote_addr or "unknown"
-    wait = limiter.retry_after(address)
+    wait = key_wait()
     if wait:
-        return _refuse(429, f"Too many wrong keys from your address. Wait {wait} seconds, "
-                            "then try again.", next_url, {"Retry-After": str(wait)})
-    if not key_matches(request.form.get("api_key", "").strip(), current_app.config["API_KEY"]):
-        limiter.failed(address)
+        return _refuse(429, THROTTLED.format(wait=wait), next_url, {"Retry-After": str(wait)})
+    if not try_key(request.form.get("api_key", "").strip()):
         return _refuse(401, "That is not the API key. It is the API_KEY line in the .env file "
                             "next to app.py.", next_url,
                        {"WWW-Authenticate": 'Bearer realm="bulk-sender"'})
-    session.clear()  # a fresh session and CSRF token: nothing from before sign-in carries over
-    session["signed_in"] = True
-    session["key"] = key_fingerprint()
-    session["csrf"] = secrets.token_urlsafe(32)
+    start_page_session()
     return redirect(next_url, code=303)
 
 
 @bp.post("/app/sign-out")
 def sign_out():
-    """Forget the session (the form carries the CSRF token, so no other site can do it)."""
+    """End the session (the form carries the CSRF token, so no other site can do it)."""
     token = request.form.get("csrf") or request.headers.get("X-CSRF-Token")
-    if session.get("signed_in") and not key_matches(token, session.get("csrf", "")):
+    found = page_session()
+    if found is not None and not key_matches(token, found["csrf"]):
         raise Problem(403, "Missing or wrong CSRF token; reload the page.")
-    session.clear()
+    end_page_session()
     return redirect(url_for("pages.app_page"), code=303)
 
 
@@ -149,14 +100,19 @@ def _no_store(response):
 @bp.app_context_processor
 def _page_context() -> dict:
     """What every template may use."""
-    return {"csrf_token": _csrf_token, "channel_labels": CHANNEL_LABELS,
+    return {"csrf_token": _csrf_token, "signed_in": page_session() is not None,
+            "channel_labels": CHANNEL_LABELS,
             "user_moves": USER_MOVES, "message_statuses": MessageStatus.ALL,
             "resendable": MessageStatus.RESENDABLE,
             "waiting_statuses": JobStatus.WAITING}
 
 
 def _csrf_token() -> str:
-    """The session's CSRF token, made on first use (the sign-in form needs one too)."""
+    """The signed-in session's CSRF token; signed out, the sign-in form's, made on first use
+    and kept in the cookie (there is no server-side session yet to keep it in)."""
+    found = page_session()
+    if found is not None:
+        return found["csrf"]
     if "csrf" not in session:
         session["csrf"] = secrets.token_urlsafe(32)
     return session["csrf"]
@@ -177,8 +133,9 @@ def _refuse(status: int, message: str, next_url: str, headers: dict | None = Non
 
 
 def _local_next(target: str | None) -> str:
-    """Only a path of this page may follow sign-in (no open redirect to another site)."""
-    if target and target.startswith("/app") and "//" not in target and "\\" not in target:
+    """Only a plain path of this page may follow sign-in (no open redirect, no header split)."""
+    if (isinstance(target, str) and len(target) <= NEXT_MAX and PAGE_PATH.fullmatch(target)
+            and "//" not in target and "\\" not in target):
         return target
     return url_for("pages.app_page")
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from api.pages import SIGN_IN_LIMIT, SignInLimiter
+from api.limiter import LIMIT, WrongKeyLimiter
 from tests.conftest import API_KEY
 from tests.test_bad_input import FORM_422, JSON_422, fresh
 
@@ -84,6 +84,26 @@ def test_sign_in_never_redirects_off_the_page(client, target):
     assert response.status_code == 303 and response.headers["Location"] == "/app"
 
 
+@pytest.mark.parametrize("target", [
+    "/app\r\nSet-Cookie: planted=1", "/app/new\n", "/app\x00", "/app/jobs/j_1\x7f",
+    "/app/\t", "/app/" + "a" * 5000, "/app/ new", "/app/jobs/j_\u00e9\u2028", "/application"])
+def test_sign_in_with_a_strange_next_goes_to_the_page_not_500(client, target):
+    response = sign_in(client, next_url=target)
+    assert response.status_code == 303 and response.headers["Location"] == "/app"
+    assert "planted" not in str(response.headers)
+
+
+@pytest.mark.parametrize("path", ["/app/jobs/%0d%0aSet-Cookie:x=1", "/app/jobs/" + "j" * 5000])
+def test_the_sign_in_form_never_carries_a_strange_next(client, path):
+    html = client.get(path).get_data(as_text=True)
+    assert 'name="next" value="/app"' in html
+
+
+def test_a_plain_page_path_survives_sign_in(client):
+    response = sign_in(client, next_url="/app/jobs/j_8f2c01?tab=failed")
+    assert response.headers["Location"] == "/app/jobs/j_8f2c01?tab=failed"
+
+
 def test_wrong_key_shows_the_form_again_with_the_reason(client):
     response = sign_in(client, key="wrong-key-0123456789")
     html = response.get_data(as_text=True)
@@ -120,12 +140,13 @@ def test_sign_out_needs_the_token_and_ends_the_session(client, csrf):
 
 def test_a_few_wrong_keys_a_minute_then_429_for_that_address_only(app, client):
     now = [1000.0]
-    app.extensions["sign_in_limiter"] = SignInLimiter(clock=lambda: now[0])
-    for _ in range(SIGN_IN_LIMIT):
-        assert sign_in(client, key="guess-0123456789", address="10.0.0.9").status_code == 401
+    app.extensions["key_limiter"] = WrongKeyLimiter(clock=lambda: now[0])
+    for i in range(LIMIT):
+        assert sign_in(client, key=f"guess-{i}-0123456789", address="10.0.0.9").status_code == 401
     limited = sign_in(client, key=API_KEY, address="10.0.0.9")  # even the right key waits
     html = limited.get_data(as_text=True)
     assert limited.status_code == 429 and "Too many wrong keys" in html
+    assert "even the right key" in html
     assert limited.headers["Retry-After"] == "60"
     assert client.get("/jobs").status_code == 401
 
@@ -142,19 +163,14 @@ def test_a_few_wrong_keys_a_minute_then_429_for_that_address_only(app, client):
 
 
 def test_right_keys_do_not_count_against_the_limit(app, client):
-    for _ in range(SIGN_IN_LIMIT * 2):
+    for _ in range(LIMIT * 2):
         assert sign_in(client).status_code == 303
 
 
-def test_the_limiter_forgets_the_stalest_address_when_full(monkeypatch):
-    monkeypatch.setattr(SignInLimiter, "MAX_ADDRESSES", 3)
-    now = [0.0]
-    limiter = SignInLimiter(limit=1, clock=lambda: now[0])
-    for i in range(5):
-        now[0] += 1
-        limiter.failed(f"10.0.0.{i}")
-    assert len(limiter._failures) <= 4
-    assert limiter.retry_after("10.0.0.4") > 0 and limiter.retry_after("10.0.0.0") == 0
+def test_the_same_mistyped_key_again_is_not_a_new_guess(app, client):
+    for _ in range(LIMIT * 2):
+        assert sign_in(client, key="my-old-key-0123456789").status_code == 401
+    assert sign_in(client).status_code == 303
 
 
 # ---------------------------------------------------------------- CSRF on every write
@@ -378,9 +394,19 @@ def test_changing_the_api_key_signs_every_page_session_out(app, client, csrf):
     assert "api_key" in client.get("/app").get_data(as_text=True)  # the sign-in form again
 
 
-def test_without_secret_key_every_process_signs_sessions_alike(settings, queue):
+def test_without_secret_key_every_process_shares_the_sessions(settings, queue):
+    # gunicorn's workers each build the app: a session signed in on one must work on all, and
+    # a new API key (so a new derived secret) must end it.
     from app import create_app
     one = create_app(settings.replace(secret_key=""), queue)
     two = create_app(settings.replace(secret_key=""), queue)
-    other = create_app(settings.replace(secret_key="", api_key="another-key-0123456789abcdef"), queue)
+    other = create_app(settings.replace(secret_key="", api_key="another-key-0123456789abcdef"),
+                       queue)
     assert one.secret_key == two.secret_key != other.secret_key
+    browser = one.test_client()
+    assert sign_in(browser).status_code == 303
+    cookie = browser.get_cookie("session").value
+    for app, status in ((two, 200), (other, 401)):
+        elsewhere = app.test_client()
+        elsewhere.set_cookie("session", cookie)
+        assert elsewhere.get("/jobs").status_code == status
