@@ -14,6 +14,7 @@ from worker import transport as t
 class FastTransport:
     """Always logged in; `send` records time.monotonic() and returns at once."""
     channel = "whatsapp"
+    traits = t.WAITS_FOR_LOGIN
 
     def __init__(self):
         self.sent_at: list[float] = []

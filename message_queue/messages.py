@@ -6,7 +6,26 @@ to a worker to verify (`recover_sending`) and are never silently re-queued.
 """
 from __future__ import annotations
 
+from typing import TypedDict
+
 from .states import JobStatus, MessageStatus
+from .workers import DEAD_AFTER
+
+
+class ClaimedMessage(TypedDict):
+    """A row a worker holds `sending`: the same shape from a claim and from crash recovery."""
+    id: int
+    job_id: str
+    row: int | None
+    phone: str
+    name: str
+    text: str
+    channel: str
+    attempts: int
+    provider_id: str | None
+    attachment_path: str | None
+    attachment_name: str | None
+    job_channel: str
 
 # For each sendable job, the first waiting row of this channel whose retry time has come
 # (a correlated lookup on the partial index: no sort of a 100,000-row job); oldest job first.
@@ -23,14 +42,29 @@ WHERE id = (
                 ORDER BY m.id LIMIT 1) AS mid
         FROM jobs j WHERE j.status IN ('{JobStatus.PENDING}', '{JobStatus.RUNNING}'))
     WHERE mid IS NOT NULL ORDER BY created, seq LIMIT 1)
-RETURNING *
+RETURNING id
 """
+
+# What a worker is handed: the row plus what its job says about sending it.
+_CLAIMED = """
+SELECT m.id, m.job_id, m.row, m.phone, m.name, m.text, m.channel, m.attempts, m.provider_id,
+       j.attachment_path, j.attachment_name, j.channel AS job_channel
+FROM messages m JOIN jobs j ON j.id = m.job_id WHERE m.id IN ({ids}) ORDER BY m.id
+"""
+
+
+def _claimed(conn, ids: list[int]) -> list[ClaimedMessage]:
+    if not ids:
+        return []
+    marks = ", ".join("?" for _ in ids)
+    return [ClaimedMessage(**dict(r))  # type: ignore[typeddict-item]
+            for r in conn.execute(_CLAIMED.format(ids=marks), ids)]
 
 
 class MessageStore:
     """Message-level operations; mixed into `Queue`, which provides `db` and `clock`."""
 
-    def claim_next(self, channel: str, worker_id: str) -> dict | None:
+    def claim_next(self, channel: str, worker_id: str) -> ClaimedMessage | None:
         """Atomically take the next sendable message for `channel`, now `sending`; or None."""
         now = self.clock()
         with self.db.write() as conn:
@@ -38,15 +72,11 @@ class MessageStore:
                                         "channel": channel}).fetchone()
             if row is None:
                 return None
-            message = dict(row)
+            message = _claimed(conn, [row["id"]])[0]
             conn.execute(
                 "UPDATE jobs SET status = 'running', started_at = COALESCE(started_at, ?),"
                 " updated_at = ? WHERE id = ? AND status = 'pending'",
                 (now, now, message["job_id"]))
-            job = conn.execute("SELECT attachment_path, attachment_name, channel FROM jobs"
-                               " WHERE id = ?", (message["job_id"],)).fetchone()
-            message.update(attachment_path=job["attachment_path"],
-                           attachment_name=job["attachment_name"], job_channel=job["channel"])
             return message
 
     def mark_sent(self, message_id: int, worker_id: str, provider_id: str | None = None) -> bool:
@@ -137,7 +167,8 @@ class MessageStore:
                 "UPDATE jobs SET status = 'completed', finished_at = ?, updated_at = ?"
                 " WHERE id = ? AND status NOT IN ('completed', 'stopped')", (now, now, job_id))
 
-    def recover_sending(self, channel: str, worker_id: str, stale_after: float = 60.0) -> list[dict]:
+    def recover_sending(self, channel: str, worker_id: str,
+                        stale_after: float = DEAD_AFTER) -> list[ClaimedMessage]:
         """Take over rows left `sending` by this worker or by dead ones, for verification.
 
         A worker is dead when its heartbeat is older than `stale_after` seconds or it has no
@@ -150,7 +181,7 @@ class MessageStore:
                 " WHERE status = 'sending' AND channel = :channel AND (claimed_by = :worker"
                 "  OR claimed_by IS NULL OR claimed_by NOT IN (SELECT id FROM workers"
                 "  WHERE heartbeat_at >= :cutoff AND state <> 'stopped'))"
-                " RETURNING *",
+                " RETURNING id",
                 {"worker": worker_id, "now": now, "channel": channel,
                  "cutoff": now - stale_after}).fetchall()
-            return [dict(r) for r in sorted(rows, key=lambda r: r["id"])]
+            return _claimed(conn, [r["id"] for r in rows])

@@ -1,7 +1,12 @@
 """Workers: heartbeats, the state each shows in /session, and the latest login QR code."""
 from __future__ import annotations
 
+# A worker silent this long shows as `disconnected` (the contract's 60 s)...
 DISCONNECTED_AFTER = 60.0
+# ...and silent twice as long it is dead: another worker takes over its `sending` rows to
+# check them. Longer than one send (SEND_TIMEOUT, during which no heartbeat is written) plus
+# a heartbeat interval, so a slow send is never mistaken for a crash.
+DEAD_AFTER = 2 * DISCONNECTED_AFTER
 
 
 class WorkerStore:

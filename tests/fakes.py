@@ -22,6 +22,8 @@ class FakeTransport:
 
     def __init__(self, channel: str = "whatsapp", state: str = t.LOGGED_IN):
         self.channel = channel
+        # As the real channel of that name shows that it cannot send.
+        self.traits = t.WAITS_FOR_GATEWAY if channel == "sms" else t.WAITS_FOR_LOGIN
         self.session = t.SessionState(state)
         self.script: dict[str, list[Exception]] = {}
         self.sent: list[tuple[str, str]] = []
@@ -48,3 +50,21 @@ class FakeTransport:
 
     def close(self) -> None:
         self.closed += 1
+
+
+class ReportingTransport(FakeTransport):
+    """A FakeTransport that also declares delivery reports (t.ReportsDelivery), as SMS does.
+
+    `delivered` says which rows the provider reports delivered; by default none.
+    """
+    delivery_window = 3600.0
+
+    def __init__(self, channel: str = "sms", state: str = t.LOGGED_IN):
+        super().__init__(channel, state)
+        self.delivered = lambda rows: []
+
+    def tracking_id(self, message) -> str | None:
+        return f"t{message['id']}"
+
+    def poll_deliveries(self, rows: list[dict]) -> list[int]:
+        return self.delivered(rows)

@@ -5,7 +5,7 @@ import threading
 
 
 from message_queue import NewJob, Queue, Recipient
-from tests.fakes import Clock, FakeTransport
+from tests.fakes import Clock, FakeTransport, ReportingTransport
 # The gateway stand-in fixtures of test_sms.py, shared rather than written again.
 from tests.test_sms import gw, server, sms_settings, transport_for, wait_until  # noqa: F401
 from tests.wa_e2e_support import WorkerThread, holds_for
@@ -106,24 +106,20 @@ def test_idle_worker_marks_delivered_what_the_phone_delivered(queue, sms_setting
 def test_the_pause_between_two_sends_is_used_to_ask_about_deliveries(queue, settings):
     """A job of hours must not show its rows `sent` until it ends: the phone is asked during
     the pause before each next message, not only once the queue is empty."""
-    class Reporting(FakeTransport):
-        delivery_window = 3600.0
+    transport = ReportingTransport()
+    asked_after: list[int] = []  # how many had been sent at each question
 
-        def __init__(self):
-            super().__init__(channel="sms")
-            self.asked_after: list[int] = []  # how many had been sent at each question
+    def report_all(rows):
+        asked_after.append(len(transport.sent))
+        return [r["id"] for r in rows]
 
-        def poll_deliveries(self, rows):
-            self.asked_after.append(len(self.sent))
-            return [r["id"] for r in rows]
-
-    transport = Reporting()
+    transport.delivered = report_all
     job_id = make_job(queue, ["+5511912341201", "+5511912341202", "+5511912341203"])
     paced = settings.replace(sms_min_delay=0.2, sms_max_delay=0.2)
     with WorkerThread(paced, queue, transport, idle_poll=5, delivery_poll=0):
         assert wait_until(lambda: queue.get_job(job_id)["counts"]["delivered"] == 3, 10), \
             queue.get_job(job_id)["counts"]
-    assert transport.asked_after[:2] == [1, 2]  # between the sends, before the job ended
+    assert asked_after[:2] == [1, 2]  # between the sends, before the job ended
 
 
 def test_a_message_recovered_as_sent_is_still_followed_to_delivered(queue, sms_settings, gw):
@@ -142,13 +138,7 @@ def test_a_message_recovered_as_sent_is_still_followed_to_delivered(queue, sms_s
 
 def test_a_send_confirmed_only_by_asking_keeps_its_id_too(queue, settings):
     """The other way a row is settled by asking the channel: a send whose answer was lost."""
-    class Tracking(FakeTransport):
-        delivery_window = 3600.0
-
-        def tracking_id(self, message):
-            return f"t{message['id']}"
-
-    transport = Tracking(channel="sms")
+    transport = ReportingTransport()
     transport.script["+5511912341401"] = [UncertainSendError("the phone did not answer")]
     transport.verify = lambda message: "sent"
     job_id = make_job(queue, ["+5511912341401"])
@@ -160,13 +150,11 @@ def test_a_send_confirmed_only_by_asking_keeps_its_id_too(queue, settings):
 
 
 def test_a_failing_poll_never_stops_the_worker(queue, settings, caplog):
-    class Reporting(FakeTransport):
-        delivery_window = 3600.0
+    def nonsense(rows):
+        raise RuntimeError("phone says nonsense")
 
-        def poll_deliveries(self, rows):
-            raise RuntimeError("phone says nonsense")
-
-    transport = Reporting(channel="sms")
+    transport = ReportingTransport()
+    transport.delivered = nonsense
     job_id = make_job(queue, ["+5511912340011"])
     m = queue.claim_next("sms", "test-worker")
     queue.mark_sent(m["id"], "test-worker", "p1")

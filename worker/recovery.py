@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import logging
 
+from message_queue.messages import ClaimedMessage
+
 from .errors import SessionLostError
 
 log = logging.getLogger("worker")
-
-# A worker silent this long is dead: its `sending` rows are taken over. Longer than one send
-# (SEND_TIMEOUT) plus a heartbeat interval, so a slow send is never mistaken for a crash.
-STALE_AFTER = 120.0
 
 
 class Recovery:
@@ -30,8 +28,8 @@ class Recovery:
 
         False when the channel went away mid-check: the rows stay `sending`, claimed by us.
         """
-        for message in self.queue.recover_sending(self.transport.channel, self.worker_id,
-                                                  STALE_AFTER):
+        # Rows of workers silent longer than the queue's DEAD_AFTER are taken over too.
+        for message in self.queue.recover_sending(self.transport.channel, self.worker_id):
             try:
                 verdict = self.verify(message)
             except SessionLostError as exc:
@@ -47,7 +45,7 @@ class Recovery:
                 self.queue.mark_unknown(message["id"], self.worker_id, "send_not_confirmed")
         return True
 
-    def verify(self, message: dict) -> str:
+    def verify(self, message: ClaimedMessage) -> str:
         """`sent`, `not_sent` or `unknown`; SessionLostError when the channel went away."""
         try:
             return self.transport.verify(message)
@@ -58,6 +56,6 @@ class Recovery:
                         extra=self.ctx(message))
             return "unknown"
 
-    def mark_sent(self, message: dict) -> None:
+    def mark_sent(self, message: ClaimedMessage) -> None:
         """Record a message the channel showed as sent, with its id for delivery reports."""
         self.queue.mark_sent(message["id"], self.worker_id, self.deliveries.tracking_id(message))

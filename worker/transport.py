@@ -1,11 +1,19 @@
-"""The one small interface every channel implements; the worker loop knows only this.
+"""What a channel is and can do: the small interface the worker loop knows, and nothing more.
 
-A third channel is one new module with a class of this shape.
+Every channel implements `Transport` and declares its `Traits` (how it shows "cannot send
+now"). Optional abilities are protocols of their own, declared by implementing them:
+`ReportsDelivery` for channels whose provider says when a message arrived, and
+`ReceivesMessages` for channels that can read replies. The loop asks `isinstance(transport,
+ReportsDelivery)`, never a channel's name. A third channel is one module with a class of this
+shape, plus its line in worker/channels.py.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
+
+from message_queue import JobStatus
+from message_queue.messages import ClaimedMessage
 
 LOGGED_IN = "logged_in"
 QR_REQUIRED = "qr_required"
@@ -28,18 +36,67 @@ class SendResult:
     delivered: bool = False
 
 
+@dataclass(frozen=True)
+class Traits:
+    """How a channel shows that it cannot send, on its jobs and on its worker."""
+    # The job status while a person must act (log in, fix the phone).
+    waiting_status: str
+    # The worker state while the channel is unreachable.
+    down_state: str
+    # Whether an unreachable channel parks its jobs too, not only a logged-out one. A phone
+    # that stops answering is the phone's problem, so its jobs show it; a browser that will
+    # not start is the worker's, which /session shows.
+    park_when_unavailable: bool
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """A message someone sent us, as a channel read it (room for replies: issue 13)."""
+    phone: str
+    text: str
+    received_at: float
+    provider_id: str | None = None
+
+
 class Transport(Protocol):
     """A channel opens itself when first asked (and again after `close`)."""
     channel: str
+    traits: Traits
 
     def check_session(self) -> SessionState:
         """Can we send now? Cheap enough to ask before every message."""
 
-    def send(self, message: dict) -> SendResult:
+    def send(self, message: ClaimedMessage) -> SendResult:
         """Send one claimed message and confirm it, or raise a worker.errors.SendError."""
 
-    def verify(self, message: dict) -> str:
+    def verify(self, message: ClaimedMessage) -> str:
         """After a crash: did this message go out? `sent`, `not_sent` or `unknown`."""
 
     def close(self) -> None:
         """Release the browser or connection."""
+
+
+@runtime_checkable
+class ReportsDelivery(Protocol):
+    """A channel whose provider reports when a sent message reached the phone."""
+    # Seconds after sending during which a report is still looked for.
+    delivery_window: float
+
+    def tracking_id(self, message: ClaimedMessage) -> str | None:
+        """The id the provider knows `message` by, for a row settled without `send`."""
+
+    def poll_deliveries(self, rows: list[dict]) -> list[int]:
+        """Ids of `rows` (sent earlier, with their provider_id) now reported delivered."""
+
+
+@runtime_checkable
+class ReceivesMessages(Protocol):
+    """A channel that can read what people wrote to us."""
+
+    def poll_inbound(self) -> list[Inbound]:
+        """Messages received since the last call; never sends anything."""
+
+
+WAITS_FOR_LOGIN = Traits(JobStatus.WAITING_FOR_LOGIN, "disconnected", park_when_unavailable=False)
+WAITS_FOR_GATEWAY = Traits(JobStatus.WAITING_FOR_GATEWAY, "gateway_down",
+                           park_when_unavailable=True)

@@ -12,13 +12,14 @@ import random
 import threading
 import time
 
-from message_queue import JobStatus, Queue
+from message_queue import Queue, fallback_transport
+from message_queue.messages import ClaimedMessage
 
 from . import transport as t
 from utils.pacing import Delays, Pacer
 
 from .delay import wait
-from .deliveries import POLL_EVERY, DeliveryTracker
+from .deliveries import DELIVERY_POLL_EVERY, DeliveryTracker
 from .errors import (ConfigurationError, RetryableSendError, SendError, SessionLostError,
                      TransportBroken, UncertainSendError, decide)
 from .recovery import Recovery
@@ -26,9 +27,6 @@ from .systemd import Notifier
 
 log = logging.getLogger("worker")
 
-# How each channel shows "cannot send now" on its jobs and on the worker.
-WAITING_STATUS = {"whatsapp": JobStatus.WAITING_FOR_LOGIN, "sms": JobStatus.WAITING_FOR_GATEWAY}
-DOWN_STATE = {"whatsapp": "disconnected", "sms": "gateway_down"}
 HEARTBEAT_EVERY = 5.0
 MAX_PROBE_WAIT = 30.0
 # A logged-in channel is asked again at most this often while messages flow or it idles.
@@ -41,9 +39,10 @@ class Worker:
     def __init__(self, settings, queue: Queue, transport: t.Transport, stop: threading.Event,
                  *, clock=time.time, rng: random.Random | None = None,
                  notifier: Notifier | None = None, idle_poll: float = 1.0,
-                 session_poll: float = 2.0, delivery_poll: float = POLL_EVERY):
+                 session_poll: float = 2.0, delivery_poll: float = DELIVERY_POLL_EVERY):
         self.settings, self.queue, self.transport, self.stop = settings, queue, transport, stop
         self.channel, self.worker_id = transport.channel, settings.worker_id
+        self.traits = transport.traits
         self.clock, self.notifier = clock, notifier or Notifier(None)
         self.pacer = Pacer(Delays.for_channel(settings, self.channel), rng)
         self.idle_poll, self.session_poll = idle_poll, session_poll
@@ -122,7 +121,7 @@ class Worker:
         self._last_qr = None
         if not self.recovery.settle_leftovers():
             return False
-        resumed = self.queue.end_channel_waiting(self.channel, WAITING_STATUS[self.channel])
+        resumed = self.queue.end_channel_waiting(self.channel, self.traits.waiting_status)
         if resumed:
             log.info("resumed jobs %s", ", ".join(resumed), extra=self._ctx())
         self.logged_in = True
@@ -137,15 +136,15 @@ class Worker:
                         extra=self._ctx())
         self.logged_in = False
         if state.state == t.QR_REQUIRED:
-            self.queue.set_channel_waiting(self.channel, JobStatus.WAITING_FOR_LOGIN)
+            self.queue.set_channel_waiting(self.channel, self.traits.waiting_status)
             if state.qr_png and state.qr_png != self._last_qr:
                 self.queue.save_qr(self.worker_id, state.qr_png)
                 self._last_qr = state.qr_png
             self.heartbeat("qr_required", detail=state.detail or "scan the QR code", force=True)
         else:
-            if self.channel == "sms":
-                self.queue.set_channel_waiting(self.channel, JobStatus.WAITING_FOR_GATEWAY)
-            self.heartbeat(DOWN_STATE[self.channel], detail=state.detail or state.state)
+            if self.traits.park_when_unavailable:
+                self.queue.set_channel_waiting(self.channel, self.traits.waiting_status)
+            self.heartbeat(self.traits.down_state, detail=state.detail or state.state)
         self._ready(f"waiting: {state.state} {state.detail}".strip())
 
     # --- one message ---------------------------------------------------------------------
@@ -162,7 +161,7 @@ class Worker:
         self.deliveries.poll_if_due()
         return True
 
-    def deliver(self, message: dict) -> None:
+    def deliver(self, message: ClaimedMessage) -> None:
         """Send one claimed message and record what happened: the message boundary."""
         try:
             result = self.transport.send(message)
@@ -179,7 +178,7 @@ class Worker:
             log.info("sent message %s", message["id"], extra=self._ctx(message))
             self._schedule_next()
 
-    def record_failure(self, message: dict, error: SendError) -> None:
+    def record_failure(self, message: ClaimedMessage, error: SendError) -> None:
         """Retry, fail, release or verify the message, as the error's class decides."""
         now = self.clock()
         outcome = decide(error, message["attempts"], self.settings.max_attempts, now,
@@ -188,8 +187,9 @@ class Worker:
                     extra=self._ctx(message))
         mid, me = message["id"], self.worker_id
         if outcome.action == "fail":
-            if outcome.code == "not_on_whatsapp" and message.get("job_channel") == "whatsapp_then_sms":
-                self.queue.reroute(mid, me, "sms", outcome.code)
+            fallback = fallback_transport(message["job_channel"], outcome.code)
+            if fallback and fallback != self.channel:
+                self.queue.reroute(mid, me, fallback, outcome.code)
             else:
                 self.queue.mark_failed(mid, me, outcome.code)
         elif outcome.action == "retry":
@@ -202,11 +202,11 @@ class Worker:
         else:
             self._settle_uncertain(message, error)
         if isinstance(error, ConfigurationError):
-            self.heartbeat(DOWN_STATE[self.channel], detail=str(error), force=True)
+            self.heartbeat(self.traits.down_state, detail=str(error), force=True)
         if not isinstance(error, SessionLostError):
             self._schedule_next()
 
-    def _settle_uncertain(self, message: dict, error: SendError) -> None:
+    def _settle_uncertain(self, message: ClaimedMessage, error: SendError) -> None:
         if isinstance(error, TransportBroken):
             # The browser died after the click. The row stays `sending`, claimed by us: the
             # recovery that runs once the channel is back up looks in the chat for it.
@@ -263,7 +263,7 @@ class Worker:
             self.queue.heartbeat(self.worker_id, self.channel, "stopped")
             log.info("worker %s stopped", self.worker_id, extra=self._ctx())
 
-    def _ctx(self, message: dict | None = None) -> dict:
+    def _ctx(self, message: ClaimedMessage | None = None) -> dict:
         ctx = {"worker_id": self.worker_id, "channel": self.channel}
         if message:
             ctx.update(job_id=message["job_id"], message_id=message["id"])

@@ -10,10 +10,12 @@ import logging
 import threading
 import time
 
+from message_queue.messages import ClaimedMessage
+
 from .. import transport as t
 from ..errors import (ConfigurationError, GatewayDownError, PermanentSendError,
                      RetryableSendError, UncertainSendError)
-from .gateway import (GatewayAuthError, GatewayConflict, GatewayError, GatewayRejected,
+from .gateway import (FINAL_STATES, GatewayAuthError, GatewayConflict, GatewayError, GatewayRejected,
                       GatewayUnreachable, SmsGateClient, recipient_error)
 
 log = logging.getLogger("worker.sms")
@@ -22,17 +24,18 @@ log = logging.getLogger("worker.sms")
 RETRYABLE_REASONS = {"RESULT_ERROR_LIMIT_EXCEEDED", "RESULT_ERROR_GENERIC_FAILURE",
                      "RESULT_ERROR_NO_SERVICE", "RESULT_ERROR_RADIO_OFF"}
 POST_TRIES = 3  # same id each time: a timed-out POST may have reached the phone
-POLL_EVERY = 0.3
+FOLLOW_POLL_EVERY = 0.3  # seconds between two questions about one message in flight
 
 
-def gateway_id(message: dict) -> str:
+def gateway_id(message: ClaimedMessage) -> str:
     """The id this attempt of this message carries on the phone."""
     return f"{message['job_id']}-{message['id']}-{message['attempts']}"
 
 
 class SmsTransport:
-    """Sends SMS through the phone's local REST server."""
+    """Sends SMS through the phone's local REST server; the phone reports deliveries."""
     channel = "sms"
+    traits = t.WAITS_FOR_GATEWAY
 
     def __init__(self, settings, abort: threading.Event | None = None,
                  client: SmsGateClient | None = None, clock=time.monotonic):
@@ -67,7 +70,7 @@ class SmsTransport:
                                   + (", ".join(blocking) or "no details"))
         return t.SessionState(t.LOGGED_IN)
 
-    def send(self, message: dict) -> t.SendResult:
+    def send(self, message: ClaimedMessage) -> t.SendResult:
         """Hand the message to the phone and follow it until Sent, Delivered or Failed."""
         gid = gateway_id(message)
         state = self._post(gid, message)
@@ -78,7 +81,7 @@ class SmsTransport:
             # tried to cancel it: whether it goes out is not known, so verify, never resend.
             raise UncertainSendError(f"lost track of it on the phone: {exc}") from exc
 
-    def verify(self, message: dict) -> str:
+    def verify(self, message: ClaimedMessage) -> str:
         """Ask the phone about a message a crash left `sending`."""
         gid = gateway_id(message)
         try:
@@ -106,7 +109,7 @@ class SmsTransport:
         """Seconds after sending during which a delivery report is still looked for."""
         return float(self.settings.sms_ttl)
 
-    def tracking_id(self, message: dict) -> str:
+    def tracking_id(self, message: ClaimedMessage) -> str:
         """The id the phone knows this attempt of `message` by, as `send` returns it."""
         return gateway_id(message)
 
@@ -132,7 +135,7 @@ class SmsTransport:
         """Nothing to hold open between requests but the HTTP session."""
         self.client.http.close()
 
-    def _post(self, gid: str, message: dict) -> dict:
+    def _post(self, gid: str, message: ClaimedMessage) -> dict:
         last: Exception | None = None
         for _ in range(POST_TRIES):
             try:
@@ -156,8 +159,8 @@ class SmsTransport:
     def _follow(self, gid: str, state: dict) -> dict:
         """Poll the message until a final state or the send timeout."""
         deadline = self.clock() + self.settings.send_timeout
-        while state.get("state") not in ("Sent", "Delivered", "Failed", "Cancelled"):
-            if self.clock() >= deadline or self.abort.wait(POLL_EVERY):
+        while state.get("state") not in FINAL_STATES:
+            if self.clock() >= deadline or self.abort.wait(FOLLOW_POLL_EVERY):
                 return state
             try:
                 fresh = self.client.get(gid)

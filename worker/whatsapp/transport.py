@@ -12,6 +12,8 @@ import threading
 from selenium.common.exceptions import WebDriverException
 from urllib3.exceptions import HTTPError as Urllib3Error
 
+from message_queue.messages import ClaimedMessage
+
 from .. import transport as t
 from .browser import is_hung
 from ..errors import RetryableSendError, TransportBroken, UncertainSendError
@@ -27,6 +29,7 @@ SELF_CHECK = ("compose_box", "attach_button", "outgoing_bubble")
 class WhatsAppTransport:
     """Sends through WhatsApp Web in Chromium."""
     channel = "whatsapp"
+    traits = t.WAITS_FOR_LOGIN
 
     def __init__(self, settings, abort: threading.Event | None = None, driver_factory=None,
                  locators: Locators | None = None):
@@ -39,7 +42,7 @@ class WhatsAppTransport:
         """Logged in, QR required (with its image) or unavailable."""
         return self.session.state()
 
-    def send(self, message: dict) -> t.SendResult:
+    def send(self, message: ClaimedMessage) -> t.SendResult:
         """Open the chat, send, confirm by the tick."""
         sender = self._sender()
         try:
@@ -50,7 +53,7 @@ class WhatsAppTransport:
         self.session.count_send()
         return result
 
-    def verify(self, message: dict) -> str:
+    def verify(self, message: ClaimedMessage) -> str:
         """After a crash: look among the chat's last outgoing bubbles for the message."""
         sender = self._sender()
         try:
