@@ -120,8 +120,18 @@ def _csrf_token() -> str:
 
 def _sign_in_form(next_url: str = "/app", error: str | None = None, status: int = 200,
                   headers: dict | None = None):
-    return render_template("sign_in.html", error=error, next_url=_local_next(next_url)), \
-        status, headers or {}
+    settings = current_app.config["SETTINGS"]
+    return render_template("sign_in.html", error=error, next_url=_local_next(next_url),
+                           idle=_duration(settings.session_idle_timeout),
+                           max_age=_duration(settings.session_max_age)), status, headers or {}
+
+
+def _duration(seconds: float) -> str:
+    """`45 minutes`, `12 hours`: how long a session may last, in the sign-in form's words."""
+    minutes = max(round(seconds / 60), 1)
+    if minutes < 120:
+        return f"{minutes} minute{'s' if minutes != 1 else ''}"
+    return f"{round(minutes / 60, 1):g} hours"
 
 
 def _refuse(status: int, message: str, next_url: str, headers: dict | None = None):

@@ -106,6 +106,11 @@ def test_last_seen_is_written_once_a_minute_not_on_every_poll(clocked, now):
     assert [r["last_seen_at"] for r in session_rows(queue)] == [START + 61]
 
 
+def test_the_sign_in_form_says_when_a_session_ends(client):
+    html = " ".join(client.get("/app").get_data(as_text=True).split())
+    assert "unused for 60 minutes (12 hours at most)" in html
+
+
 def test_a_changed_api_key_ends_every_session(app, client, queue):
     signed_in(client)
     app.config["API_KEY"] = "a-brand-new-key-0123456789"  # what a restart with a new key does
