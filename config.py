@@ -12,7 +12,6 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
-CHANNELS = ("whatsapp", "sms")
 LOG_FORMATS = ("text", "json")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 # Keys people leave in place from examples; a service guarded by one of these is open.
@@ -121,8 +120,9 @@ class Settings:
             raise ConfigError("MAX_ATTEMPTS must be at least 1")
         if not 0 < self.port < 65536:
             raise ConfigError("PORT must be between 1 and 65535")
-        if self.worker_channel not in CHANNELS:
-            raise ConfigError(f"WORKER_CHANNEL must be one of {', '.join(CHANNELS)}")
+        from message_queue.channels import TRANSPORTS
+        if self.worker_channel not in TRANSPORTS:
+            raise ConfigError(f"WORKER_CHANNEL must be one of {', '.join(TRANSPORTS)}")
         if self.log_format not in LOG_FORMATS:
             raise ConfigError("LOG_FORMAT must be text or json")
         if self.log_level.upper() not in LOG_LEVELS:

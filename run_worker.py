@@ -2,30 +2,16 @@
 
 Signal handlers only set Events: the first SIGTERM (or Ctrl-C) lets the current message
 finish and exits 0; a second one aborts between the steps of that message.
+
+They are installed before anything slow is imported: systemd (or a person) may stop the
+worker while it is still starting, and a SIGTERM then must mean "stop cleanly" too, not
+Python's default of dying on the spot.
 """
 from __future__ import annotations
 
-import logging
 import signal
 import sys
 import threading
-
-from config import ConfigError, Settings
-from message_queue import DatabaseUnavailable, Queue
-from utils.logs import setup_logging
-from worker.systemd import Notifier
-from worker.worker import Worker
-
-log = logging.getLogger("worker")
-
-
-def make_transport(settings: Settings, abort: threading.Event):
-    """The transport of WORKER_CHANNEL."""
-    if settings.worker_channel == "whatsapp":
-        from worker.whatsapp import WhatsAppTransport
-        return WhatsAppTransport(settings, abort)
-    from worker.sms import SmsTransport
-    return SmsTransport(settings, abort)
 
 
 def install_signal_handlers(stop: threading.Event, abort: threading.Event) -> None:
@@ -39,20 +25,30 @@ def install_signal_handlers(stop: threading.Event, abort: threading.Event) -> No
     signal.signal(signal.SIGINT, handle)
 
 
-def main() -> int:
+def main(stop: threading.Event, abort: threading.Event) -> int:
+    """Read the settings, open the queue and the channel, run until stopped."""
+    # Imported here, after the handlers are in place: these take most of the start-up time.
+    import logging
+
+    from config import ConfigError, Settings
+    from message_queue import DatabaseUnavailable, Queue
+    from utils.logs import setup_logging
+    from worker.channels import make_transport
+    from worker.systemd import Notifier
+    from worker.worker import Worker
+
     try:
         settings = Settings.from_env()
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     setup_logging(settings.log_level, settings.log_format)
-    stop, abort = threading.Event(), threading.Event()
-    install_signal_handlers(stop, abort)
     try:
         queue = Queue(settings.database_path)
         transport = make_transport(settings, abort)
         worker = Worker(settings, queue, transport, stop, notifier=Notifier(settings.notify_socket))
-        log.info("worker %s starting on channel %s", settings.worker_id, settings.worker_channel)
+        logging.getLogger("worker").info("worker %s starting on channel %s", settings.worker_id,
+                                         settings.worker_channel)
         return worker.run()
     except DatabaseUnavailable as exc:
         print(f"error: cannot use the database: {exc}", file=sys.stderr)
@@ -63,4 +59,6 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    STOP, ABORT = threading.Event(), threading.Event()
+    install_signal_handlers(STOP, ABORT)
+    sys.exit(main(STOP, ABORT))

@@ -50,7 +50,15 @@ class Rig:
 
     def start(self) -> WorkerProcess:
         self.worker = WorkerProcess(self.environment(), self.log_path)
+        self.started_at = time.time()
         return self.worker
+
+    def wait_running(self) -> None:
+        """Until the newest worker has begun its loop (its `starting` heartbeat is written)."""
+        def running():
+            row = next((w for w in self.queue.list_workers() if w["id"] == self.worker_id), None)
+            return row is not None and row["started_at"] >= self.started_at
+        wait_until(running, 60, "the worker to start", interval=0.1, details=self.details)
 
     def kill(self) -> None:
         """SIGKILL the worker's whole process group, as systemd's KillMode=mixed would."""
@@ -58,7 +66,12 @@ class Rig:
         self.wait_gone()
 
     def terminate(self) -> int:
-        """SIGTERM; the worker's exit code (it must finish the message in flight first)."""
+        """SIGTERM; the worker's exit code (it must finish the message in flight first).
+
+        Sent once the worker runs, as the scenarios mean: a job can complete while a worker
+        just restarted is still loading (a stop then is test_worker_service's case).
+        """
+        self.wait_running()
         self.worker.terminate()
         code = self.worker.wait(self.send_timeout + 15)
         self.worker.close()  # nothing of its group may outlive it

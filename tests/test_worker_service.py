@@ -4,7 +4,10 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -15,6 +18,8 @@ from worker.systemd import Notifier
 from worker.worker import Worker
 
 from .fakes import FakeTransport
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
@@ -112,3 +117,30 @@ def test_use_here_conflict_is_taken_back_and_sending_goes_on(settings, queue, ch
         finally:
             worker.stop()
         assert [m["text"] for m in wa.messages()] == ["hello"]
+
+
+# A SIGTERM delivered at the first slow import of run_worker.py, the moment systemd's stop
+# once found it still loading: the audit hook fires it at exactly that point, every time.
+SIGTERM_WHILE_IMPORTING = """
+import os, runpy, signal, sys
+
+def hook(event, args):
+    if event == "import" and args[0] == "config" and not getattr(hook, "fired", False):
+        hook.fired = True
+        os.kill(os.getpid(), signal.SIGTERM)
+
+sys.addaudithook(hook)
+sys.argv = ["run_worker.py"]
+runpy.run_path("run_worker.py", run_name="__main__")
+"""
+
+
+def test_a_sigterm_during_start_up_is_a_clean_stop(tmp_path, settings):
+    env = dict(os.environ, DATABASE_PATH=str(tmp_path / "q.db"), WORKER_CHANNEL="sms",
+               SMS_GATEWAY_URL="http://127.0.0.1:9", WORKER_ID="early-stop")
+    result = subprocess.run([sys.executable, "-c", SIGTERM_WHILE_IMPORTING], cwd=ROOT,
+                            env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    from message_queue import Queue
+    (worker,) = Queue(tmp_path / "q.db").list_workers()
+    assert (worker["id"], worker["state"]) == ("early-stop", "stopped")
