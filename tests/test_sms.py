@@ -212,3 +212,30 @@ def test_wrong_password_stops_sending_without_burning_attempts(queue, sms_settin
     finally:
         stop.set()
         thread.join(10)
+
+
+def test_a_phone_gone_mid_send_shows_at_once_and_the_message_is_settled_after(
+        queue, sms_settings, gw):
+    """The phone took the message and vanished while it was followed: the outage shows within
+    seconds (not after SEND_TIMEOUT), the row stays `sending` until the phone can say what
+    became of it, and it is never sent twice."""
+    gw.configure(step_delay=1.0)  # Pending -> Processed -> Sent takes a couple of seconds
+    job_id = make_job(queue, ["+5511912345801", "+5511912345802"])
+    stop = threading.Event()
+    thread = run_worker(sms_settings.replace(send_timeout=60), queue, stop)
+    try:
+        assert wait_until(lambda: len(gw.accepted()) == 1)
+        gw.refuse_connections(True)
+        assert wait_until(lambda: queue.get_job(job_id)["status"] == "waiting_for_gateway", 5)
+        assert [w["state"] for w in queue.list_workers()] == ["gateway_down"]
+        rows, _ = queue.list_messages(job_id)
+        assert [r["status"] for r in rows] == ["sending", "pending"]
+        gw.refuse_connections(False)
+        assert wait_until(lambda: queue.get_job(job_id)["status"] == "completed", 20)
+    finally:
+        gw.refuse_connections(False)
+        stop.set()
+        thread.join(10)
+    assert sorted(a["phone"] for a in gw.accepted()) == ["+5511912345801", "+5511912345802"]
+    rows, _ = queue.list_messages(job_id)
+    assert {r["status"] for r in rows} <= {"sent", "delivered"}

@@ -14,7 +14,7 @@ from message_queue.messages import ClaimedMessage
 
 from .. import transport as t
 from ..errors import (ConfigurationError, GatewayDownError, PermanentSendError,
-                     RetryableSendError, UncertainSendError)
+                     RetryableSendError, TransportBroken, UncertainSendError)
 from .gateway import (FINAL_STATES, GatewayAuthError, GatewayConflict, GatewayError, GatewayRejected,
                       GatewayUnreachable, SmsGateClient, recipient_error)
 
@@ -25,6 +25,9 @@ RETRYABLE_REASONS = {"RESULT_ERROR_LIMIT_EXCEEDED", "RESULT_ERROR_GENERIC_FAILUR
                      "RESULT_ERROR_NO_SERVICE", "RESULT_ERROR_RADIO_OFF"}
 POST_TRIES = 3  # same id each time: a timed-out POST may have reached the phone
 FOLLOW_POLL_EVERY = 0.3  # seconds between two questions about one message in flight
+# Unanswered questions in a row after which the phone counts as gone while a message is in
+# flight: one may be a Wi-Fi blip, two (each up to the connect timeout) are an outage.
+FOLLOW_MISSES = 2
 
 
 def gateway_id(message: ClaimedMessage) -> str:
@@ -93,7 +96,7 @@ class SmsTransport:
             state = self._follow(gid, state)
             if state.get("state") == "Pending" and self.client.cancel(gid):
                 return "not_sent"
-        except GatewayUnreachable as exc:
+        except (GatewayUnreachable, TransportBroken) as exc:
             raise GatewayDownError(str(exc)) from exc
         except GatewayAuthError as exc:
             raise ConfigurationError(str(exc)) from exc
@@ -157,15 +160,26 @@ class SmsTransport:
         raise GatewayDownError(f"phone unreachable: {last}")
 
     def _follow(self, gid: str, state: dict) -> dict:
-        """Poll the message until a final state or the send timeout."""
+        """Poll the message until a final state or the send timeout.
+
+        A phone that stops answering meanwhile is an outage to show at once, not a slow
+        send: TransportBroken leaves the row `sending`, the worker shows `gateway_down` and
+        parks the jobs, and once the phone answers again the recovery asks it by this id.
+        """
         deadline = self.clock() + self.settings.send_timeout
+        misses = 0
         while state.get("state") not in FINAL_STATES:
             if self.clock() >= deadline or self.abort.wait(FOLLOW_POLL_EVERY):
                 return state
             try:
                 fresh = self.client.get(gid)
-            except GatewayUnreachable:
-                continue  # keep following until the deadline; the phone may come back
+            except GatewayUnreachable as exc:
+                misses += 1
+                if misses >= FOLLOW_MISSES:
+                    raise TransportBroken(f"the phone stopped answering: {exc}",
+                                          may_have_sent=True) from exc
+                continue
+            misses = 0
             if fresh is None:
                 return {"state": "Lost"}
             state = fresh
