@@ -6,7 +6,7 @@ import sqlite3
 import pytest
 
 from message_queue import JobNotFound, NewJob, NothingToResend, Queue
-from message_queue.db import SCHEMA
+from message_queue.db import SCHEMA, SCHEMA_VERSION
 from tests.test_queue import assert_counts, make_job, recipients
 
 
@@ -107,7 +107,7 @@ def test_a_version_1_file_is_upgraded_in_place_and_keeps_its_rows(tmp_path):
 
     q = Queue(path)
     try:
-        assert q.db.connection().execute("PRAGMA user_version").fetchone()[0] == 2
+        assert q.db.connection().execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         again = q.resend("j_old", ["cancelled"])
         assert [m["phone"] for m in rows(q, again["id"])] == ["+15550001"]
     finally:
