@@ -14,6 +14,8 @@ from urllib.parse import quote
 
 from selenium.webdriver.common.keys import Keys
 
+from message_queue.messages import ClaimedMessage
+
 from .. import transport as t
 from ..errors import (NotOnWhatsApp, RetryableSendError, SessionLostError, TransportBroken,
                      UncertainSendError)
@@ -64,7 +66,7 @@ class ChatSender:
         self.base_url, self.timeout, self.abort = base_url.rstrip("/"), timeout, abort
         self.clicked = False
 
-    def send(self, message: dict) -> t.SendResult:
+    def send(self, message: ClaimedMessage) -> t.SendResult:
         """Send a text, or a file with the text as caption, and confirm it by its tick."""
         if message.get("attachment_path"):
             return self._send_media(message)
@@ -73,7 +75,7 @@ class ChatSender:
         if not same_text(shown, message["text"]):
             self.driver.execute_script(INSERT_TEXT_JS, box, message["text"])
             button = None  # the box changed: the button may come, go or be re-rendered
-        self._before_click()
+        self._check_abort()
         if button is None:
             button = self._wait_for("send_button", 5, required=False)
         self.clicked = True
@@ -83,7 +85,7 @@ class ChatSender:
             box.send_keys(Keys.ENTER)
         return self.confirm(before, message["text"])
 
-    def _send_media(self, message: dict) -> t.SendResult:
+    def _send_media(self, message: ClaimedMessage) -> t.SendResult:
         self.open_chat(message["phone"], None)
         attach = self._wait_for("attach_button", 5)
         attach.click()
@@ -102,7 +104,7 @@ class ChatSender:
                 self.driver.execute_script(INSERT_TEXT_JS, caption, message["text"])
             before = self._outgoing_count()
             button = self._wait_for("media_send_button", 5, code="attachment_failed")
-            self._before_click()
+            self._check_abort()
             self.clicked = True
             button.click()
             return self.confirm(before, message["text"])
@@ -146,7 +148,7 @@ class ChatSender:
             raise UncertainSendError("the last bubble does not carry our text")
         return t.SendResult()
 
-    def find_in_history(self, message: dict) -> str:
+    def find_in_history(self, message: ClaimedMessage) -> str:
         """Did this message go out? `sent` when a recent outgoing bubble carries its text."""
         self.open_chat(message["phone"], None)
         history = self.locators.run(self.driver, HISTORY_JS, HISTORY_DEPTH)
@@ -170,6 +172,3 @@ class ChatSender:
     def _check_abort(self) -> None:
         if self.abort is not None and self.abort.is_set():
             raise TransportBroken("aborted by a second SIGTERM", may_have_sent=self.clicked)
-
-    def _before_click(self) -> None:
-        self._check_abort()
