@@ -145,12 +145,13 @@ def test_multiline_quoted_cell_counts_as_one_row():
     assert rows == [(2, "Ana\nMaria"), (3, "Bea")]
 
 
-def test_short_rows_are_padded_and_extra_cells_become_columns():
+def test_short_rows_keep_their_cells_and_extra_cells_become_columns():
+    # A short row is not padded (one wide row would make every row as wide); the cells it
+    # lacks read as "" where the message uses them.
     result = parse("name,phone,city\nAna,+5511912345678\nBea,+14155550101,Rio,extra\n")
     assert result.columns == ["name", "phone", "city", "column_4"]
     assert result.headers == ["name", "phone", "city", ""]
-    assert result.contacts[0].variables == {
-        "name": "Ana", "phone": PHONE, "city": "", "column_4": ""}
+    assert result.contacts[0].variables == {"name": "Ana", "phone": PHONE}
     assert result.contacts[1].variables["column_4"] == "extra"
 
 
@@ -288,7 +289,7 @@ def test_xlsx_phone_as_float_int_and_text(tmp_path):
     assert [(c.row, c.phone) for c in result.contacts] == [
         (2, "5511912345678"), (3, "5511912345678"), (4, "5511912345678"),
         (5, "+1 (415) 555-0101")]
-    assert [c.variables["note"] for c in result.contacts] == ["😀 مرحبا", "", "42", "3.5"]
+    assert [c.variables.get("note", "") for c in result.contacts] == ["😀 مرحبا", "", "42", "3.5"]
 
 
 def test_xlsx_header_below_blank_rows_keeps_excel_row_numbers(tmp_path):

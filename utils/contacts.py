@@ -16,7 +16,8 @@ from itertools import islice
 import openpyxl
 
 from .template import normalize_name
-from .textfile import NEWLINES, NotTextError, decode_text, detect_delimiter, looks_like
+from .textfile import (NEWLINES, NotTextError, decode_text, detect_delimiter, looks_like,
+                       strip_controls)
 
 PHONE_HEADERS = (
     "phone", "number", "mobile", "whatsapp", "tel", "telephone", "celular", "telefone")
@@ -31,6 +32,12 @@ _EMPTY = "The file is empty."
 _HEADER_ONLY = "The file has a header row but no contacts."
 _TOO_MANY = ("The list has more than {:,} contacts, the most one job can take; "
              "split it into smaller files.")
+MAX_ROWS = 200_000
+# A contact list is a handful of columns; each column costs work on every row, so a file
+# far wider than any real list is refused instead of read.
+MAX_COLUMNS = 1_000
+_TOO_WIDE = ("Row {} has {:,} columns; a contact list can have at most {:,}. Keep only the "
+             "columns the message uses.")
 _RESAVE = "; save it again as .xlsx or .csv."
 
 
@@ -43,9 +50,17 @@ class ContactFileError(ValueError):
         self.field = field
 
 
+class TooManyContacts(ContactFileError):
+    """More recipients than one job can take."""
+
+
 @dataclass(slots=True)  # 100,000 of them in a big list
 class Contact:
-    """One recipient: its row as the user sees it, the raw phone text and every cell."""
+    """One recipient: its row as the user sees it, the raw phone text and its cells.
+
+    `variables` holds the cells the row has, by column name; a row shorter than the list
+    lacks the rest, which read as "" wherever a message uses them.
+    """
 
     row: int
     phone: str
@@ -63,7 +78,7 @@ class ContactList:
 
 
 def parse_contacts_file(data: bytes, filename: str, phone_column: str | None = None,
-                        max_rows: int = 200_000) -> ContactList:
+                        max_rows: int = MAX_ROWS) -> ContactList:
     """Read a .csv/.tsv, .xlsx or .txt upload into a ContactList, or raise ContactFileError."""
     ext = os.path.splitext((filename or "").strip().lower())[1]
     kind = _KINDS.get(ext)
@@ -90,7 +105,12 @@ def parse_contacts_file(data: bytes, filename: str, phone_column: str | None = N
         rows.close()  # releases the workbook at once when we stop early
 
 
-def parse_numbers_text(text: str, max_rows: int = 200_000) -> ContactList:
+def too_many(max_rows: int = MAX_ROWS) -> str:
+    """What the uploader is told when a list has more than `max_rows` recipients."""
+    return _TOO_MANY.format(max_rows)
+
+
+def parse_numbers_text(text: str, max_rows: int = MAX_ROWS) -> ContactList:
     """Read pasted numbers separated by newlines, commas, semicolons or tabs."""
     items = (item for item in re.split(r"[\r\n,;\t]+", text or "") if item.strip())
     return _single_column(enumerate(items, 1), max_rows, "numbers")
@@ -110,7 +130,7 @@ def _single_column(items, max_rows: int, field_name: str) -> ContactList:
             continue
         first = False
         if len(contacts) >= max_rows:
-            raise ContactFileError(_TOO_MANY.format(max_rows), field_name)
+            raise TooManyContacts(too_many(max_rows), field_name)
         contacts.append(Contact(row=position, phone=value, variables={"phone": value}))
     if not contacts:
         message = _HEADER_ONLY if field_name == "file" else "No phone numbers were given."
@@ -123,13 +143,17 @@ def _build(rows, phone_column: str | None, max_rows: int) -> ContactList:
     """A ContactList from (row number, cells) pairs; the first non-blank row is the header."""
     header: list[str] | None = None
     data: list[tuple[int, list[str]]] = []
+    width = 0
     for number, cells in rows:
         if not cells:
             continue
+        if len(cells) > MAX_COLUMNS:  # checked per row, so a wide file stops being read here
+            raise ContactFileError(_TOO_WIDE.format(number, len(cells), MAX_COLUMNS))
+        width = max(width, len(cells))
         if header is None:
             header = cells
         elif len(data) >= max_rows:
-            raise ContactFileError(_TOO_MANY.format(max_rows))  # stop before reading the rest
+            raise TooManyContacts(too_many(max_rows))  # stop before reading the rest
         else:
             data.append((number, cells))
     if header is None:
@@ -138,26 +162,31 @@ def _build(rows, phone_column: str | None, max_rows: int) -> ContactList:
         raise ContactFileError(_HEADER_ONLY)
     # Cells right of the header are kept as column_N rather than dropped: an unlabelled
     # column of numbers next to "Name" is still the phone column.
-    width = max(len(header), max(len(cells) for _, cells in data))
     headers = header + [""] * (width - len(header))
     names = _variable_names(headers)
     index = _phone_index(headers, names, data, phone_column)
-    contacts = []
-    for number, cells in data:
-        if len(cells) < width:
-            cells += [""] * (width - len(cells))
-        contacts.append(Contact(number, cells[index], dict(zip(names, cells))))
+    # Rows are not padded to the full width: one wide row would otherwise make every short
+    # row as wide (rows x columns). A missing cell reads as "" wherever a variable is used.
+    contacts = [Contact(number, cells[index] if index < len(cells) else "",
+                        dict(zip(names, cells))) for number, cells in data]
     return ContactList(names, names[index], contacts, headers)
 
 
 def _variable_names(headers: list[str]) -> list[str]:
     """Placeholder names: "First Name" -> first_name; unique (x, x_2); never empty."""
     names: list[str] = []
+    used: set[str] = set()
+    # The next suffix to try per base name: the suffixes below it are taken already, so
+    # each repeated header costs one probe (on average), not one per earlier repeat.
+    next_suffix: dict[str, int] = {}
     for position, header in enumerate(headers, 1):
         base = normalize_name(header) or f"column_{position}"
-        name, suffix = base, 2
-        while name in names:
+        name, suffix = base, next_suffix.get(base, 2)
+        while name in used:
             name, suffix = f"{base}_{suffix}", suffix + 1
+        if name != base:
+            next_suffix[base] = suffix
+        used.add(name)
         names.append(name)
     return names
 
@@ -165,8 +194,9 @@ def _variable_names(headers: list[str]) -> list[str]:
 def _phone_index(headers, names, data, wanted: str | None) -> int:
     """The column asked for, else the first known phone header, else one full of numbers."""
     if wanted and wanted.strip():
+        lowered, normalized = wanted.strip().lower(), normalize_name(wanted)
         for index, (header, name) in enumerate(zip(headers, names)):
-            if wanted.strip().lower() == header.lower() or normalize_name(wanted) == name:
+            if lowered == header.lower() or normalized == name:
                 return index
         available = ", ".join(h or n for h, n in zip(headers, names))
         raise ContactFileError(f"There is no column named '{wanted.strip()}'. "
@@ -174,13 +204,30 @@ def _phone_index(headers, names, data, wanted: str | None) -> int:
     for index, name in enumerate(names):
         if name in PHONE_HEADERS:
             return index
-    for index in range(len(names)):
-        values = list(islice((c[index] for _, c in data if index < len(c) and c[index]), 50))
+    for index, values in enumerate(_samples(data, len(names))):
         phones = [v for v in values if _PHONE_LIKE.fullmatch(v) and sum(map(str.isdigit, v)) >= 7]
         if values and len(phones) >= 0.6 * len(values):
             return index
     raise ContactFileError("Could not find a phone number column; choose one with phone_column.",
                            "phone_column")
+
+
+def _samples(data, width: int, size: int = 50) -> list[list[str]]:
+    """The first `size` non-empty values of each column, in one pass over the rows.
+
+    One pass, not one per column: scanning every row for each of a thousand mostly empty
+    columns was rows x columns.
+    """
+    samples: list[list[str]] = [[] for _ in range(width)]
+    unfilled = width
+    for _, cells in data:
+        for index, value in enumerate(cells):
+            if value and len(samples[index]) < size:
+                samples[index].append(value)
+                unfilled -= len(samples[index]) == size
+        if not unfilled:
+            break
+    return samples
 
 
 def _csv_rows(text: str):
@@ -249,7 +296,7 @@ def _cell_text(value) -> str:
         return ""
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
-    return str(value).strip()
+    return strip_controls(str(value)).strip()  # Excel's _x0000_ escape can carry a NUL
 
 
 def _trim(cells: list[str]) -> list[str]:

@@ -9,6 +9,10 @@ import csv
 import re
 
 NEWLINES = re.compile(r"\r\n|\r|\n")
+# C0 control characters other than tab and line breaks: SQLite's C API and WhatsApp both
+# stop at a NUL, and the others show as boxes or vanish on the phone. A spreadsheet export
+# holds them only by accident (a stray NUL in UTF-16, a ^Z at the end), so they are dropped.
+_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]+")
 _DELIMITERS = ",;\t|"
 _SIGNATURES = {
     b"\x89PNG": "a PNG image", b"\xff\xd8\xff": "a JPEG image", b"GIF8": "a GIF image",
@@ -54,7 +58,12 @@ def decode_text(data: bytes) -> str:
     controls = sum(ord(ch) < 32 and ch not in "\t\n\r\x0b\x0c" for ch in sample)
     if controls > max(1, len(sample) // 100):  # one stray ^Z or ^A is not a binary file
         raise NotTextError(_NOT_TEXT.format("it contains binary data"))
-    return text
+    return strip_controls(text)
+
+
+def strip_controls(text: str) -> str:
+    """``text`` without NUL and the other control characters a message cannot carry."""
+    return _CONTROLS.sub("", text)
 
 
 def utf16_without_bom(sample: bytes) -> str | None:
