@@ -11,10 +11,17 @@ from message_queue import Recipient
 
 from .contacts import ContactList
 from .phones import InvalidPhone, normalize_phone
-from .template import placeholders, render
+from .template import compile_template, placeholders
 
 # WhatsApp refuses longer texts; an SMS this long would be hundreds of parts anyway.
 MAX_MESSAGE_CHARS = 65_536
+# Every placeholder is filled on every row: a message is a few names, and 21,000 of them
+# times 70,000 rows (a 1 MB request) would be 1.5 billion lookups.
+MAX_PLACEHOLDERS = 100
+# What all of a job's texts may add up to: each is stored, and held in memory while the job
+# is created. 100,000 messages of 500 characters fit; a 64 KB text to 50,000 numbers (3 GB
+# from a 1 MB request) does not.
+MAX_JOB_CHARS = 50_000_000
 
 
 class RecipientError(ValueError):
@@ -39,6 +46,11 @@ def check_template(template: str, columns) -> None:
         raise RecipientError(
             f"The message is {len(template):,} characters; the limit is {MAX_MESSAGE_CHARS:,}.",
             [{"field": "message", "message": "too long"}])
+    occurrences = compile_template(template).occurrences
+    if occurrences > MAX_PLACEHOLDERS:
+        raise RecipientError(
+            f"The message has {occurrences:,} placeholders; the limit is {MAX_PLACEHOLDERS}.",
+            [{"field": "message", "message": "too many placeholders"}])
     known = set(columns) | {"phone"}
     unknown = [name for name in placeholders(template) if name not in known]
     if unknown:
@@ -52,33 +64,59 @@ def check_template(template: str, columns) -> None:
 def build_recipients(lists: list[ContactList], template: str, channel: str,
                      default_country: str | None) -> Built:
     """Normalise, de-duplicate and render every contact of `lists`, in order."""
-    built, seen = Built(), set()
-    # Pasted numbers have no {name}: every column of the request renders as "" where missing.
-    blank = dict.fromkeys((c for cl in lists for c in cl.columns), "")
-    # ...except {phone}: a list whose number column has another name ("celular") fills it
-    # with the recipient's number below, even when pasted numbers brought a "phone" column.
-    blank.pop("phone", None)
+    built, seen, total = Built(), set(), 0
+    compiled = compile_template(template)
+    # Only the variables the message uses (and "name", which the row keeps) are looked up:
+    # copying every column for every row was rows x columns.
+    used = list(compiled.counts) + ["name"]
+    normalized: dict[str, str | InvalidPhone] = {}  # a number repeated is parsed once
     for contacts in lists:
         for contact in contacts.contacts:
             raw = str(contact.phone).strip()
-            try:
-                phone = normalize_phone(raw, default_country)
-            except InvalidPhone as exc:
-                built.rejected.append({"row": contact.row, "phone": raw, "reason": exc.reason})
+            phone = normalized.get(raw)
+            if phone is None:
+                phone = normalized[raw] = _normalize(raw, default_country)
+            if isinstance(phone, InvalidPhone):
+                built.rejected.append({"row": contact.row, "phone": raw, "reason": phone.reason})
                 continue
             if phone in seen:
                 built.rejected.append({"row": contact.row, "phone": raw, "reason": "duplicate"})
                 continue
-            variables = dict(blank)
-            variables.update(contact.variables)
-            variables.setdefault("phone", phone)  # {phone} works even when the column is "celular"
-            text = render(template, variables)
-            if len(text) > MAX_MESSAGE_CHARS or not text.strip():
-                reason = "message_too_long" if text.strip() else "empty_message"
+            variables = _variables(contact.variables, used, phone)
+            length = compiled.length(variables)  # known before the text is built
+            text = compiled.fill(variables) if length <= MAX_MESSAGE_CHARS else None
+            if text is None or not text.strip():
+                reason = "message_too_long" if text is None else "empty_message"
                 built.rejected.append({"row": contact.row, "phone": raw, "reason": reason})
                 continue
+            total += length
+            if total > MAX_JOB_CHARS:
+                raise _job_too_big()
             seen.add(phone)
-            built.recipients.append(Recipient(
-                phone=phone, text=text, channel=channel,
-                name=variables.get("name", ""), row=contact.row))
+            built.recipients.append(Recipient(phone=phone, text=text, channel=channel,
+                                              name=variables["name"], row=contact.row))
     return built
+
+
+def _normalize(raw: str, default_country: str | None) -> str | InvalidPhone:
+    try:
+        return normalize_phone(raw, default_country)
+    except InvalidPhone as exc:
+        return exc
+
+
+def _variables(cells: dict[str, str], used: list[str], phone: str) -> dict[str, str]:
+    """The row's values for `used`: "" where this row (or its list) has no such column.
+
+    {phone} is the number as written when the list has a "phone" column, else (pasted
+    numbers, or a number column named "celular") the recipient's E.164 number.
+    """
+    values = {name: cells.get(name, "") for name in used}
+    values["phone"] = cells["phone"] if "phone" in cells else phone
+    return values
+
+
+def _job_too_big() -> RecipientError:
+    message = (f"The messages of this job add up to more than {MAX_JOB_CHARS:,} characters, "
+               "the most one job can hold; shorten the message or split the list.")
+    return RecipientError(message, [{"field": "message", "message": "job too large"}])
