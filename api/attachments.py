@@ -10,6 +10,7 @@ import binascii
 import hashlib
 import os
 import secrets
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +23,12 @@ ALLOWED_EXTENSIONS = {
     "mp3", "ogg", "m4a", "aac", "opus",  # audio
     "pdf", "txt", "csv", "doc", "docx", "xls", "xlsx", "ppt", "pptx", "odt", "ods", "zip",
 }
+
+
+# File systems and WhatsApp both stop at 255 bytes of name; the worker hands the name on.
+MAX_NAME_BYTES = 255
+# Right-to-left overrides and isolates make "menu\u202efdp.exe" read as "menuexe.pdf".
+_BIDI_CONTROLS = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
 @dataclass(frozen=True)
@@ -38,9 +45,24 @@ class Stored:
     sha256: str
 
 
+def _name_problem(name: str) -> str | None:
+    """Why a file name cannot be sent on, or None. Such a name would fail every message."""
+    if len(name.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
+        return f"is longer than {MAX_NAME_BYTES} bytes"
+    if any(unicodedata.category(ch) == "Cc" or ch in _BIDI_CONTROLS for ch in name):
+        return "contains a line break or another control character"
+    return None
+
+
 def _checked(filename: str, data: bytes) -> Attachment:
-    filename = check_text("attachment.filename", filename or "").strip()
-    name = filename.replace("\\", "/").rsplit("/", 1)[-1][:200]
+    # A path ("C:\\Users\\...\\menu.pdf", "../x.pdf") keeps only its last part, so no
+    # separator reaches the disk or the worker.
+    name = (filename or "").replace("\\", "/").rsplit("/", 1)[-1].strip()
+    problem = _name_problem(name)
+    if problem:
+        raise invalid("attachment", f"The attachment's file name {problem}; rename the file "
+                                    "and attach it again.")
+    check_text("attachment.filename", name)  # lone surrogates
     extension = name.rsplit(".", 1)[-1].lower() if "." in name else ""
     if extension not in ALLOWED_EXTENSIONS:
         raise invalid("attachment", f"Files of type {('.' + extension) if extension else 'unknown'}"

@@ -7,14 +7,23 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 from flask import request
 
-from utils.contacts import Contact, ContactList, parse_numbers_text, ContactFileError
+from utils.contacts import (MAX_ROWS, Contact, ContactFileError, ContactList, TooManyContacts,
+                            parse_numbers_text, too_many)
 
 from .problems import Problem, invalid
 
 MAX_FIELD_CHARS = {"name": 200, "channel": 40, "default_country": 10, "phone_column": 200}
+# Our bodies nest three deep ({"contacts": [{...}]}); Python's parser recurses per level
+# and fails with RecursionError (a 500) near a thousand, so depth is checked before parsing.
+MAX_DEPTH = 32
+# A JSON string, or an unterminated one up to the end: every byte has one way to match and
+# a match never fails once it starts, so the scan stays linear on any input.
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*(?:"|\Z)', re.DOTALL)
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 
 
 def load_json_object() -> dict:
@@ -26,14 +35,34 @@ def load_json_object() -> dict:
     def no_constants(name):
         raise ValueError(f"{name} is not valid JSON")
 
+    if _depth(raw) > MAX_DEPTH:
+        raise Problem(400, f"The JSON body nests deeper than {MAX_DEPTH} levels; none of this "
+                           "API's bodies needs more than three.")
     try:
         body = json.loads(raw, parse_constant=no_constants)
     except (ValueError, UnicodeDecodeError) as exc:
         raise Problem(400, f"The body is not valid JSON: {exc}") from None
+    except RecursionError:  # not reached after _depth; kept so no body can answer 500
+        raise Problem(400, "The JSON body nests too deeply.") from None
     if not isinstance(body, dict):
         message = f"The body must be a JSON object, not {_kind(body)}."
         raise Problem(422, message, errors=[{"field": "body", "message": message}])
     return body
+
+
+def _depth(raw: bytes) -> int:
+    """How deep the brackets of a JSON text nest, without parsing it (brackets in strings
+    do not count). Linear, and nearly free for a body with few brackets."""
+    if raw.count(b"[") + raw.count(b"{") <= MAX_DEPTH:
+        return 0
+    depth = deepest = 0
+    for byte in _STRING.sub(b"", raw).translate(None, _NOT_BRACKETS):
+        if byte in b"[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        else:
+            depth -= 1
+    return deepest
 
 
 def check_text(field: str, value: str) -> str:
@@ -60,11 +89,13 @@ def text_field(body: dict, field: str) -> str:
     return check_text(field, value)
 
 
-def contacts_from_json(contacts, phone_column: str = "") -> ContactList:
+def contacts_from_json(contacts, phone_column: str = "", max_rows: int = MAX_ROWS) -> ContactList:
     """`contacts`: a list of objects with a `phone` (or `phone_column`) and any variables."""
     phone_key = "_".join(phone_column.strip().lower().split()) or "phone"
     if not isinstance(contacts, list):
         raise invalid("contacts", f"contacts must be a list of objects, not {_kind(contacts)}.")
+    if len(contacts) > max_rows:  # the cap a file has, before any row is looked at
+        raise invalid("contacts", too_many())
     columns: dict[str, None] = {"phone": None}
     rows = []
     for i, item in enumerate(contacts, start=1):
@@ -84,16 +115,23 @@ def contacts_from_json(contacts, phone_column: str = "") -> ContactList:
                        headers=list(columns))
 
 
-def numbers_from_json(numbers, first_row: int = 1) -> ContactList:
-    """`numbers`: a list of numbers (strings or integers), or one free-text string of them."""
+def numbers_from_json(numbers, first_row: int = 1, max_rows: int = MAX_ROWS) -> ContactList:
+    """`numbers`: a list of numbers (strings or integers), or one free-text string of them.
+
+    `max_rows` is what is left of the request's recipient cap after its other lists.
+    """
     if isinstance(numbers, str):
         check_text("numbers", numbers)
         try:
-            parsed = parse_numbers_text(numbers)
+            parsed = parse_numbers_text(numbers, max_rows)
+        except TooManyContacts:  # said as the request's cap, whatever other lists took
+            raise invalid("numbers", too_many()) from None
         except ContactFileError as exc:
             raise invalid("numbers", exc.message) from None
         items = [c.phone for c in parsed.contacts]
     elif isinstance(numbers, list):
+        if len(numbers) > max_rows:
+            raise invalid("numbers", too_many())
         items = [_scalar_text(i, "numbers", n) for i, n in enumerate(numbers, start=1)]
     else:
         raise invalid("numbers", f"numbers must be a list of strings, not {_kind(numbers)}.")

@@ -14,7 +14,8 @@ from flask import Blueprint, current_app, request
 
 from message_queue import JOB_CHANNELS, NewJob
 from utils.bulk import collector_paused
-from utils.contacts import ContactFileError, ContactList, parse_contacts_file, parse_numbers_text
+from utils.contacts import (MAX_ROWS, ContactFileError, ContactList, TooManyContacts,
+                            parse_contacts_file, parse_numbers_text, too_many)
 from utils.phones import is_known_region
 from utils.recipients import Built, RecipientError, build_recipients, check_template
 from utils.sms import sms_parts
@@ -46,12 +47,13 @@ class SendRequest:
 def send():
     """Create a job from JSON or multipart/form-data."""
     settings = current_app.config["SETTINGS"]
-    req = read_send_request(settings)
-    built, channel, template, name = req.built, req.channel, req.template, req.name
-
+    # The header's form first: a bad key is refused before a 100,000-row list is read. A
+    # replay is still recognised by the request's hash, so the body is read after this.
     key = request.headers.get("Idempotency-Key")
     if key is not None and not (0 < len(key.strip()) <= 200):
         raise invalid("Idempotency-Key", "The Idempotency-Key must be 1 to 200 characters.")
+    req = read_send_request(settings)
+    built, channel, template, name = req.built, req.channel, req.template, req.name
     stored = attachments.store(req.attachment, settings.upload_dir) if req.attachment else None
     # The most parts any recipient's text costs: what the phone and the carrier count.
     parts = max(sms_parts(r.text) for r in built.recipients) if channel != "whatsapp" else None
@@ -127,8 +129,9 @@ def _from_json(body: dict):
     lists = []
     if body.get("contacts") is not None:
         lists.append(contacts_from_json(body["contacts"], text_field(body, "phone_column")))
-    if body.get("numbers") is not None:
-        lists.append(numbers_from_json(body["numbers"], first_row=_next_row(lists)))
+    if body.get("numbers") is not None:  # one cap for all of a request's recipients
+        lists.append(numbers_from_json(body["numbers"], first_row=_next_row(lists),
+                                       max_rows=MAX_ROWS - _count(lists)))
     attachment = attachments.from_json(body.get("attachment"))
     return fields, [cl for cl in lists if cl.contacts], attachment
 
@@ -148,8 +151,10 @@ def _from_form():
         except ContactFileError as exc:
             raise invalid(exc.field, exc.message) from None
     if form.get("numbers", "").strip():
-        try:
-            lists.append(parse_numbers_text(form["numbers"]))
+        try:  # one cap for the file and the pasted numbers together
+            lists.append(parse_numbers_text(form["numbers"], MAX_ROWS - _count(lists)))
+        except TooManyContacts:
+            raise invalid("numbers", too_many()) from None
         except ContactFileError as exc:
             raise invalid("numbers", exc.message) from None
         if len(lists) == 2:  # number pasted rows after the file's, so rows stay unique
@@ -158,6 +163,10 @@ def _from_form():
                 c.row += offset
     attachment = attachments.from_upload(request.files.get("attachment"))
     return fields, [cl for cl in lists if cl.contacts], attachment
+
+
+def _count(lists) -> int:
+    return sum(len(cl.contacts) for cl in lists)
 
 
 def _next_row(lists) -> int:

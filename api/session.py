@@ -17,7 +17,9 @@ def health():
     queue = current_app.config["QUEUE"]
     database = queue.check()
     if database != "ok":
-        return {"status": "down", "database": database, "workers": []}, 503
+        # Anyone may call /health: the reason (it names the database file) goes to the log.
+        current_app.logger.error("health: the database is unusable: %s", database)
+        return {"status": "down", "database": "unavailable", "workers": []}, 503
     workers = [{"worker_id": w["id"], "channel": w["channel"], "state": w["state"],
                 "heartbeat_age_s": w["heartbeat_age_s"]}
                for w in queue.list_workers() if w["state"] != "stopped"]

@@ -14,6 +14,7 @@ import pytest
 from werkzeug.serving import make_server
 
 from app import create_app
+from message_queue import Queue
 
 GOOD = "+14155550101"
 PDF_B64 = base64.b64encode(b"%PDF-1.4\n").decode()
@@ -435,3 +436,133 @@ def test_rendered_message_over_the_limit_is_a_rejected_row(client, auth, queue, 
     assert resp.get_json()["rejected"] == [{"row": 1, "phone": GOOD,
                                             "reason": "message_too_long"}]
     assert count_rows(queue) == (1, 1)
+
+
+# ---------------------------------------------------------------- issue 12: found from outside
+
+DEEP_JSON = {"[ x 50,000": b"[" * 50_000, "{\"a\": x 50,000": b'{"a":' * 50_000,
+             "closed arrays 40 deep": b"[" * 40 + b"]" * 40,
+             "deep inside a field": b'{"message": "Hi", "numbers": ' + b"[" * 5000 + b"]" * 5000
+             + b"}"}
+
+
+@pytest.mark.parametrize("raw", DEEP_JSON.values(), ids=DEEP_JSON.keys())
+@pytest.mark.parametrize("route", ["/send", "/preview", "/jobs/{}/resend"])
+def test_deeply_nested_json_is_a_400(client, auth, queue, settings, raw, route):
+    job_id = ""
+    if "resend" in route:
+        job_id = client.post("/send", json={"message": "Hi", "numbers": [GOOD]},
+                             headers=auth).get_json()["job_id"]
+    resp = client.post(route.format(job_id), data=raw, content_type="application/json",
+                       headers=auth)
+    assert resp.status_code == 400, resp.get_data(as_text=True)[:300]
+    assert resp.mimetype == "application/problem+json"
+    assert "deep" in resp.get_json()["detail"]
+    assert count_rows(queue) == ((1, 1) if job_id else (0, 0))
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting(client, auth):
+    message = "[{" * 100 + '\\"[' * 50
+    resp = client.post("/preview", data=('{"message": "%s", "numbers": ["%s"]}'
+                                         % (message, GOOD)).encode(),
+                       content_type="application/json", headers=auth)
+    assert resp.status_code == 200, resp.get_json()
+
+
+BAD_NAMES = {"emoji over 255 bytes": "🎉" * 64 + ".pdf", "newline": "menu\n.pdf",
+             "carriage return": "menu\r\nX-Evil: 1.pdf", "NUL": "menu\x00.pdf",
+             "tab": "menu\t.pdf", "escape": "\x1b[31mmenu.pdf",
+             "right-to-left override": "menu\u202efdp.exe.pdf"}
+
+
+@pytest.mark.parametrize("name", BAD_NAMES.values(), ids=BAD_NAMES.keys())
+@pytest.mark.parametrize("route", ["/send", "/preview"])
+def test_attachment_names_that_would_break_every_send_are_422(client, auth, queue, settings,
+                                                               name, route):
+    body = {"message": "Hi", "numbers": [GOOD],
+            "attachment": {"filename": name, "content_base64": PDF_B64}}
+    problem = assert_refused(client.post(route, json=body, headers=auth), 422, queue, settings)
+    assert problem["errors"][0]["field"] == "attachment"
+    assert "name" in problem["detail"]
+
+
+def test_a_long_emoji_attachment_name_in_a_form_is_422(client, auth, queue, settings):
+    form = {"message": "Hi", "numbers": GOOD,
+            "attachment": (io.BytesIO(b"%PDF-1.4\n"), "🎉" * 64 + ".pdf")}
+    resp = client.post("/send", data=form, headers=auth, content_type="multipart/form-data")
+    problem = assert_refused(resp, 422, queue, settings)
+    assert problem["errors"][0]["field"] == "attachment" and "255 bytes" in problem["detail"]
+
+
+def test_an_attachment_name_of_255_bytes_is_fine(client, auth):
+    body = {"message": "Hi", "numbers": [GOOD],
+            "attachment": {"filename": "é" * 125 + "x.pdf", "content_base64": PDF_B64}}
+    assert client.post("/send", json=body, headers=auth).status_code == 202
+
+
+def test_health_does_not_show_the_database_path(settings, tmp_path):
+    folder = tmp_path / "secret-folder-name"
+    folder.mkdir()
+    path = folder / "queue.db"
+    queue = Queue(path)
+    client = create_app(settings.replace(database_path=str(path)), queue).test_client()
+    queue.close()  # the next request opens the file again, and finds it broken
+    for extra in folder.glob("queue.db-*"):
+        extra.unlink()
+    path.write_bytes(b"this is not a database " * 512)
+    resp = client.get("/health")
+    assert resp.status_code == 503
+    assert resp.get_json() == {"status": "down", "database": "unavailable", "workers": []}
+    assert "secret-folder-name" not in resp.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"numbers": ["1"] * 200_001}, "numbers"),
+    ({"numbers": "1\n" * 200_001}, "numbers"),
+    ({"contacts": [{"phone": "1"}] * 200_001}, "contacts"),
+    ({"contacts": [{"phone": "1"}] * 150_000, "numbers": ["2"] * 50_001}, "numbers"),
+], ids=["numbers list", "numbers text", "contacts", "contacts and numbers together"])
+def test_json_recipients_have_the_cap_a_file_has(client, auth, queue, settings, body, field):
+    resp = client.post("/send", json={"message": "Hi", **body}, headers=auth)
+    problem = assert_refused(resp, 422, queue, settings)
+    assert problem["errors"][0]["field"] == field and "200,000" in problem["detail"]
+
+
+def test_a_file_and_pasted_numbers_share_one_cap(client, auth, queue, settings):
+    data = ("phone\n" + "1\n" * 199_999).encode()
+    form = {"message": "Hi", "numbers": "+14155550101\n+14155550102",
+            "file": (io.BytesIO(data), "c.csv")}
+    resp = client.post("/preview", data=form, headers=auth, content_type="multipart/form-data")
+    problem = assert_refused(resp, 422, queue, settings)
+    assert problem["errors"][0]["field"] == "numbers" and "200,000" in problem["detail"]
+
+
+@pytest.mark.parametrize("encoding, cell", [("utf-16", "An\x00a\x01"), ("utf-16-le", "An\x00a"),
+                                            ("utf-16-be", "\x00Ana\x00"), ("utf-8", "An\x1fa")])
+def test_control_characters_in_file_cells_never_reach_the_database(client, auth, queue,
+                                                                    encoding, cell):
+    # A stray NUL is what a broken UTF-16 export holds; the rest of the file is fine.
+    rows = "".join(f"+1415555{i:04d}\tcustomer number {i}\n" for i in range(2, 12))
+    data = f"phone\tname\n+14155550101\t{cell}\n{rows}".encode(encoding)
+    resp = client.post("/send", data=_form_file(data, "c.csv", message="Hi {name}"),
+                       headers=auth, content_type="multipart/form-data")
+    assert resp.status_code == 202, resp.get_json()
+    rows, _ = queue.list_messages(resp.get_json()["job_id"])
+    assert rows[0]["text"] == "Hi Ana"
+
+
+def test_api_answers_and_exports_are_not_cached(client, auth):
+    job_id = client.post("/send", json={"message": "Hi", "numbers": [GOOD]},
+                         headers=auth).get_json()["job_id"]
+    for url in ("/jobs", f"/status/{job_id}", f"/jobs/{job_id}/export.csv"):
+        resp = client.get(url, headers=auth)
+        assert resp.status_code == 200
+        assert "no-store" in resp.headers.get("Cache-Control", ""), url
+
+
+def test_a_bad_idempotency_key_is_refused_before_the_body_is_read(client, auth, queue,
+                                                                   settings):
+    resp = client.post("/send", data=b'{"message": "Hi", "numbers": [', headers={
+        **auth, "Idempotency-Key": "k" * 201}, content_type="application/json")
+    problem = assert_refused(resp, 422, queue, settings)
+    assert problem["errors"][0]["field"] == "Idempotency-Key"
