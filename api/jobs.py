@@ -11,7 +11,7 @@ from flask import Blueprint, Response, current_app, request, stream_with_context
 from message_queue import MessageStatus
 
 from .payload import load_json_object
-from .problems import invalid
+from .problems import Problem, invalid
 from .views import iso, message_object, status_object
 
 bp = Blueprint("jobs", __name__)
@@ -77,8 +77,19 @@ def resend(job_id):
             not all(isinstance(s, str) and s in allowed for s in statuses):
         raise invalid("statuses", f"statuses must be a non-empty list of {', '.join(allowed)}: "
                                   "the messages that did not arrive for sure.")
+    _check_attachment_kept(_queue().get_job(job_id))
     job = _queue().resend(job_id, statuses)
     return _status(job), 202, {"Location": f"/status/{job['id']}"}
+
+
+def _check_attachment_kept(job: dict) -> None:
+    """A 409 when retention deleted the job's attachment: a copy would fail every message."""
+    if job["attachment_name"] and not job["attachment_path"]:
+        days = current_app.config["SETTINGS"].attachment_retention_days
+        raise Problem(409, f"This job's attachment {job['attachment_name']!r} was deleted "
+                           f"{days:g} days after the job finished (ATTACHMENT_RETENTION_DAYS), "
+                           "so its messages cannot be sent again; start a new job with the "
+                           "file attached.")
 
 
 @bp.get("/jobs")

@@ -93,6 +93,29 @@ class JobStore:
                              ((new_id, r["id"]) for r in rows))
             return self._job_row(conn, new_id)
 
+    def expired_attachments(self, finished_before: float) -> list[dict]:
+        """Jobs finished before `finished_before` that still keep an attachment file, as
+        {"id", "attachment_path"}; a file some other job still needs (a resend not finished,
+        or finished later) is left out."""
+        with self.db.read() as conn:
+            rows = conn.execute(_EXPIRED + " ORDER BY finished_at",
+                                (finished_before, finished_before)).fetchall()
+        return [dict(r) for r in rows]
+
+    def release_attachment(self, job_id: str, finished_before: float) -> str | None:
+        """Clear the job's attachment_path if it is still expired; the path released, else None.
+
+        The name stays, so the status still says which file it was. Checked again inside the
+        write, so a resend made meanwhile keeps its file.
+        """
+        with self.db.write() as conn:
+            row = conn.execute(_EXPIRED + " AND j.id = ?",
+                               (finished_before, finished_before, job_id)).fetchone()
+            if row is None:
+                return None
+            conn.execute("UPDATE jobs SET attachment_path = NULL WHERE id = ?", (job_id,))
+            return row["attachment_path"]
+
     def _write_job(self, conn, job_id: str, job: NewJob, recipients, now: float) -> None:
         """Insert a pending job, its recipients and its counts (inside the caller's write)."""
         conn.execute(
@@ -252,6 +275,11 @@ class JobStore:
             last = rows[-1]["id"]
 
 
+# Jobs done before ? whose file no job still working, or done after ?, uses.
+_EXPIRED = ("SELECT j.id, j.attachment_path FROM jobs AS j WHERE j.attachment_path IS NOT NULL"
+            " AND j.finished_at < ? AND NOT EXISTS (SELECT 1 FROM jobs AS k"
+            " WHERE k.attachment_path = j.attachment_path AND k.id != j.id"
+            " AND (k.finished_at IS NULL OR k.finished_at >= ?))")
 _INSERT_MESSAGE = ("INSERT INTO messages (job_id, row, phone, name, text, channel, updated_at)"
                    " VALUES (?, ?, ?, ?, ?, ?, ?)")
 
