@@ -11,8 +11,8 @@ import re
 
 from flask import request
 
-from utils.contacts import (MAX_ROWS, Contact, ContactFileError, ContactList, TooManyContacts,
-                            parse_numbers_text, too_many)
+from utils.contacts import (MAX_COLUMNS, MAX_ROWS, Contact, ContactFileError, ContactList,
+                            TooManyContacts, parse_numbers_text, too_many)
 
 from .problems import Problem, invalid
 
@@ -108,6 +108,9 @@ def contacts_from_json(contacts, phone_column: str = "", max_rows: int = MAX_ROW
             check_text(f"contacts[{i}].{key}", name)
             variables[name] = _scalar_text(i, key, value)
             columns.setdefault(name, None)
+        if len(columns) > MAX_COLUMNS:  # as for a file: each column costs work on every row
+            raise invalid("contacts", f"The contacts have more than {MAX_COLUMNS:,} different "
+                                      "fields; keep only the ones the message uses.")
         rows.append(Contact(row=i, phone=variables.get(phone_key, ""), variables=variables))
     if rows and phone_key not in columns:
         raise invalid("phone_column", f"No contact has a field named {phone_column.strip()!r}.")

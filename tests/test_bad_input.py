@@ -111,6 +111,8 @@ JSON_422 = {
         "filename": "menu.pdf", "content_base64": "%%% not base64 %%%"}}, "attachment"),
     "attachment that is empty": ({"message": "Hi", "numbers": [GOOD], "attachment": {
         "filename": "menu.pdf", "content_base64": ""}}, "attachment"),
+    "contacts with 1,001 fields": ({"message": "Hi", "contacts": [
+        {"phone": GOOD, **{f"f{i}": "" for i in range(1_001)}}]}, "contacts"),
     "attachment is a string": ({"message": "Hi", "numbers": [GOOD],
                                 "attachment": PDF_B64}, "attachment"),
     "attachment on an sms job": ({"message": "Hi", "numbers": [GOOD], "channel": "sms",
