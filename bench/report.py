@@ -1,8 +1,8 @@
 """Turn one run's results into docs/BENCHMARKS.md: a summary against the goals, then details."""
 from __future__ import annotations
 
-from .report_sections import (api_section, browser_section, pacing_section, queue_section,
-                              service_section, status_section, yes)
+from .report_sections import (api_section, browser_section, inputs_section, pacing_section,
+                              queue_section, service_section, status_section, yes)
 
 
 def render(r: dict) -> str:
@@ -32,7 +32,8 @@ def render(r: dict) -> str:
             for row in summary_rows(r)]
     for name, error in r.get("failed", {}).items():
         out.append(f"| - | {name} | failed: `{error[:200]}` | - | **no** |")
-    for key, section in (("api", api_section), ("queue", queue_section),
+    for key, section in (("api", api_section), ("inputs", inputs_section),
+                         ("queue", queue_section),
                          ("status", status_section), ("browser", browser_section),
                          ("service", service_section), ("pacing", pacing_section)):
         if key in r:
@@ -58,6 +59,16 @@ def summary_rows(r: dict) -> list[tuple]:
                      a["ratio"] <= 1.3))
         rows.append((1, "POST /send: peak RSS of the API worker", f"{a['product_peak_mb']:.0f} MB",
                      "< 250 MB", a["product_peak_mb"] < 250))
+    if "inputs" in r:
+        i = r["inputs"]
+        done = [x for x in i["rows"] if x["cpu_s"] is not None]
+        worst_cpu = max((x["cpu_s"] for x in done), default=float("nan"))
+        worst_mb = max((x["rss_growth_mb"] for x in done), default=float("nan"))
+        within = sum(x["ok"] for x in i["rows"])
+        rows.append((1, "Crafted requests under 1 MB (/preview and /send): worst cost",
+                     f"{worst_cpu:.2f} s CPU, {worst_mb:.0f} MB; {within}/{len(i['rows'])} "
+                     "within", f"<= {i['cpu_goal_s']:g} s, <= {i['memory_goal_mb']:g} MB",
+                     i["goal_met"]))
     if "queue" in r:
         q = r["queue"]
         by = {(x["name"], x["procs"]): x for x in q["rows"]}

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import statistics
 
+from .input_costs import table as inputs_table
+
 
 def yes(ok: bool) -> str:
     return "yes" if ok else "**no**"
@@ -42,6 +44,16 @@ def api_section(a: dict) -> list[str]:
         out += ["", "| hottest functions (self time) | s |", "|---|---|"]
         out += [f"| `{k}` | {v:.2f} |" for k, v in p["self"]]
     return out
+
+
+def inputs_section(i: dict) -> list[str]:
+    return ["## 1b. Small inputs with large costs", "",
+            f"Each crafted request (at most 1 MB) is posted once to /preview and once to /send "
+            "through the Flask test client, in a fresh subprocess after a warm-up request "
+            "(bench/input_costs.py). CPU is the process's CPU time for that one request; memory "
+            "is the growth of its peak RSS (ru_maxrss). Goal: at most "
+            f"{i['cpu_goal_s']:g} s of CPU and {i['memory_goal_mb']:g} MB, and no 5xx. A case "
+            f"still running after {i['timeout_s']} s is killed.", "", *inputs_table(i)]
 
 
 def queue_section(q: dict) -> list[str]:

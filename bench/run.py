@@ -14,12 +14,13 @@ import tempfile
 import time
 from datetime import datetime, timezone
 
-from . import (api_create, browser_path, browser_service, pacing, queue_throughput, report,
-               status_latency)
+from . import (api_create, browser_path, browser_service, input_costs, pacing,
+               queue_throughput, report, status_latency)
 from .common import ROOT, machine, say
 
-SECTIONS = {"api": api_create.run, "queue": queue_throughput.run, "status": status_latency.run,
-            "browser": browser_path.run, "service": browser_service.run, "pacing": pacing.run}
+SECTIONS = {"api": api_create.run, "inputs": input_costs.run, "queue": queue_throughput.run,
+            "status": status_latency.run, "browser": browser_path.run,
+            "service": browser_service.run, "pacing": pacing.run}
 PRODUCT_PATHS = ["api", "utils", "message_queue", "worker", "app.py", "config.py",
                  "run_worker.py"]
 
