@@ -10,6 +10,7 @@ import hmac
 import sys
 
 from flask import Flask, request
+from flask.json.provider import DefaultJSONProvider
 
 from api import auth, jobs, openapi, pages, preview, problems, send, session
 from config import ConfigError, Settings
@@ -23,6 +24,11 @@ SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; object-src 'none';"
                                " frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
 }
+
+
+class InContractOrder(DefaultJSONProvider):
+    """JSON answers keep their fields in the order the contract lists them."""
+    sort_keys = False
 
 
 def derived_secret(api_key: str) -> str:
@@ -50,7 +56,7 @@ def create_app(settings: Settings | None = None, queue: Queue | None = None) -> 
         # session may live is refused before the database is even asked.
         PERMANENT_SESSION_LIFETIME=int(settings.session_max_age),
     )
-    app.json.sort_keys = False
+    app.json = InContractOrder(app)
     problems.register(app)
     auth.register(app)
     for blueprint in (send.bp, preview.bp, jobs.bp, session.bp, pages.bp, openapi.bp):

@@ -30,7 +30,7 @@ def preview():
     reasons = {r["row"]: r["reason"] for r in built.rejected}
     queued = {r.row: r.phone for r in built.recipients}
     columns = list(dict.fromkeys(c for cl in lists for c in cl.columns))
-    rows = []
+    rows: list[dict] = []
     for contact in (c for cl in lists for c in cl.contacts):
         if len(rows) == PREVIEW_ROWS:
             break

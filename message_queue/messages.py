@@ -6,6 +6,8 @@ to a worker to verify (`recover_sending`) and are never silently re-queued.
 """
 from __future__ import annotations
 
+from .store import Store
+
 from typing import TypedDict
 
 from .states import JobStatus, MessageStatus
@@ -61,7 +63,7 @@ def _claimed(conn, ids: list[int]) -> list[ClaimedMessage]:
             for r in conn.execute(_CLAIMED.format(ids=marks), ids)]
 
 
-class MessageStore:
+class MessageStore(Store):
     """Message-level operations; mixed into `Queue`, which provides `db` and `clock`."""
 
     def claim_next(self, channel: str, worker_id: str) -> ClaimedMessage | None:

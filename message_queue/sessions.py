@@ -5,12 +5,14 @@ a backup of it) gives no usable cookie. When a session has ended is decided here
 """
 from __future__ import annotations
 
+from .store import Store
+
 # last_seen_at is rewritten at most this often: the page polls every few seconds, and a
 # write per poll would make every GET a write transaction competing with the workers.
 TOUCH_EVERY = 60.0
 
 
-class SessionStore:
+class SessionStore(Store):
     """Session rows; mixed into `Queue`, which provides `db` and `clock`."""
 
     def create_session(self, id_hash: str, key_mac: str, csrf: str) -> None:

@@ -1,6 +1,8 @@
 """Workers: heartbeats, the state each shows in /session, and the latest login QR code."""
 from __future__ import annotations
 
+from .store import Store
+
 # A worker silent this long shows as `disconnected` (the contract's 60 s)...
 DISCONNECTED_AFTER = 60.0
 # ...and silent twice as long it is dead: another worker takes over its `sending` rows to
@@ -9,7 +11,7 @@ DISCONNECTED_AFTER = 60.0
 DEAD_AFTER = 2 * DISCONNECTED_AFTER
 
 
-class WorkerStore:
+class WorkerStore(Store):
     """Worker rows; mixed into `Queue`, which provides `db` and `clock`."""
 
     def heartbeat(self, worker_id: str, channel: str, state: str,

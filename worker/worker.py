@@ -51,7 +51,9 @@ class Worker:
         self.next_send_at = 0.0
         self.logged_in = False
         self.ready_sent = False
-        self._last_beat = (None, None, None, 0.0)
+        # (state, job, detail, when) of the last heartbeat written; run() writes `starting`.
+        self._last_beat: tuple[str, str | None, str | None, float] = ("starting", None, None,
+                                                                      float("-inf"))
         self._last_qr: bytes | None = None
         self._down_streak = 0
         self._session_checked_at = float("-inf")
@@ -131,7 +133,7 @@ class Worker:
 
     def on_session_down(self, state: t.SessionState) -> None:
         """Nothing may be sent: park this channel's jobs and say what a person must do."""
-        if self.logged_in or self._last_beat[0] in (None, "starting"):
+        if self.logged_in or self._last_beat[0] == "starting":
             log.warning("%s channel cannot send: %s %s", self.channel, state.state, state.detail,
                         extra=self._ctx())
         self.logged_in = False
@@ -155,7 +157,8 @@ class Worker:
 
     def _while_waiting(self) -> bool:
         # A long pause must not make us look dead to /session or to other workers' recovery.
-        self.heartbeat(*self._last_beat[:3])
+        state, job_id, detail, _ = self._last_beat
+        self.heartbeat(state, job_id, detail)
         # It is also when to ask the phone what it delivered: a job of hours would otherwise
         # show its rows `sent` until it ends.
         self.deliveries.poll_if_due()
@@ -193,7 +196,7 @@ class Worker:
             else:
                 self.queue.mark_failed(mid, me, outcome.code)
         elif outcome.action == "retry":
-            self.queue.retry_later(mid, me, outcome.code, outcome.at)
+            self.queue.retry_later(mid, me, outcome.code, outcome.at or now)
         elif outcome.action == "release":
             self.queue.release(mid, me, outcome.code)
             if isinstance(error, TransportBroken):

@@ -68,8 +68,8 @@ class ChatSender:
 
     def send(self, message: ClaimedMessage) -> t.SendResult:
         """Send a text, or a file with the text as caption, and confirm it by its tick."""
-        if message.get("attachment_path"):
-            return self._send_media(message)
+        if message["attachment_path"]:
+            return self._send_media(message, message["attachment_path"])
         box = self.open_chat(message["phone"], message["text"])
         shown, before, button = self.locators.run(self.driver, PREPARE_JS, box)
         if not same_text(shown, message["text"]):
@@ -85,11 +85,11 @@ class ChatSender:
             box.send_keys(Keys.ENTER)
         return self.confirm(before, message["text"])
 
-    def _send_media(self, message: ClaimedMessage) -> t.SendResult:
+    def _send_media(self, message: ClaimedMessage, path: str) -> t.SendResult:
         self.open_chat(message["phone"], None)
         attach = self._wait_for("attach_button", 5)
         attach.click()
-        name = message.get("attachment_name") or Path(message["attachment_path"]).name
+        name = message["attachment_name"] or Path(path).name
         media = name.rsplit(".", 1)[-1].lower() in MEDIA_EXTENSIONS
         file_input = self._wait_for("file_input_media" if media else "file_input_document", 5)
         # The browser reads the file only when the message is sent, so the copy must outlive
@@ -97,7 +97,7 @@ class ChatSender:
         with tempfile.TemporaryDirectory() as folder:
             # Upload under the file's own name: the recipient sees a document's name.
             upload = Path(folder) / Path(name).name
-            shutil.copyfile(message["attachment_path"], upload)
+            shutil.copyfile(path, upload)
             file_input.send_keys(str(upload))
             caption = self._wait_for("caption_box", self.timeout, code="attachment_failed")
             if message["text"]:

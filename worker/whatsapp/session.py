@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 
 from selenium.common.exceptions import WebDriverException
+from selenium.webdriver.remote.webdriver import WebDriver
 from urllib3.exceptions import HTTPError as Urllib3Error
 
 from .. import transport as t
@@ -30,7 +31,7 @@ class WhatsAppSession:
         self.settings, self.locators = settings, locators
         self.base_url = settings.whatsapp_web_url.rstrip("/")
         self.driver_factory = driver_factory or self._build
-        self.driver = None
+        self.driver: WebDriver | None = None
         self.loaded = False
         self.sends = 0
         self._qr_ref, self._qr_png = None, None
@@ -45,13 +46,13 @@ class WhatsAppSession:
         if self.driver is not None:
             return
         log.info("starting Chromium with profile %s", self.settings.chrome_profile_dir)
-        self.driver = self.driver_factory()
+        self.driver = driver = self.driver_factory()
         page_load = max(self.settings.send_timeout, 10)
-        self.driver.set_page_load_timeout(page_load)
+        driver.set_page_load_timeout(page_load)
         # A browser that stops answering (frozen, out of memory, stopped) would hold any
         # command forever: Selenium waits on ChromeDriver without a limit of its own. No
         # command of ours takes longer than a page load, so twice that means it is hung.
-        _set_command_timeout(self.driver, 2 * page_load)
+        _set_command_timeout(driver, 2 * page_load)
         self.sends = 0
         self.loaded = False
 
@@ -66,7 +67,7 @@ class WhatsAppSession:
             return t.SessionState(t.UNAVAILABLE, f"Chromium did not start: {exc.msg or exc}")
         try:
             if not self.loaded:
-                self.driver.get(self.base_url)
+                self.browser.get(self.base_url)
                 self.loaded = True
         except WebDriverException as exc:
             # No network path to WhatsApp: keep the browser, say so, try the page again later.
@@ -87,7 +88,7 @@ class WhatsAppSession:
         return t.SessionState(t.UNAVAILABLE, "browser restarted")
 
     def _read_state(self) -> t.SessionState:
-        driver = self.driver
+        driver = self.browser
         self._take_over_if_asked()
         found = self._wait_for_page(BOOT_WAIT if self.sends == 0 else 5.0)
         if found is None:
@@ -102,11 +103,11 @@ class WhatsAppSession:
         return t.SessionState(t.LOGGED_IN)
 
     def _wait_for_page(self, seconds: float):
-        return self.locators.wait_for_any(self.driver, ("qr_canvas", "app_shell"), seconds)
+        return self.locators.wait_for_any(self.browser, ("qr_canvas", "app_shell"), seconds)
 
     def _qr_image(self, canvas) -> bytes | None:
         """PNG of the QR canvas, taken again only when its payload (data-ref) rotates."""
-        ref = self.driver.execute_script(
+        ref = self.browser.execute_script(
             "const h = arguments[0].closest('[data-ref]'); return h ? h.dataset.ref : null;",
             canvas)
         if ref is None or ref != self._qr_ref or self._qr_png is None:
@@ -117,12 +118,19 @@ class WhatsAppSession:
     def _take_over_if_asked(self) -> None:
         # "WhatsApp is open in another window": this worker is the account's sender, so it
         # takes the session back rather than sit idle with a queue full of messages.
-        button = self.locators.find(self.driver, "use_here_button")
+        button = self.locators.find(self.browser, "use_here_button")
         if button is not None:
             log.warning("WhatsApp was opened elsewhere; clicking 'Use here' to take it back")
             button.click()
-            if not self.locators.wait(self.driver, "return !find('use_here_button');", 5):
+            if not self.locators.wait(self.browser, "return !find('use_here_button');", 5):
                 log.warning("the 'Use here' prompt did not go away")
+
+    @property
+    def browser(self) -> WebDriver:
+        """The open browser; only asked for after `start`, which opens one or raises."""
+        if self.driver is None:
+            raise BrowserUnavailable("the browser is not open")
+        return self.driver
 
     def is_alive(self) -> bool:
         """True when the browser still answers commands."""
@@ -169,7 +177,7 @@ class WhatsAppSession:
             log.warning("killed %d browser process(es) that did not quit", killed)
 
 
-def _set_command_timeout(driver, seconds: float) -> float | None:
+def _set_command_timeout(driver, seconds: float | None) -> float | None:
     """Limit how long one WebDriver command may take; the limit it had before."""
     config = getattr(getattr(driver, "command_executor", None), "client_config", None)
     if config is None:  # not a Selenium driver (a test double): nothing to limit
