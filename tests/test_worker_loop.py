@@ -235,3 +235,27 @@ def test_run_exits_cleanly_and_says_stopped(queue, make_worker):
     assert worker.run() == 0
     assert transport.closed == 1
     assert [w["state"] for w in queue.list_workers()] == ["stopped"]
+
+
+def test_an_idle_worker_deletes_attachments_past_their_retention(queue, make_worker, clock,
+                                                                  settings, tmp_path):
+    uploads = tmp_path / "uploads"
+    uploads.mkdir(exist_ok=True)
+    old, recent = uploads / "old.pdf", uploads / "recent.pdf"
+    for path in (old, recent):
+        path.write_bytes(b"%PDF")
+    ids = []
+    for path in (old, recent):
+        job, _ = queue.create_job(NewJob(channel="whatsapp", template="hi",
+                                         attachment_path=str(path), attachment_name=path.name),
+                                  [Recipient(phone="+1", text="hi", channel="whatsapp")])
+        ids.append(job["id"])
+        worker, _ = make_worker(upload_dir=str(uploads), attachment_retention_days=30)
+        drain(worker, 3)  # sent: the job is finished now
+        clock.advance(20 * 86_400)
+    # The first job finished 40 days ago, the second 20: only the first file goes.
+    worker, _ = make_worker(upload_dir=str(uploads), attachment_retention_days=30)
+    worker.run_once()
+    assert not old.exists() and recent.exists()
+    assert queue.get_job(ids[0])["attachment_path"] is None
+    assert queue.get_job(ids[0])["attachment_name"] == "old.pdf"  # still says what it was

@@ -20,6 +20,7 @@ from utils.pacing import Delays, Pacer
 
 from .delay import wait
 from .deliveries import DELIVERY_POLL_EVERY, DeliveryTracker
+from .housekeeping import Housekeeping
 from .errors import (ConfigurationError, RetryableSendError, SendError, SessionLostError,
                      TransportBroken, UncertainSendError, decide)
 from .recovery import Recovery
@@ -48,6 +49,7 @@ class Worker:
         self.idle_poll, self.session_poll = idle_poll, session_poll
         self.deliveries = DeliveryTracker(queue, transport, clock, delivery_poll, self._ctx())
         self.recovery = Recovery(queue, transport, self.worker_id, self.deliveries, self._ctx)
+        self.housekeeping = Housekeeping(queue, settings, clock)
         self.next_send_at = 0.0
         self.logged_in = False
         self.ready_sent = False
@@ -78,6 +80,7 @@ class Worker:
         if message is None:
             self.heartbeat("logged_in")
             self.deliveries.poll_if_due()  # idle: ask about delivery, where the channel can tell
+            self.housekeeping.run_if_due()
             self.stop.wait(self.idle_poll)
             return False
         self.heartbeat("sending", message["job_id"])
