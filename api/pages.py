@@ -19,12 +19,12 @@ from message_queue.states import USER_MOVES
 
 from .auth import (THROTTLED, end_page_session, key_matches, key_wait, page_session,
                    start_page_session, try_key)
-from .preview import pacing
+from utils.pacing import Delays
 from .problems import Problem
 from .views import status_object
 
 bp = Blueprint("pages", __name__)
-CHANNEL_LABELS = {"whatsapp": "WhatsApp", "sms": "SMS", "whatsapp_then_sms": "WhatsApp, then SMS"}
+CHANNEL_LABELS = {name: channel.label for name, channel in JOB_CHANNELS.items()}
 # Where sign-in may lead: /app or a path under it, in printable ASCII without spaces (no
 # CR/LF to split the Location header, no other site), and not absurdly long.
 PAGE_PATH = re.compile(r"/app(?:[/?#][!-~]*)?")
@@ -56,7 +56,8 @@ def app_page(view: str, job_id: str | None):
         context.update(job=status_object(row, settings, now=time.time()),
                        template=row["template"])
     elif view == "new":
-        context.update(pacing={c: pacing(settings, c) for c in JOB_CHANNELS},
+        context.update(pacing={c: Delays.for_channel(settings, c).describe()
+                               for c in JOB_CHANNELS},
                        default_country=settings.default_country)
     return render_template(f"{view}.html", **context)
 

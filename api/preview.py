@@ -27,6 +27,7 @@ def preview():
     settings = current_app.config["SETTINGS"]
     req = read_send_request(settings, allow_empty_message=True)
     built, lists = req.built, req.lists
+    delays = Delays.for_channel(settings, req.channel)
     reasons = {r["row"]: r["reason"] for r in built.rejected}
     queued = {r.row: r.phone for r in built.recipients}
     columns = list(dict.fromkeys(c for cl in lists for c in cl.columns))
@@ -57,8 +58,8 @@ def preview():
         "sms": _sms_summary(texts) if req.channel != "whatsapp" else None,
         "attachment": ({"filename": req.attachment.original_name,
                         "bytes": len(req.attachment.data)} if req.attachment else None),
-        "pacing": pacing(settings, req.channel),
-        "estimate_seconds": estimate_seconds(settings, req.channel, len(built.recipients)),
+        "pacing": delays.describe(),
+        "estimate_seconds": delays.estimate_seconds(len(built.recipients)),
     }
 
 
@@ -71,12 +72,3 @@ def _sms_summary(texts: list[str]) -> dict | None:
     return {"encoding": sms_encoding(texts[worst]), "parts": parts[worst],
             "characters": sms_length(texts[worst]), "total_parts": sum(parts)}
 
-
-def pacing(settings, channel: str = "whatsapp") -> dict:
-    """The pauses a worker makes between messages, as numbers and in plain words."""
-    return Delays.for_channel(settings, channel).describe()
-
-
-def estimate_seconds(settings, channel: str, count: int) -> int:
-    """About how long `count` messages take with these delays (as a fresh job's ETA)."""
-    return Delays.for_channel(settings, channel).estimate_seconds(count)
