@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app
 
+from message_queue import job_channel
 from utils.bulk import collector_paused
 from utils.pacing import Delays
 from utils.sms import sms_encoding, sms_length, sms_parts
@@ -55,7 +56,7 @@ def preview():
         "previews": [{"row": r.row, "phone": r.phone, "name": r.name, "text": r.text,
                       "characters": sms_length(r.text), "sms_parts": sms_parts(r.text)}
                      for r in built.recipients[:PREVIEW_MESSAGES]] if with_text else [],
-        "sms": _sms_summary(texts) if req.channel != "whatsapp" else None,
+        "sms": _sms_summary(texts) if job_channel(req.channel).uses_sms else None,
         "attachment": ({"filename": req.attachment.original_name,
                         "bytes": len(req.attachment.data)} if req.attachment else None),
         "pacing": delays.describe(),
