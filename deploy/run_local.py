@@ -32,6 +32,10 @@ def commands(settings: Settings) -> list[tuple[str, list[str], dict]]:
 
 
 def main() -> int:
+    # Everything the API and workers create (database, uploads, Chromium's profile with the
+    # WhatsApp login) holds other people's contacts or opens the account: private to us, as
+    # UMask=0077 makes it under systemd. Children inherit the umask.
+    os.umask(0o077)
     try:
         settings = Settings.from_env(dotenv_path=str(ROOT / ".env"))
         settings.require_api_key()
