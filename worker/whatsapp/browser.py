@@ -6,6 +6,9 @@ cannot download a driver: the driver path is always handed to ``Service`` explic
 
 from __future__ import annotations
 
+import ctypes
+import functools
+import logging
 import os
 import shutil
 import signal
@@ -24,10 +27,9 @@ DESKTOP_UA = (
 
 INSTALL_HINT = "install Chromium and its driver: apt-get install chromium chromium-driver"
 
-# We run as root in containers and on servers: the sandbox and /dev/shm are unusable there,
-# and background services (updates, sync, field trials) only add noise and memory.
-ROOT_SAFE_ARGS = (
-    "--no-sandbox",
+# /dev/shm is small in containers, and background services (updates, sync, field trials) only
+# add noise and memory.
+COMMON_ARGS = (
     "--disable-dev-shm-usage",
     "--disable-background-networking",
     "--disable-component-update",
@@ -37,6 +39,16 @@ ROOT_SAFE_ARGS = (
     # QUIC through some proxies/firewalls stalls WhatsApp's websocket; plain TCP is reliable.
     "--disable-quic",
 )
+
+# Debian's Chromium has no setuid sandbox helper: its sandbox puts renderers in new user, pid
+# and network namespaces, which an unprivileged process may create only where the kernel
+# allows it (Debian's kernel.unprivileged_userns_clone=1, its default since Debian 11;
+# user.max_user_namespaces > 0; no AppArmor restriction as on Ubuntu 24.04; no seccomp filter
+# such as systemd's RestrictNamespaces= forbidding them).
+CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x10000000, 0x20000000, 0x40000000
+_LIBC = ctypes.CDLL(None, use_errno=True)
+
+log = logging.getLogger(__name__)
 
 
 class BrowserUnavailable(RuntimeError):
@@ -84,6 +96,39 @@ def _driver_from_webdriver_manager() -> str:
         ) from exc
 
 
+def sandbox_args(euid: int | None = None) -> tuple[str, ...]:
+    """`--no-sandbox` where Chromium's sandbox cannot work, else nothing: the sandbox stays.
+
+    As root Chromium refuses to start sandboxed, and without user namespaces Debian's
+    Chromium has no sandbox to start; everywhere else a page that exploits the renderer
+    must not reach the WhatsApp profile or the contact lists.
+    """
+    if (os.geteuid() if euid is None else euid) == 0:
+        return ("--no-sandbox",)
+    if not user_namespaces_allowed():
+        log.warning(
+            "user namespaces are not allowed here, so Chromium runs without its sandbox "
+            "(README: Run it as a service)"
+        )
+        return ("--no-sandbox",)
+    return ()
+
+
+@functools.lru_cache(maxsize=1)
+def user_namespaces_allowed() -> bool:
+    """Whether this process may create the namespaces Chromium's sandbox needs.
+
+    Tried in a forked child rather than read from sysctls, because a seccomp filter
+    (systemd's RestrictNamespaces=) or an LSM can forbid them whatever the sysctls say; the
+    child inherits exactly what Chromium will, and only calls unshare() before it exits.
+    """
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0 if _LIBC.unshare(CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET) == 0 else 1)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status) == 0
+
+
 def build_driver(
     *,
     chrome_binary: str = "",
@@ -109,7 +154,7 @@ def build_driver(
     options.add_experimental_option("prefs", {"intl.accept_languages": "en-US,en"})
     options.add_argument(f"--user-agent={user_agent}")
     options.add_argument(f"--window-size={window_size[0]},{window_size[1]}")
-    for arg in (*ROOT_SAFE_ARGS, *extra_args):
+    for arg in (*COMMON_ARGS, *sandbox_args(), *extra_args):
         options.add_argument(arg)
     # "eager": return from get() once the DOM is ready; the app shell is awaited explicitly.
     options.page_load_strategy = "eager"
