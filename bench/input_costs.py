@@ -64,7 +64,7 @@ CASES = {
     "json_contact_many_keys": ("JSON: one contact with 60,000 fields", lambda: ("json", {
         "message": "Hi", "contacts": [{"phone": "+14155550101",
                                        **{f"k{i}": "" for i in range(60_000)}}]})),
-    "sniffer_quotes": ("CSV whose first 16 KB are `,\"a` repeated (csv.Sniffer's regex)",
+    "sniffer_quotes": ("16 KB CSV line of `,\"a` repeated (csv.Sniffer's quote regex)",
                        lambda: _csv("phone" + ',"a' * 5_400 + "\n+14155550101\n")),
     "deep_json_list": ("`[` x 50,000", lambda: ("raw", b"[" * 50_000)),
     "deep_json_object": ("`{\"a\":` x 50,000", lambda: ("raw", b'{"a":' * 50_000)),
