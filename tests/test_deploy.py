@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import traceback
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,7 @@ import requests
 # Imported here, not lazily by Selenium inside the forked child: see in_child().
 import selenium.webdriver.chrome.webdriver  # noqa: F401
 
+from config import Settings
 from tests import unit_restrictions
 from tests.chaos_api import free_port
 from tests.wa_e2e_support import wait_until
@@ -297,3 +299,27 @@ def test_the_api_answers_under_its_units_filters(tmp_path):
     finally:
         api.terminate()
         api.wait(30)
+
+
+# --- What a person installing it reads ------------------------------------------------------
+
+
+def test_env_example_names_every_setting_a_person_may_set():
+    text = (ROOT / "deploy" / "env.example").read_text()
+    # Set per process by the units or by systemd itself, not by a person in .env.
+    per_process = {"WORKER_CHANNEL", "WORKER_ID", "SELECTORS_FILE", "NOTIFY_SOCKET"}
+    missing = [
+        f.name.upper()
+        for f in fields(Settings)
+        if f.name.upper() not in per_process
+        and not re.search(rf"^(# )?{f.name.upper()}=", text, re.MULTILINE)
+    ]
+    assert missing == []
+
+
+def test_readme_installs_env_private_and_the_data_folder_for_the_service_user_only():
+    readme = (ROOT / "README.md").read_text()
+    assert "install -m 600 -o bulksender -g bulksender deploy/env.example .env" in readme
+    assert "install -d -m 700 -o bulksender -g bulksender /var/lib/bulk-sender" in readme
+    assert "cp deploy/env.example .env" not in readme
+    assert "## Behind a reverse proxy (TLS)" in readme and "SESSION_COOKIE_SECURE=true" in readme
