@@ -1,7 +1,10 @@
 """Find Chromium + ChromeDriver and start a WebDriver session for WhatsApp Web.
 
-The machine has no path to the internet apart from package registries, so Selenium Manager
-cannot download a driver: the driver path is always handed to ``Service`` explicitly.
+The distribution's pair (/usr/bin/chromium and /usr/bin/chromedriver) is preferred: the two
+are built together, and updated together by the system. webdriver-manager is the fallback
+only where neither is installed. The driver path is always handed to ``Service``, so Selenium
+Manager never tries to download a driver of its own on a server that may have no path to
+the internet, or would fetch one that does not match the installed browser.
 """
 
 from __future__ import annotations
