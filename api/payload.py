@@ -11,8 +11,16 @@ import re
 
 from flask import request
 
-from utils.contacts import (MAX_COLUMNS, MAX_ROWS, Contact, ContactFileError, ContactList,
-                            TooManyContacts, parse_numbers_text, too_many)
+from utils.contacts import (
+    MAX_COLUMNS,
+    MAX_ROWS,
+    Contact,
+    ContactFileError,
+    ContactList,
+    TooManyContacts,
+    parse_numbers_text,
+    too_many,
+)
 
 from .problems import Problem, invalid
 

@@ -14,15 +14,21 @@ from flask import Blueprint, current_app, request
 
 from message_queue import JOB_CHANNELS, NewJob
 from utils.bulk import collector_paused
-from utils.contacts import (MAX_ROWS, ContactFileError, ContactList, TooManyContacts,
-                            parse_contacts_file, parse_numbers_text, too_many)
+from utils.contacts import (
+    MAX_ROWS,
+    ContactFileError,
+    ContactList,
+    TooManyContacts,
+    parse_contacts_file,
+    parse_numbers_text,
+    too_many,
+)
 from utils.phones import is_known_region
 from utils.recipients import Built, RecipientError, build_recipients, check_template
 from utils.sms import sms_parts
 
 from . import attachments
-from .payload import (check_text, contacts_from_json, load_json_object, numbers_from_json,
-                      text_field)
+from .payload import check_text, contacts_from_json, load_json_object, numbers_from_json, text_field
 from .problems import Problem, invalid
 from .views import status_object
 

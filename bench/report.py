@@ -1,8 +1,16 @@
 """Turn one run's results into docs/BENCHMARKS.md: a summary against the goals, then details."""
 from __future__ import annotations
 
-from .report_sections import (api_section, browser_section, inputs_section, pacing_section,
-                              queue_section, service_section, status_section, yes)
+from .report_sections import (
+    api_section,
+    browser_section,
+    inputs_section,
+    pacing_section,
+    queue_section,
+    service_section,
+    status_section,
+    yes,
+)
 
 
 def render(r: dict) -> str:

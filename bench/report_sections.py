@@ -106,7 +106,8 @@ def status_section(s: dict) -> list[str]:
            "requests are then always in flight on 2 cores that the writer and the clients "
            "share, so latency is mostly waiting for a CPU (Little's law), the floor's included.",
            "",
-           "| mode | /status p50 | /status p99 | /jobs p50 | /jobs p99 | requests/s | writer cycles/s |",
+           "| mode | /status p50 | /status p99 | /jobs p50 | /jobs p99 | requests/s "
+           "| writer cycles/s |",
            "|---|---|---|---|---|---|---|"]
     for mode, v in s["summary"].items():
         out.append(f"| {labels[mode]} | {v['status']['p50']:.1f} ms | {v['status']['p99']:.1f} ms"
@@ -126,11 +127,12 @@ def browser_section(b: dict) -> list[str]:
               "floor_slow": "bare Selenium, 0.1 s polling (WebDriverWait's usual interval)"}
     out = ["## 4. The browser path", "",
            f"{b['n']} messages per run, {b['repeats']} runs, all delays 0, stand-in ticks at "
-           "once; same Chromium build and flags (worker.whatsapp.browser.build_driver). Rate from the "
-           "stand-in's arrival times, first to last message. The product asks the page one "
-           "question per round trip (worker/whatsapp/page.js: every locator alternative, the tick, the "
-           "bubble's text) and waits by polling inside the page every 25 ms.", "",
-           "| | messages/min | WebDriver commands per message | ms per other command (page loads and clicks aside) |",
+           "once; same Chromium build and flags (worker.whatsapp.browser.build_driver). Rate "
+           "from the stand-in's arrival times, first to last message. The product asks the page "
+           "one question per round trip (worker/whatsapp/page.js: every locator alternative, the "
+           "tick, the bubble's text) and waits by polling inside the page every 25 ms.", "",
+           "| | messages/min | WebDriver commands per message "
+           "| ms per other command (page loads and clicks aside) |",
            "|---|---|---|---|"]
     for k, v in b["summary"].items():
         ms = median_of(b["runs"][k], "command_ms")
@@ -160,8 +162,8 @@ def service_section(v: dict) -> list[str]:
            "session every 5 s.", "",
            "| process | worker tree % | bare Chromium % |", "|---|---|---|"]
     roles = sorted(set(v["idle"]["roles"]) | set(v["idle_floor"]["roles"]))
-    out += [f"| {k} | {v['idle']['roles'].get(k, 0):.2f} | {v['idle_floor']['roles'].get(k, 0):.2f} |"
-            for k in roles]
+    out += [f"| {k} | {v['idle']['roles'].get(k, 0):.2f} | "
+            f"{v['idle_floor']['roles'].get(k, 0):.2f} |" for k in roles]
     out += ["", "POST /send -> first message at the stand-in: "
             f"median **{v['first_message_median_s']:.2f} s**; runs: "
             f"{_list(v['first_message_s'], ' s')}.", "",

@@ -12,10 +12,18 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
-from . import (api_create, browser_path, browser_service, input_costs, pacing,
-               queue_throughput, report, status_latency)
+from . import (
+    api_create,
+    browser_path,
+    browser_service,
+    input_costs,
+    pacing,
+    queue_throughput,
+    report,
+    status_latency,
+)
 from .common import ROOT, machine, say
 
 SECTIONS = {"api": api_create.run, "inputs": input_costs.run, "queue": queue_throughput.run,
@@ -50,7 +58,7 @@ def measure(args, argv) -> dict:
         raise SystemExit(f"unknown section(s): {', '.join(sorted(unknown))}")
     started = time.monotonic()
     results = {"meta": {
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "command": _command(argv), "quick": args.quick, "machine": machine(),
         "chromium": _chromium(), "revision": _git("rev-parse", "--short", "HEAD"),
         "dirty": _dirty()}}

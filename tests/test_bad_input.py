@@ -465,8 +465,8 @@ def test_deeply_nested_json_is_a_400(client, auth, queue, settings, raw, route):
 
 def test_brackets_inside_strings_do_not_count_as_nesting(client, auth):
     message = "[{" * 100 + '\\"[' * 50
-    resp = client.post("/preview", data=('{"message": "%s", "numbers": ["%s"]}'
-                                         % (message, GOOD)).encode(),
+    resp = client.post("/preview", data=f'{{"message": "{message}", "numbers": ["{GOOD}"]}}'
+                       .encode(),
                        content_type="application/json", headers=auth)
     assert resp.status_code == 200, resp.get_json()
 

@@ -7,8 +7,13 @@ import zipfile
 import openpyxl
 import pytest
 
-from utils.contacts import (Contact, ContactFileError, ContactList, parse_contacts_file,
-                            parse_numbers_text)
+from utils.contacts import (
+    Contact,
+    ContactFileError,
+    ContactList,
+    parse_contacts_file,
+    parse_numbers_text,
+)
 
 PHONE = "+5511912345678"
 
@@ -370,7 +375,7 @@ def test_xlsx_absurd_compression_ratio_is_refused():
 # --- TXT and pasted numbers ----------------------------------------------------------------
 
 def test_txt_with_blank_lines_and_a_title_line():
-    data = "Numbers\r\n\r\n+55 11 91234-5678\n\n   \n0055 (11) 91234.5678\n12ab\n".encode()
+    data = b"Numbers\r\n\r\n+55 11 91234-5678\n\n   \n0055 (11) 91234.5678\n12ab\n"
     result = parse(data, "numbers.txt")
     assert result.columns == ["phone"] and result.phone_column == "phone"
     assert [(c.row, c.phone) for c in result.contacts] == [

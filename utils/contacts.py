@@ -11,13 +11,18 @@ import os
 import re
 import zipfile
 from dataclasses import dataclass, field
-from itertools import islice
 
 import openpyxl
 
 from .template import normalize_name
-from .textfile import (NEWLINES, NotTextError, decode_text, detect_delimiter, looks_like,
-                       strip_controls)
+from .textfile import (
+    NEWLINES,
+    NotTextError,
+    decode_text,
+    detect_delimiter,
+    looks_like,
+    strip_controls,
+)
 
 PHONE_HEADERS = (
     "phone", "number", "mobile", "whatsapp", "tel", "telephone", "celular", "telefone")
@@ -168,7 +173,7 @@ def _build(rows, phone_column: str | None, max_rows: int) -> ContactList:
     # Rows are not padded to the full width: one wide row would otherwise make every short
     # row as wide (rows x columns). A missing cell reads as "" wherever a variable is used.
     contacts = [Contact(number, cells[index] if index < len(cells) else "",
-                        dict(zip(names, cells))) for number, cells in data]
+                        dict(zip(names, cells, strict=False))) for number, cells in data]
     return ContactList(names, names[index], contacts, headers)
 
 
@@ -195,10 +200,10 @@ def _phone_index(headers, names, data, wanted: str | None) -> int:
     """The column asked for, else the first known phone header, else one full of numbers."""
     if wanted and wanted.strip():
         lowered, normalized = wanted.strip().lower(), normalize_name(wanted)
-        for index, (header, name) in enumerate(zip(headers, names)):
+        for index, (header, name) in enumerate(zip(headers, names, strict=True)):
             if lowered == header.lower() or normalized == name:
                 return index
-        available = ", ".join(h or n for h, n in zip(headers, names))
+        available = ", ".join(h or n for h, n in zip(headers, names, strict=True))
         raise ContactFileError(f"There is no column named '{wanted.strip()}'. "
                                f"Columns in the file: {available}.", "phone_column")
     for index, name in enumerate(names):

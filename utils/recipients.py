@@ -54,9 +54,9 @@ def check_template(template: str, columns) -> None:
     known = set(columns) | {"phone"}
     unknown = [name for name in placeholders(template) if name not in known]
     if unknown:
-        available = ", ".join("{%s}" % c for c in sorted(known))
+        available = ", ".join(f"{{{c}}}" for c in sorted(known))
         raise RecipientError(
-            f"The message uses {', '.join('{%s}' % u for u in unknown)}, which names no column."
+            f"The message uses {', '.join(f'{{{u}}}' for u in unknown)}, which names no column."
             f" Available: {available}.",
             [{"field": "message", "message": f"unknown placeholder {{{u}}}"} for u in unknown])
 
@@ -112,7 +112,7 @@ def _variables(cells: dict[str, str], used: list[str], phone: str) -> dict[str, 
     numbers, or a number column named "celular") the recipient's E.164 number.
     """
     values = {name: cells.get(name, "") for name in used}
-    values["phone"] = cells["phone"] if "phone" in cells else phone
+    values["phone"] = cells.get("phone", phone)
     return values
 
 

@@ -7,9 +7,11 @@ Here a placeholder is only ever a name looked up in a dict.
 
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from operator import itemgetter
+from typing import Any
 
 # "{{" and "}}" come first so that they win over a placeholder starting at the same place;
 # a placeholder is one line of anything but braces.
@@ -65,7 +67,8 @@ class Compiled:
     counts: dict[str, int]
     occurrences: int
     _format: str  # the template as a %-format string, one %s per placeholder
-    _values: object  # itemgetter over the placeholders in order, or None when there are none
+    # itemgetter over the placeholders in order, or None when there are none
+    _values: Callable[[dict], Any] | None
 
     def length(self, variables: dict[str, str]) -> int:
         """The length `fill(variables)` would have; a missing variable raises TemplateError."""
