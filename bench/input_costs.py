@@ -78,7 +78,7 @@ CASES = {
                          lambda: _csv("phone\n" + "+14155550101\n" * _rows_fit(13))),
     "huge_single_line_txt": ("TXT of one 1 MB line", lambda: ("form", {
         "message": "Hi", "file": (b"+1415555" + b"0" * (LIMIT_BYTES - 30_000), "n.txt")})),
-    "xlsx_many_columns": ("XLSX: 1,000 columns x 180 rows of shared strings", lambda: _xlsx()),
+    "xlsx_many_columns": ("XLSX: 1,000 columns x 180 rows of inline strings", lambda: _xlsx()),
     "json_numbers_200k": ("JSON `numbers` of 200,001 one-digit strings", lambda: ("json", {
         "message": "Hi", "numbers": ["1"] * 200_001})),
 }
