@@ -21,6 +21,7 @@ from utils.contacts import (
     parse_numbers_text,
     too_many,
 )
+from utils.template import normalize_name
 
 from .problems import Problem, invalid
 
@@ -99,7 +100,7 @@ def text_field(body: dict, field: str) -> str:
 
 def contacts_from_json(contacts, phone_column: str = "", max_rows: int = MAX_ROWS) -> ContactList:
     """`contacts`: a list of objects with a `phone` (or `phone_column`) and any variables."""
-    phone_key = "_".join(phone_column.strip().lower().split()) or "phone"
+    phone_key = normalize_name(phone_column) or "phone"
     if not isinstance(contacts, list):
         raise invalid("contacts", f"contacts must be a list of objects, not {_kind(contacts)}.")
     if len(contacts) > max_rows:  # the cap a file has, before any row is looked at
@@ -112,7 +113,7 @@ def contacts_from_json(contacts, phone_column: str = "", max_rows: int = MAX_ROW
                           errors=[{"row": i, "message": f"expected an object, got {_kind(item)}"}])
         variables = {}
         for key, value in item.items():
-            name = "_".join(str(key).strip().lower().split())
+            name = normalize_name(str(key))
             check_text(f"contacts[{i}].{key}", name)
             variables[name] = _scalar_text(i, key, value)
             columns.setdefault(name, None)

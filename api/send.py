@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from flask import Blueprint, current_app, request
 
-from message_queue import JOB_CHANNELS, NewJob
+from message_queue import JOB_CHANNELS, NewJob, job_channel
 from utils.bulk import collector_paused
 from utils.contacts import (
     MAX_ROWS,
@@ -62,7 +62,8 @@ def send():
     built, channel, template, name = req.built, req.channel, req.template, req.name
     stored = attachments.store(req.attachment, settings.upload_dir) if req.attachment else None
     # The most parts any recipient's text costs: what the phone and the carrier count.
-    parts = max(sms_parts(r.text) for r in built.recipients) if channel != "whatsapp" else None
+    uses_sms = job_channel(channel).uses_sms
+    parts = max(sms_parts(r.text) for r in built.recipients) if uses_sms else None
     job = NewJob(channel=channel, template=template, name=name, sms_parts=parts,
                  attachment_path=stored.path if stored else None,
                  attachment_name=stored.original_name if stored else None,
@@ -98,7 +99,7 @@ def read_send_request(settings, allow_empty_message: bool = False) -> SendReques
     if channel not in JOB_CHANNELS:
         raise invalid("channel", f"Unknown channel {channel!r}; use one of "
                                  f"{', '.join(JOB_CHANNELS)}.")
-    if attachment is not None and channel == "sms":
+    if attachment is not None and not JOB_CHANNELS[channel].takes_attachment:
         raise invalid("attachment", "Attachments can only be sent by WhatsApp, not by SMS.")
     country = (fields["default_country"] or settings.default_country or "").upper()
     if country and not is_known_region(country):
@@ -112,7 +113,7 @@ def read_send_request(settings, allow_empty_message: bool = False) -> SendReques
     try:
         if not skip_message:
             check_template(template, columns)
-        first_channel = "whatsapp" if channel == "whatsapp_then_sms" else channel
+        first_channel = JOB_CHANNELS[channel].first
         built = build_recipients(lists, "{phone}" if skip_message else template, first_channel,
                                  country or None)
     except RecipientError as exc:
