@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
 
-.PHONY: run test browser env clean-venv
+.PHONY: run test lint browser env clean-venv
 
 $(STAMP): requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,18 @@ run: $(STAMP) browser env
 ## Run the whole test suite, real-browser tests included.
 test: $(STAMP) browser
 	$(PY) -m pytest -q
+
+LINT_STAMP := $(VENV)/.lint-$(shell cksum requirements-lint.txt | cut -d' ' -f1)
+
+$(LINT_STAMP): requirements-lint.txt $(STAMP)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements-lint.txt
+	@rm -f $(VENV)/.lint-*; touch $@
+
+## Lint (ruff), format check (ruff format) and type check (mypy) of the product packages.
+lint: $(LINT_STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 clean-venv:
 	rm -rf $(VENV)

@@ -3,6 +3,7 @@
 The API is stateless: everything it knows lives in the SQLite queue, so it can be restarted
 at any time while workers go on sending.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -22,12 +23,13 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; object-src 'none';"
-                               " frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+    " frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
 }
 
 
 class InContractOrder(DefaultJSONProvider):
     """JSON answers keep their fields in the order the contract lists them."""
+
     sort_keys = False
 
 
@@ -85,8 +87,7 @@ def main() -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     app.logger.info("API listening on http://%s:%s", settings.host, settings.port)
-    app.run(host=settings.host, port=settings.port, debug=False, threaded=True,
-            use_reloader=False)
+    app.run(host=settings.host, port=settings.port, debug=False, threaded=True, use_reloader=False)
     return 0
 
 

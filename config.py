@@ -3,6 +3,7 @@
 Nothing else in the project reads `os.environ`: the API and the worker call
 `Settings.from_env()` at start-up and hand the frozen result to what they build.
 """
+
 from __future__ import annotations
 
 import os
@@ -15,8 +16,21 @@ from dotenv import dotenv_values
 LOG_FORMATS = ("text", "json")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 # Keys people leave in place from examples; a service guarded by one of these is open.
-PLACEHOLDER_KEYS = {"", "change-me", "changeme", "change_me", "your-api-key", "your_api_key",
-                    "api-key", "apikey", "secret", "replace-me", "xxx", "test", "example"}
+PLACEHOLDER_KEYS = {
+    "",
+    "change-me",
+    "changeme",
+    "change_me",
+    "your-api-key",
+    "your_api_key",
+    "api-key",
+    "apikey",
+    "secret",
+    "replace-me",
+    "xxx",
+    "test",
+    "example",
+}
 MIN_KEY_CHARS = 24
 MIN_KEY_DISTINCT = 10
 
@@ -75,7 +89,7 @@ class Settings:
     log_format: str = "text"
 
     @classmethod
-    def from_env(cls, environ: dict | None = None, dotenv_path: str | None = ".env") -> "Settings":
+    def from_env(cls, environ: dict | None = None, dotenv_path: str | None = ".env") -> Settings:
         """Build settings from `.env` overlaid by the real environment (which wins)."""
         values: dict[str, str] = {}
         if dotenv_path and Path(dotenv_path).is_file():
@@ -89,17 +103,29 @@ class Settings:
         settings = cls(**kwargs)
         settings.validate()
         if not settings.worker_id:
-            settings = settings.replace(worker_id=f"{socket.gethostname()}-{settings.worker_channel}")
+            settings = settings.replace(
+                worker_id=f"{socket.gethostname()}-{settings.worker_channel}"
+            )
         return settings
 
-    def replace(self, **changes) -> "Settings":
+    def replace(self, **changes) -> Settings:
         """A copy with some values changed (tests and the worker's defaults use it)."""
         return replace(self, **changes)
 
     def validate(self) -> None:
         """Refuse combinations no run could use, naming the setting at fault."""
-        for name in ("min_delay", "max_delay", "sms_min_delay", "sms_max_delay", "long_pause_min", "long_pause_max", "retry_backoff",
-                     "max_upload_mb", "send_timeout", "attachment_retention_days"):
+        for name in (
+            "min_delay",
+            "max_delay",
+            "sms_min_delay",
+            "sms_max_delay",
+            "long_pause_min",
+            "long_pause_max",
+            "retry_backoff",
+            "max_upload_mb",
+            "send_timeout",
+            "attachment_retention_days",
+        ):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name.upper()} must not be negative")
         if self.min_delay > self.max_delay:
@@ -121,6 +147,7 @@ class Settings:
         if not 0 < self.port < 65536:
             raise ConfigError("PORT must be between 1 and 65535")
         from message_queue.channels import TRANSPORTS
+
         if self.worker_channel not in TRANSPORTS:
             raise ConfigError(f"WORKER_CHANNEL must be one of {', '.join(TRANSPORTS)}")
         if self.log_format not in LOG_FORMATS:
@@ -129,21 +156,29 @@ class Settings:
             raise ConfigError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
         if self.default_country:
             from utils.phones import is_known_region
+
             if not is_known_region(self.default_country):
-                raise ConfigError(f"DEFAULT_COUNTRY {self.default_country!r} is not a known "
-                                  "ISO region code (e.g. BR, IN, US)")
+                raise ConfigError(
+                    f"DEFAULT_COUNTRY {self.default_country!r} is not a known "
+                    "ISO region code (e.g. BR, IN, US)"
+                )
 
     def require_api_key(self) -> None:
         """The API must not start unguarded: refuse an empty, example or guessable key."""
         key = self.api_key.strip()
         # A key is the only lock on everyone's contact list: "password1234" is 12 characters
         # and the first thing a guesser tries. 24 characters of some variety are out of reach.
-        if key.lower() in PLACEHOLDER_KEYS or len(key) < MIN_KEY_CHARS \
-                or len(set(key)) < MIN_KEY_DISTINCT:
-            raise ConfigError(f"API_KEY is missing, a placeholder or too easy to guess: set a "
-                              f"random key of {MIN_KEY_CHARS}+ characters (make run generates "
-                              "one in .env; python3 -c 'import secrets; "
-                              "print(secrets.token_urlsafe(32))' prints one)")
+        if (
+            key.lower() in PLACEHOLDER_KEYS
+            or len(key) < MIN_KEY_CHARS
+            or len(set(key)) < MIN_KEY_DISTINCT
+        ):
+            raise ConfigError(
+                f"API_KEY is missing, a placeholder or too easy to guess: set a "
+                f"random key of {MIN_KEY_CHARS}+ characters (make run generates "
+                "one in .env; python3 -c 'import secrets; "
+                "print(secrets.token_urlsafe(32))' prints one)"
+            )
 
     @property
     def max_upload_bytes(self) -> int:

@@ -7,6 +7,7 @@ They are installed before anything slow is imported: systemd (or a person) may s
 worker while it is still starting, and a SIGTERM then must mean "stop cleanly" too, not
 Python's default of dying on the spot.
 """
+
 from __future__ import annotations
 
 import signal
@@ -16,6 +17,7 @@ import threading
 
 def install_signal_handlers(stop: threading.Event, abort: threading.Event) -> None:
     """First SIGTERM/SIGINT: finish the current message, then exit. Second: abort it."""
+
     def handle(signum, frame):
         if stop.is_set():
             abort.set()
@@ -47,8 +49,9 @@ def main(stop: threading.Event, abort: threading.Event) -> int:
         queue = Queue(settings.database_path)
         transport = make_transport(settings, abort)
         worker = Worker(settings, queue, transport, stop, notifier=Notifier(settings.notify_socket))
-        logging.getLogger("worker").info("worker %s starting on channel %s", settings.worker_id,
-                                         settings.worker_channel)
+        logging.getLogger("worker").info(
+            "worker %s starting on channel %s", settings.worker_id, settings.worker_channel
+        )
         return worker.run()
     except DatabaseUnavailable as exc:
         print(f"error: cannot use the database: {exc}", file=sys.stderr)

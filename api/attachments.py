@@ -3,6 +3,7 @@
 The client's file name is kept only as a label; the file on disk is `<random>.<ext>` with an
 allowed extension, so no name a client sends can reach outside the folder.
 """
+
 from __future__ import annotations
 
 import base64
@@ -18,10 +19,31 @@ from .payload import check_text
 from .problems import invalid
 
 ALLOWED_EXTENSIONS = {
-    "jpg", "jpeg", "png", "gif", "webp",  # sent as photos
-    "mp4", "3gp", "mov",  # videos
-    "mp3", "ogg", "m4a", "aac", "opus",  # audio
-    "pdf", "txt", "csv", "doc", "docx", "xls", "xlsx", "ppt", "pptx", "odt", "ods", "zip",
+    "jpg",
+    "jpeg",
+    "png",
+    "gif",
+    "webp",  # sent as photos
+    "mp4",
+    "3gp",
+    "mov",  # videos
+    "mp3",
+    "ogg",
+    "m4a",
+    "aac",
+    "opus",  # audio
+    "pdf",
+    "txt",
+    "csv",
+    "doc",
+    "docx",
+    "xls",
+    "xlsx",
+    "ppt",
+    "pptx",
+    "odt",
+    "ods",
+    "zip",
 }
 
 
@@ -60,13 +82,18 @@ def _checked(filename: str, data: bytes) -> Attachment:
     name = (filename or "").replace("\\", "/").rsplit("/", 1)[-1].strip()
     problem = _name_problem(name)
     if problem:
-        raise invalid("attachment", f"The attachment's file name {problem}; rename the file "
-                                    "and attach it again.")
+        raise invalid(
+            "attachment",
+            f"The attachment's file name {problem}; rename the file and attach it again.",
+        )
     check_text("attachment.filename", name)  # lone surrogates
     extension = name.rsplit(".", 1)[-1].lower() if "." in name else ""
     if extension not in ALLOWED_EXTENSIONS:
-        raise invalid("attachment", f"Files of type {('.' + extension) if extension else 'unknown'}"
-                      f" cannot be attached. Allowed: {', '.join(sorted(ALLOWED_EXTENSIONS))}.")
+        raise invalid(
+            "attachment",
+            f"Files of type {('.' + extension) if extension else 'unknown'}"
+            f" cannot be attached. Allowed: {', '.join(sorted(ALLOWED_EXTENSIONS))}.",
+        )
     if not data:
         raise invalid("attachment", "The attachment is empty.")
     return Attachment(original_name=name, extension=extension, data=data)
@@ -76,10 +103,14 @@ def from_json(value) -> Attachment | None:
     """`{"filename", "content_base64"}` from a JSON body, decoded and checked."""
     if value is None:
         return None
-    if not isinstance(value, dict) or not isinstance(value.get("filename"), str) \
-            or not isinstance(value.get("content_base64"), str):
-        raise invalid("attachment", 'attachment must be {"filename": "...", '
-                                    '"content_base64": "..."}.')
+    if (
+        not isinstance(value, dict)
+        or not isinstance(value.get("filename"), str)
+        or not isinstance(value.get("content_base64"), str)
+    ):
+        raise invalid(
+            "attachment", 'attachment must be {"filename": "...", "content_base64": "..."}.'
+        )
     try:
         data = base64.b64decode(value["content_base64"], validate=True)
     except (binascii.Error, ValueError):
@@ -103,8 +134,11 @@ def store(attachment: Attachment, upload_dir: str) -> Stored:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
     with os.fdopen(fd, "wb") as f:
         f.write(attachment.data)
-    return Stored(path=str(path), original_name=attachment.original_name,
-                  sha256=hashlib.sha256(attachment.data).hexdigest())
+    return Stored(
+        path=str(path),
+        original_name=attachment.original_name,
+        sha256=hashlib.sha256(attachment.data).hexdigest(),
+    )
 
 
 def discard(stored: Stored | None) -> None:

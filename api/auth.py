@@ -8,6 +8,7 @@ A page session lives in the queue's database; the browser's cookie (Flask's, sig
 SECRET_KEY, HttpOnly, SameSite=Strict) carries only a random id whose sha256 names the row.
 Signing out deletes the row, so a kept copy of the cookie is worth nothing afterwards.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -20,12 +21,20 @@ from .limiter import WrongKeyLimiter
 from .problems import Problem
 
 # Endpoints anyone may reach: liveness, the sign-in page and its files.
-PUBLIC_ENDPOINTS = {"session.health", "static", "pages.app_page", "pages.sign_in",
-                    "pages.sign_out", "pages.index"}
+PUBLIC_ENDPOINTS = {
+    "session.health",
+    "static",
+    "pages.app_page",
+    "pages.sign_in",
+    "pages.sign_out",
+    "pages.index",
+}
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 SESSION_ID_MAX = 64  # token_urlsafe(32) is 43 characters: anything longer is not ours
-THROTTLED = ("Too many wrong keys from your address. Wait {wait} seconds, then try again: "
-             "until then every key from it is refused, even the right key.")
+THROTTLED = (
+    "Too many wrong keys from your address. Wait {wait} seconds, then try again: "
+    "until then every key from it is refused, even the right key."
+)
 
 
 def key_matches(given: str | None, expected: str) -> bool:
@@ -65,8 +74,9 @@ def key_mac() -> str:
     every session while neither the cookie nor the database says anything about the key."""
     secret = current_app.config["SECRET_KEY"]
     secret = secret if isinstance(secret, bytes) else secret.encode()
-    return hmac.new(secret, b"api key " + current_app.config["API_KEY"].encode(),
-                    hashlib.sha256).hexdigest()
+    return hmac.new(
+        secret, b"api key " + current_app.config["API_KEY"].encode(), hashlib.sha256
+    ).hexdigest()
 
 
 def page_session() -> dict | None:
@@ -81,8 +91,7 @@ def start_page_session() -> None:
     end_page_session()  # signing in again replaces the session, never adds a second one
     queue, settings = current_app.config["QUEUE"], current_app.config["SETTINGS"]
     # Sign-ins are rare, so this is where ended sessions are swept away.
-    queue.purge_expired_sessions(key_mac(), settings.session_idle_timeout,
-                                 settings.session_max_age)
+    queue.purge_expired_sessions(key_mac(), settings.session_idle_timeout, settings.session_max_age)
     sid = secrets.token_urlsafe(32)
     queue.create_session(_hash(sid), key_mac(), secrets.token_urlsafe(32))
     session.clear()  # nothing from before sign-in (its form token) carries over
@@ -116,7 +125,8 @@ def require_key() -> None:
         # The /app page calls the same API with its session cookie; a cookie alone must not
         # be enough to change anything, so writes also need the session's CSRF token.
         if request.method in SAFE_METHODS or key_matches(
-                request.headers.get("X-CSRF-Token"), found["csrf"]):
+            request.headers.get("X-CSRF-Token"), found["csrf"]
+        ):
             return None
         raise Problem(403, "Missing or wrong CSRF token; reload the page.")
     raise _unauthorized()
@@ -136,7 +146,8 @@ def _look_up_session() -> dict | None:
     if isinstance(sid, str) and 0 < len(sid) <= SESSION_ID_MAX:
         settings = current_app.config["SETTINGS"]
         found = current_app.config["QUEUE"].touch_session(
-            _hash(sid), key_mac(), settings.session_idle_timeout, settings.session_max_age)
+            _hash(sid), key_mac(), settings.session_idle_timeout, settings.session_max_age
+        )
     if found is None:
         session.pop("sid", None)  # ended: the browser may forget it too
     return found
@@ -155,5 +166,8 @@ def _limiter() -> WrongKeyLimiter:
 
 
 def _unauthorized() -> Problem:
-    return Problem(401, "Send the API key in the X-API-Key header or as Authorization: Bearer.",
-                   headers={"WWW-Authenticate": 'Bearer realm="bulk-sender"'})
+    return Problem(
+        401,
+        "Send the API key in the X-API-Key header or as Authorization: Bearer.",
+        headers={"WWW-Authenticate": 'Bearer realm="bulk-sender"'},
+    )

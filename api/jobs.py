@@ -1,5 +1,6 @@
 """Job routes: status, lists, per-recipient results, CSV export, pause / resume / stop, and
 sending the failed, unknown or cancelled rows of a job again."""
+
 from __future__ import annotations
 
 import csv
@@ -73,10 +74,16 @@ def resend(job_id):
         raise invalid(sorted(unknown)[0], f"Unknown field(s): {', '.join(sorted(unknown))}.")
     statuses = body.get("statuses")
     allowed = MessageStatus.RESENDABLE
-    if not isinstance(statuses, list) or not statuses or \
-            not all(isinstance(s, str) and s in allowed for s in statuses):
-        raise invalid("statuses", f"statuses must be a non-empty list of {', '.join(allowed)}: "
-                                  "the messages that did not arrive for sure.")
+    if (
+        not isinstance(statuses, list)
+        or not statuses
+        or not all(isinstance(s, str) and s in allowed for s in statuses)
+    ):
+        raise invalid(
+            "statuses",
+            f"statuses must be a non-empty list of {', '.join(allowed)}: "
+            "the messages that did not arrive for sure.",
+        )
     _check_attachment_kept(_queue().get_job(job_id))
     job = _queue().resend(job_id, statuses)
     return _status(job), 202, {"Location": f"/status/{job['id']}"}
@@ -86,10 +93,13 @@ def _check_attachment_kept(job: dict) -> None:
     """A 409 when retention deleted the job's attachment: a copy would fail every message."""
     if job["attachment_name"] and not job["attachment_path"]:
         days = current_app.config["SETTINGS"].attachment_retention_days
-        raise Problem(409, f"This job's attachment {job['attachment_name']!r} was deleted "
-                           f"{days:g} days after the job finished (ATTACHMENT_RETENTION_DAYS), "
-                           "so its messages cannot be sent again; start a new job with the "
-                           "file attached.")
+        raise Problem(
+            409,
+            f"This job's attachment {job['attachment_name']!r} was deleted "
+            f"{days:g} days after the job finished (ATTACHMENT_RETENTION_DAYS), "
+            "so its messages cannot be sent again; start a new job with the "
+            "file attached.",
+        )
 
 
 @bp.get("/jobs")
@@ -100,8 +110,12 @@ def list_jobs():
     offset = _int_arg("offset", 0, 0, 10**9)
     queue = _queue()
     jobs = queue.list_jobs(active_only=not all_jobs, limit=limit, offset=offset)
-    return {"jobs": [_status(j) for j in jobs], "total": queue.count_jobs(not all_jobs),
-            "limit": limit, "offset": offset}
+    return {
+        "jobs": [_status(j) for j in jobs],
+        "total": queue.count_jobs(not all_jobs),
+        "limit": limit,
+        "offset": offset,
+    }
 
 
 @bp.get("/jobs/<job_id>/messages")
@@ -109,14 +123,19 @@ def list_messages(job_id):
     """A page of a job's recipients with their status, attempts and error."""
     status = request.args.get("status") or None
     if status is not None and status not in MessageStatus.ALL:
-        raise invalid("status", f"Unknown status {status!r}; use one of "
-                                f"{', '.join(MessageStatus.ALL)}.")
+        raise invalid(
+            "status", f"Unknown status {status!r}; use one of {', '.join(MessageStatus.ALL)}."
+        )
     limit = _int_arg("limit", 100, 1, 1000)
     offset = _int_arg("offset", 0, 0, 10**9)
     search = request.args.get("q", "").strip()[:100] or None
     rows, total = _queue().list_messages(job_id, status, limit, offset, search)
-    return {"messages": [message_object(m) for m in rows], "total": total,
-            "limit": limit, "offset": offset}
+    return {
+        "messages": [message_object(m) for m in rows],
+        "total": total,
+        "limit": limit,
+        "offset": offset,
+    }
 
 
 @bp.get("/jobs/<job_id>/export.csv")
@@ -129,20 +148,34 @@ def export_csv(job_id):
     def generate():
         buffer = io.StringIO()
         writer = csv.writer(buffer)
-        writer.writerow(["row", "phone", "name", "channel", "status", "attempts", "error",
-                         "sent_at", "message"])
+        writer.writerow(
+            ["row", "phone", "name", "channel", "status", "attempts", "error", "sent_at", "message"]
+        )
         for m in rows:
-            writer.writerow([m["row"], m["phone"], _safe(m["name"]), m["channel"], m["status"],
-                             m["attempts"], _safe(m["error"] or ""), iso(m["sent_at"]) or "",
-                             _safe(m["text"])])
+            writer.writerow(
+                [
+                    m["row"],
+                    m["phone"],
+                    _safe(m["name"]),
+                    m["channel"],
+                    m["status"],
+                    m["attempts"],
+                    _safe(m["error"] or ""),
+                    iso(m["sent_at"]) or "",
+                    _safe(m["text"]),
+                ]
+            )
             if buffer.tell() > 64_000:
                 yield buffer.getvalue()
                 buffer.seek(0)
                 buffer.truncate()
         yield buffer.getvalue()
 
-    return Response(stream_with_context(generate()), mimetype="text/csv",
-                    headers={"Content-Disposition": f'attachment; filename="{job_id}.csv"'})
+    return Response(
+        stream_with_context(generate()),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{job_id}.csv"'},
+    )
 
 
 def _safe(cell: str) -> str:

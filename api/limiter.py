@@ -6,6 +6,7 @@ process counts for itself (so the real limit is `limit` x workers). That is enou
 guessing a 32-character key hopeless; a shared store would add a dependency for nothing.
 The address is the TCP peer: behind a reverse proxy every client shares the proxy's.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -27,10 +28,19 @@ class WrongKeyLimiter:
     Memory is bounded: at most `limit` tries per address and `max_addresses` addresses.
     """
 
-    def __init__(self, limit: int = LIMIT, window: float = WINDOW,
-                 max_addresses: int = MAX_ADDRESSES, clock=time.monotonic):
+    def __init__(
+        self,
+        limit: int = LIMIT,
+        window: float = WINDOW,
+        max_addresses: int = MAX_ADDRESSES,
+        clock=time.monotonic,
+    ):
         self.limit, self.window, self.max_addresses, self.clock = (
-            limit, window, max_addresses, clock)
+            limit,
+            window,
+            max_addresses,
+            clock,
+        )
         # Address -> its last `limit` tries as (time, digest of the key), ordered by each
         # address's latest failure, oldest first: expired or stalest addresses are at the
         # front, so forgetting them never needs a scan.
@@ -52,8 +62,9 @@ class WrongKeyLimiter:
 
     def failed(self, address: str, key: str) -> None:
         """Count the wrong `key` from `address` (a key it already tried is not counted again)."""
-        digest = hashlib.blake2b(key.encode("utf-8", "surrogateescape"), key=self._salt,
-                                 digest_size=16).digest()
+        digest = hashlib.blake2b(
+            key.encode("utf-8", "surrogateescape"), key=self._salt, digest_size=16
+        ).digest()
         with self._lock:
             now = self.clock()
             self._forget_expired(now)

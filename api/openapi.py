@@ -3,6 +3,7 @@
 tests/test_openapi.py proves it names exactly the routes the app has, and a fuzz run
 (make fuzz) proves the live answers match it.
 """
+
 from __future__ import annotations
 
 import json

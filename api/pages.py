@@ -5,21 +5,28 @@ session cookie and the session's CSRF token in `X-CSRF-Token` (see api/auth.py).
 of the page is the one endpoint `app_page`, so that it is public: signed out, it shows the
 sign-in form instead of answering 401 JSON to a person.
 """
+
 from __future__ import annotations
 
 import re
 import secrets
 import time
 
-from flask import (Blueprint, current_app, redirect, render_template, request, session,
-                   url_for)
+from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
 
 from message_queue import JOB_CHANNELS, JobNotFound, JobStatus, MessageStatus
 from message_queue.states import USER_MOVES
-
-from .auth import (THROTTLED, end_page_session, key_matches, key_wait, page_session,
-                   start_page_session, try_key)
 from utils.pacing import Delays
+
+from .auth import (
+    THROTTLED,
+    end_page_session,
+    key_matches,
+    key_wait,
+    page_session,
+    start_page_session,
+    try_key,
+)
 from .problems import Problem
 from .views import status_object
 
@@ -53,12 +60,12 @@ def app_page(view: str, job_id: str | None):
             row = queue.get_job(job_id)
         except JobNotFound:
             return render_template("not_found.html", job_id=job_id, **context), 404
-        context.update(job=status_object(row, settings, now=time.time()),
-                       template=row["template"])
+        context.update(job=status_object(row, settings, now=time.time()), template=row["template"])
     elif view == "new":
-        context.update(pacing={c: Delays.for_channel(settings, c).describe()
-                               for c in JOB_CHANNELS},
-                       default_country=settings.default_country)
+        context.update(
+            pacing={c: Delays.for_channel(settings, c).describe() for c in JOB_CHANNELS},
+            default_country=settings.default_country,
+        )
     return render_template(f"{view}.html", **context)
 
 
@@ -67,15 +74,19 @@ def sign_in():
     """Check the API key once; the browser then holds a cookie naming a server-side session."""
     next_url = _local_next(request.form.get("next"))
     if not key_matches(request.form.get("csrf"), _csrf_token()):
-        return _refuse(400, "This form was open too long or cookies are blocked: try again.",
-                       next_url)
+        return _refuse(
+            400, "This form was open too long or cookies are blocked: try again.", next_url
+        )
     wait = key_wait()
     if wait:
         return _refuse(429, THROTTLED.format(wait=wait), next_url, {"Retry-After": str(wait)})
     if not try_key(request.form.get("api_key", "").strip()):
-        return _refuse(401, "That is not the API key. It is the API_KEY line in the .env file "
-                            "next to app.py.", next_url,
-                       {"WWW-Authenticate": 'Bearer realm="bulk-sender"'})
+        return _refuse(
+            401,
+            "That is not the API key. It is the API_KEY line in the .env file next to app.py.",
+            next_url,
+            {"WWW-Authenticate": 'Bearer realm="bulk-sender"'},
+        )
     start_page_session()
     return redirect(next_url, code=303)
 
@@ -101,11 +112,15 @@ def _no_store(response):
 @bp.app_context_processor
 def _page_context() -> dict:
     """What every template may use."""
-    return {"csrf_token": _csrf_token, "signed_in": page_session() is not None,
-            "channel_labels": CHANNEL_LABELS,
-            "user_moves": USER_MOVES, "message_statuses": MessageStatus.ALL,
-            "resendable": MessageStatus.RESENDABLE,
-            "waiting_statuses": JobStatus.WAITING}
+    return {
+        "csrf_token": _csrf_token,
+        "signed_in": page_session() is not None,
+        "channel_labels": CHANNEL_LABELS,
+        "user_moves": USER_MOVES,
+        "message_statuses": MessageStatus.ALL,
+        "resendable": MessageStatus.RESENDABLE,
+        "waiting_statuses": JobStatus.WAITING,
+    }
 
 
 def _csrf_token() -> str:
@@ -119,12 +134,21 @@ def _csrf_token() -> str:
     return session["csrf"]
 
 
-def _sign_in_form(next_url: str = "/app", error: str | None = None, status: int = 200,
-                  headers: dict | None = None):
+def _sign_in_form(
+    next_url: str = "/app", error: str | None = None, status: int = 200, headers: dict | None = None
+):
     settings = current_app.config["SETTINGS"]
-    return render_template("sign_in.html", error=error, next_url=_local_next(next_url),
-                           idle=_duration(settings.session_idle_timeout),
-                           max_age=_duration(settings.session_max_age)), status, headers or {}
+    return (
+        render_template(
+            "sign_in.html",
+            error=error,
+            next_url=_local_next(next_url),
+            idle=_duration(settings.session_idle_timeout),
+            max_age=_duration(settings.session_max_age),
+        ),
+        status,
+        headers or {},
+    )
 
 
 def _duration(seconds: float) -> str:
@@ -145,13 +169,19 @@ def _refuse(status: int, message: str, next_url: str, headers: dict | None = Non
 
 def _local_next(target: str | None) -> str:
     """Only a plain path of this page may follow sign-in (no open redirect, no header split)."""
-    if (isinstance(target, str) and len(target) <= NEXT_MAX and PAGE_PATH.fullmatch(target)
-            and "//" not in target and "\\" not in target):
+    if (
+        isinstance(target, str)
+        and len(target) <= NEXT_MAX
+        and PAGE_PATH.fullmatch(target)
+        and "//" not in target
+        and "\\" not in target
+    ):
         return target
     return url_for("pages.app_page")
 
 
 def _waiting_statuses(queue) -> set[str]:
     """Which waiting states active jobs are in, for the banner on every page."""
-    return {j["status"] for j in queue.list_jobs(active_only=True)
-            if j["status"] in JobStatus.WAITING}
+    return {
+        j["status"] for j in queue.list_jobs(active_only=True) if j["status"] in JobStatus.WAITING
+    }

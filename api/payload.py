@@ -3,6 +3,7 @@
 Python's JSON parser accepts `NaN`, `Infinity` and lone surrogates (`"\\ud800"`); SQLite later
 fails on such a surrogate. So every value is checked here, before anything is stored.
 """
+
 from __future__ import annotations
 
 import json
@@ -45,8 +46,11 @@ def load_json_object() -> dict:
         raise ValueError(f"{name} is not valid JSON")
 
     if _depth(raw) > MAX_DEPTH:
-        raise Problem(400, f"The JSON body nests deeper than {MAX_DEPTH} levels; none of this "
-                           "API's bodies needs more than three.")
+        raise Problem(
+            400,
+            f"The JSON body nests deeper than {MAX_DEPTH} levels; none of this "
+            "API's bodies needs more than three.",
+        )
     try:
         body = json.loads(raw, parse_constant=no_constants)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -109,8 +113,11 @@ def contacts_from_json(contacts, phone_column: str = "", max_rows: int = MAX_ROW
     rows = []
     for i, item in enumerate(contacts, start=1):
         if not isinstance(item, dict):
-            raise Problem(422, f"Contact {i} must be an object.",
-                          errors=[{"row": i, "message": f"expected an object, got {_kind(item)}"}])
+            raise Problem(
+                422,
+                f"Contact {i} must be an object.",
+                errors=[{"row": i, "message": f"expected an object, got {_kind(item)}"}],
+            )
         variables = {}
         for key, value in item.items():
             name = normalize_name(str(key))
@@ -118,13 +125,17 @@ def contacts_from_json(contacts, phone_column: str = "", max_rows: int = MAX_ROW
             variables[name] = _scalar_text(i, key, value)
             columns.setdefault(name, None)
         if len(columns) > MAX_COLUMNS:  # as for a file: each column costs work on every row
-            raise invalid("contacts", f"The contacts have more than {MAX_COLUMNS:,} different "
-                                      "fields; keep only the ones the message uses.")
+            raise invalid(
+                "contacts",
+                f"The contacts have more than {MAX_COLUMNS:,} different "
+                "fields; keep only the ones the message uses.",
+            )
         rows.append(Contact(row=i, phone=variables.get(phone_key, ""), variables=variables))
     if rows and phone_key not in columns:
         raise invalid("phone_column", f"No contact has a field named {phone_column.strip()!r}.")
-    return ContactList(columns=list(columns), phone_column=phone_key, contacts=rows,
-                       headers=list(columns))
+    return ContactList(
+        columns=list(columns), phone_column=phone_key, contacts=rows, headers=list(columns)
+    )
 
 
 def numbers_from_json(numbers, first_row: int = 1, max_rows: int = MAX_ROWS) -> ContactList:
@@ -147,10 +158,12 @@ def numbers_from_json(numbers, first_row: int = 1, max_rows: int = MAX_ROWS) -> 
         items = [_scalar_text(i, "numbers", n) for i, n in enumerate(numbers, start=1)]
     else:
         raise invalid("numbers", f"numbers must be a list of strings, not {_kind(numbers)}.")
-    contacts = [Contact(row=first_row + i, phone=p, variables={"phone": p})
-                for i, p in enumerate(items)]
-    return ContactList(columns=["phone"], phone_column="phone", contacts=contacts,
-                       headers=["phone"])
+    contacts = [
+        Contact(row=first_row + i, phone=p, variables={"phone": p}) for i, p in enumerate(items)
+    ]
+    return ContactList(
+        columns=["phone"], phone_column="phone", contacts=contacts, headers=["phone"]
+    )
 
 
 def _scalar_text(row: int, key: str, value) -> str:
@@ -162,15 +175,28 @@ def _scalar_text(row: int, key: str, value) -> str:
         return str(value)
     if isinstance(value, float):
         if not math.isfinite(value):
-            raise Problem(422, f"Row {row}: {key} is not a finite number.",
-                          errors=[{"row": row, "message": f"{key} is not a finite number"}])
+            raise Problem(
+                422,
+                f"Row {row}: {key} is not a finite number.",
+                errors=[{"row": row, "message": f"{key} is not a finite number"}],
+            )
         return str(int(value)) if value.is_integer() else str(value)
     if isinstance(value, str):
         return check_text(f"contacts[{row}].{key}", value)
-    raise Problem(422, f"Row {row}: {key} must be text or a number, not {_kind(value)}.",
-                  errors=[{"row": row, "message": f"{key} must be text or a number"}])
+    raise Problem(
+        422,
+        f"Row {row}: {key} must be text or a number, not {_kind(value)}.",
+        errors=[{"row": row, "message": f"{key} must be text or a number"}],
+    )
 
 
 def _kind(value) -> str:
-    return {dict: "an object", list: "a list", str: "a string", bool: "true/false",
-            int: "a number", float: "a number", type(None): "null"}.get(type(value), "a value")
+    return {
+        dict: "an object",
+        list: "a list",
+        str: "a string",
+        bool: "true/false",
+        int: "a number",
+        float: "a number",
+        type(None): "null",
+    }.get(type(value), "a value")

@@ -4,6 +4,7 @@ Same inputs, same validation and the same problem+json errors as /send (both go 
 `send.read_send_request`), but nothing is written: no job, no row, no stored attachment.
 The /app page calls it while the user picks a file and writes the message.
 """
+
 from __future__ import annotations
 
 from flask import Blueprint, current_app
@@ -36,14 +37,20 @@ def preview():
     for contact in (c for cl in lists for c in cl.contacts):
         if len(rows) == PREVIEW_ROWS:
             break
-        rows.append({"row": contact.row, "phone": contact.phone,
-                     "normalized": queued.get(contact.row),
-                     "status": reasons.get(contact.row, "ok"),
-                     "values": {c: contact.variables.get(c, "") for c in columns}})
+        rows.append(
+            {
+                "row": contact.row,
+                "phone": contact.phone,
+                "normalized": queued.get(contact.row),
+                "status": reasons.get(contact.row, "ok"),
+                "values": {c: contact.variables.get(c, "") for c in columns},
+            }
+        )
     with_text = bool(req.template.strip())
     texts = [r.text for r in built.recipients] if with_text else []
     return {
-        "channel": req.channel, "name": req.name,
+        "channel": req.channel,
+        "name": req.name,
         "columns": columns,
         "placeholders": columns + ([] if "phone" in columns else ["phone"]),
         "headers": lists[0].headers,
@@ -53,12 +60,25 @@ def preview():
         "rejected": built.rejected[:MAX_REJECTED],
         "rejected_total": len(built.rejected),
         # `characters` as SMS counts them (an emoji is two), so it matches `sms_parts`.
-        "previews": [{"row": r.row, "phone": r.phone, "name": r.name, "text": r.text,
-                      "characters": sms_length(r.text), "sms_parts": sms_parts(r.text)}
-                     for r in built.recipients[:PREVIEW_MESSAGES]] if with_text else [],
+        "previews": [
+            {
+                "row": r.row,
+                "phone": r.phone,
+                "name": r.name,
+                "text": r.text,
+                "characters": sms_length(r.text),
+                "sms_parts": sms_parts(r.text),
+            }
+            for r in built.recipients[:PREVIEW_MESSAGES]
+        ]
+        if with_text
+        else [],
         "sms": _sms_summary(texts) if job_channel(req.channel).uses_sms else None,
-        "attachment": ({"filename": req.attachment.original_name,
-                        "bytes": len(req.attachment.data)} if req.attachment else None),
+        "attachment": (
+            {"filename": req.attachment.original_name, "bytes": len(req.attachment.data)}
+            if req.attachment
+            else None
+        ),
         "pacing": delays.describe(),
         "estimate_seconds": delays.estimate_seconds(len(built.recipients)),
     }
@@ -70,6 +90,9 @@ def _sms_summary(texts: list[str]) -> dict | None:
         return None
     parts = [sms_parts(t) for t in texts]
     worst = max(range(len(texts)), key=parts.__getitem__)
-    return {"encoding": sms_encoding(texts[worst]), "parts": parts[worst],
-            "characters": sms_length(texts[worst]), "total_parts": sum(parts)}
-
+    return {
+        "encoding": sms_encoding(texts[worst]),
+        "parts": parts[worst],
+        "characters": sms_length(texts[worst]),
+        "total_parts": sum(parts),
+    }

@@ -4,6 +4,7 @@ Everything is validated before anything is written: a rejected request leaves no
 message row and no stored attachment behind. `read_send_request` is that validation, shared
 with POST /preview, which answers what /send would queue without writing anything.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -64,11 +65,16 @@ def send():
     # The most parts any recipient's text costs: what the phone and the carrier count.
     uses_sms = job_channel(channel).uses_sms
     parts = max(sms_parts(r.text) for r in built.recipients) if uses_sms else None
-    job = NewJob(channel=channel, template=template, name=name, sms_parts=parts,
-                 attachment_path=stored.path if stored else None,
-                 attachment_name=stored.original_name if stored else None,
-                 idempotency_key=key.strip() if key else None,
-                 request_hash=_request_hash(channel, template, name, built, stored))
+    job = NewJob(
+        channel=channel,
+        template=template,
+        name=name,
+        sms_parts=parts,
+        attachment_path=stored.path if stored else None,
+        attachment_name=stored.original_name if stored else None,
+        idempotency_key=key.strip() if key else None,
+        request_hash=_request_hash(channel, template, name, built, stored),
+    )
     try:
         row, created = current_app.config["QUEUE"].create_job(job, built.recipients)
     except BaseException:
@@ -97,8 +103,9 @@ def read_send_request(settings, allow_empty_message: bool = False) -> SendReques
 
     channel = fields["channel"] or "whatsapp"
     if channel not in JOB_CHANNELS:
-        raise invalid("channel", f"Unknown channel {channel!r}; use one of "
-                                 f"{', '.join(JOB_CHANNELS)}.")
+        raise invalid(
+            "channel", f"Unknown channel {channel!r}; use one of {', '.join(JOB_CHANNELS)}."
+        )
     if attachment is not None and not JOB_CHANNELS[channel].takes_attachment:
         raise invalid("attachment", "Attachments can only be sent by WhatsApp, not by SMS.")
     country = (fields["default_country"] or settings.default_country or "").upper()
@@ -114,47 +121,76 @@ def read_send_request(settings, allow_empty_message: bool = False) -> SendReques
         if not skip_message:
             check_template(template, columns)
         first_channel = JOB_CHANNELS[channel].first
-        built = build_recipients(lists, "{phone}" if skip_message else template, first_channel,
-                                 country or None)
+        built = build_recipients(
+            lists, "{phone}" if skip_message else template, first_channel, country or None
+        )
     except RecipientError as exc:
         raise Problem(422, str(exc), errors=exc.errors) from None
     if not built.recipients:
-        raise Problem(422, "None of the numbers can be sent to.",
-                      errors=[{"row": r["row"], "message": f"{r['phone']}: {r['reason']}"}
-                              for r in built.rejected[:100]])
-    return SendRequest(channel=channel, template=template, name=fields["name"],
-                       country=country or None, lists=lists, attachment=attachment, built=built)
+        raise Problem(
+            422,
+            "None of the numbers can be sent to.",
+            errors=[
+                {"row": r["row"], "message": f"{r['phone']}: {r['reason']}"}
+                for r in built.rejected[:100]
+            ],
+        )
+    return SendRequest(
+        channel=channel,
+        template=template,
+        name=fields["name"],
+        country=country or None,
+        lists=lists,
+        attachment=attachment,
+        built=built,
+    )
 
 
 def _from_json(body: dict):
-    unknown = set(body) - {"message", "contacts", "numbers", "channel", "name",
-                           "default_country", "attachment", "phone_column"}
+    unknown = set(body) - {
+        "message",
+        "contacts",
+        "numbers",
+        "channel",
+        "name",
+        "default_country",
+        "attachment",
+        "phone_column",
+    }
     if unknown:
         raise invalid(sorted(unknown)[0], f"Unknown field(s): {', '.join(sorted(unknown))}.")
-    fields = {name: text_field(body, name) for name in
-              ("message", "channel", "name", "default_country")}
+    fields = {
+        name: text_field(body, name) for name in ("message", "channel", "name", "default_country")
+    }
     lists = []
     if body.get("contacts") is not None:
         lists.append(contacts_from_json(body["contacts"], text_field(body, "phone_column")))
     if body.get("numbers") is not None:  # one cap for all of a request's recipients
-        lists.append(numbers_from_json(body["numbers"], first_row=_next_row(lists),
-                                       max_rows=MAX_ROWS - _count(lists)))
+        lists.append(
+            numbers_from_json(
+                body["numbers"], first_row=_next_row(lists), max_rows=MAX_ROWS - _count(lists)
+            )
+        )
     attachment = attachments.from_json(body.get("attachment"))
     return fields, [cl for cl in lists if cl.contacts], attachment
 
 
 def _from_form():
     form = request.form
-    fields = {name: form.get(name, "") for name in
-              ("message", "channel", "name", "default_country")}
+    fields = {
+        name: form.get(name, "") for name in ("message", "channel", "name", "default_country")
+    }
     for name, value in fields.items():
         check_text(name, value)
     lists = []
     upload = request.files.get("file")
     if upload is not None and upload.filename:
         try:
-            lists.append(parse_contacts_file(upload.read(), upload.filename,
-                                             form.get("phone_column") or None))
+            lists.append(
+                parse_contacts_file(
+                    upload.read(), upload.filename, form.get("phone_column") or None
+                )
+            )
         except ContactFileError as exc:
             raise invalid(exc.field, exc.message) from None
     if form.get("numbers", "").strip():
@@ -184,8 +220,11 @@ def _next_row(lists) -> int:
 def _request_hash(channel, template, name, built, stored) -> str:
     """What makes two requests the same for Idempotency-Key: the job they would create."""
     digest = hashlib.sha256()
-    digest.update(json.dumps([channel, template, name, stored.sha256 if stored else None],
-                             ensure_ascii=False).encode())
+    digest.update(
+        json.dumps(
+            [channel, template, name, stored.sha256 if stored else None], ensure_ascii=False
+        ).encode()
+    )
     for r in built.recipients:
         digest.update(f"\n{r.phone}\t{r.text}".encode("utf-8", "surrogatepass"))
     return digest.hexdigest()

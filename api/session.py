@@ -1,4 +1,5 @@
 """Health, worker states and the WhatsApp login QR code."""
+
 from __future__ import annotations
 
 from flask import Blueprint, Response, current_app
@@ -20,9 +21,16 @@ def health():
         # Anyone may call /health: the reason (it names the database file) goes to the log.
         current_app.logger.error("health: the database is unusable: %s", database)
         return {"status": "down", "database": "unavailable", "workers": []}, 503
-    workers = [{"worker_id": w["id"], "channel": w["channel"], "state": w["state"],
-                "heartbeat_age_s": w["heartbeat_age_s"]}
-               for w in queue.list_workers() if w["state"] != "stopped"]
+    workers = [
+        {
+            "worker_id": w["id"],
+            "channel": w["channel"],
+            "state": w["state"],
+            "heartbeat_age_s": w["heartbeat_age_s"],
+        }
+        for w in queue.list_workers()
+        if w["state"] != "stopped"
+    ]
     ok = bool(workers) and all(w["state"] in HEALTHY_STATES for w in workers)
     return {"status": "ok" if ok else "degraded", "database": "ok", "workers": workers}
 
@@ -31,10 +39,20 @@ def health():
 def session_state():
     """Every worker's state, so a person knows whether WhatsApp or the phone needs them."""
     workers = current_app.config["QUEUE"].list_workers()
-    return {"workers": [{"worker_id": w["id"], "channel": w["channel"], "state": w["state"],
-                         "detail": w["detail"], "qr_available": w["qr_available"],
-                         "heartbeat_at": iso(w["heartbeat_at"]),
-                         "current_job_id": w["current_job_id"]} for w in workers]}
+    return {
+        "workers": [
+            {
+                "worker_id": w["id"],
+                "channel": w["channel"],
+                "state": w["state"],
+                "detail": w["detail"],
+                "qr_available": w["qr_available"],
+                "heartbeat_at": iso(w["heartbeat_at"]),
+                "current_job_id": w["current_job_id"],
+            }
+            for w in workers
+        ]
+    }
 
 
 @bp.get("/session/qr.png")
@@ -44,5 +62,8 @@ def qr_png():
     if qr is None:
         raise Problem(404, "No login QR code right now: the worker is logged in or not running.")
     png, taken_at = qr
-    return Response(png, mimetype="image/png",
-                    headers={"Cache-Control": "no-store", "X-QR-Taken-At": iso(taken_at)})
+    return Response(
+        png,
+        mimetype="image/png",
+        headers={"Cache-Control": "no-store", "X-QR-Taken-At": iso(taken_at) or ""},
+    )

@@ -1,19 +1,18 @@
 """The JSON shapes the API answers with, built from queue rows."""
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from message_queue import JobStatus, MessageStatus
 from utils.pacing import Delays
-
 
 
 def iso(ts: float | None) -> str | None:
     """Epoch seconds as ISO 8601 UTC with a Z, or None."""
     if ts is None:
         return None
-    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="seconds").replace(
-        "+00:00", "Z")
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def status_object(job: dict, settings, now: float | None = None) -> dict:
@@ -22,14 +21,20 @@ def status_object(job: dict, settings, now: float | None = None) -> dict:
     total = job["total"]
     finished = sum(counts[s] for s in MessageStatus.FINISHED)
     body = {
-        "job_id": job["id"], "name": job["name"], "channel": job["channel"],
-        "status": job["status"], "total": total, "counts": counts,
+        "job_id": job["id"],
+        "name": job["name"],
+        "channel": job["channel"],
+        "status": job["status"],
+        "total": total,
+        "counts": counts,
         "progress": round(finished / total, 4) if total else 1.0,
         "eta_seconds": _eta(job, total - finished, finished, settings, now),
         "last_error": job["last_error"],
         "attachment": job["attachment_name"],
-        "created_at": iso(job["created_at"]), "started_at": iso(job["started_at"]),
-        "finished_at": iso(job["finished_at"]), "updated_at": iso(job["updated_at"]),
+        "created_at": iso(job["created_at"]),
+        "started_at": iso(job["started_at"]),
+        "finished_at": iso(job["finished_at"]),
+        "updated_at": iso(job["updated_at"]),
     }
     if job.get("sms_parts") is not None:
         body["sms_parts"] = job["sms_parts"]
@@ -51,7 +56,16 @@ def _eta(job, remaining, finished, settings, now) -> int | None:
 
 def message_object(m: dict) -> dict:
     """One recipient as /jobs/<id>/messages shows it."""
-    return {"id": m["id"], "row": m["row"], "phone": m["phone"], "name": m["name"],
-            "channel": m["channel"], "status": m["status"], "attempts": m["attempts"],
-            "error": m["error"], "sent_at": iso(m["sent_at"]), "updated_at": iso(m["updated_at"]),
-            "resent_to": m["resent_to"]}
+    return {
+        "id": m["id"],
+        "row": m["row"],
+        "phone": m["phone"],
+        "name": m["name"],
+        "channel": m["channel"],
+        "status": m["status"],
+        "attempts": m["attempts"],
+        "error": m["error"],
+        "sent_at": iso(m["sent_at"]),
+        "updated_at": iso(m["updated_at"]),
+        "resent_to": m["resent_to"],
+    }

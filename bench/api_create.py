@@ -6,6 +6,7 @@ that served the request. Floor, in a process of its own: csv + phonenumbers pars
 of the same numbers + the same template filled + one sqlite3 `executemany` into the same schema.
 Runs alternate product / floor so both see the same machine weather.
 """
+
 from __future__ import annotations
 
 import io
@@ -27,35 +28,45 @@ GOAL_RATIO, GOAL_MB = 1.3, 250
 
 
 def post_job(url: str, data: bytes) -> requests.Response:
-    return requests.post(url + "/send", headers={"X-API-Key": API_KEY}, timeout=600,
-                         files={"file": ("contacts.csv", data, "text/csv")},
-                         data={"message": TEMPLATE, "name": "bench"})
+    return requests.post(
+        url + "/send",
+        headers={"X-API-Key": API_KEY},
+        timeout=600,
+        files={"file": ("contacts.csv", data, "text/csv")},
+        data={"message": TEMPLATE, "name": "bench"},
+    )
 
 
 def product_run(data: bytes, rows: int) -> dict:
     """One POST /send to a freshly started API: wall seconds, CPU seconds of the worker that
     served it, and its peak RSS."""
-    with tempfile.TemporaryDirectory(prefix="bench-api-") as tmp:
-        with ApiServer(Path(tmp), str(Path(tmp) / "queue.db")) as api:
-            idle = {pid: vm_rss_mb(pid) for pid in api.worker_pids()}
-            cpu = {pid: _cpu(pid) for pid in api.worker_pids()}
-            start = time.perf_counter()
-            response = post_job(api.url, data)
-            seconds = time.perf_counter() - start
-            if response.status_code != 202 or response.json()["total"] != rows:
-                raise RuntimeError(f"POST /send answered {response.status_code}: "
-                                   f"{response.text[:300]}")
-            # The worker that did the work is the one that used the CPU (a worker gunicorn
-            # replaced meanwhile is skipped: it cannot have served the request).
-            alive = set(api.worker_pids())
-            used = {pid: _cpu(pid) - before for pid, before in cpu.items() if pid in alive}
-            pid = max(used, key=used.get, default=None)
-            if pid is None or used[pid] < 0.3 * seconds:
-                raise RuntimeError("the gunicorn worker that served POST /send is gone:\n"
-                                   + api.log_tail())
-            peak = vm_hwm_mb(pid)
-    return {"seconds": seconds, "cpu_seconds": used[pid], "peak_mb": peak,
-            "idle_mb": idle.get(pid, 0.0)}
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-api-") as tmp,
+        ApiServer(Path(tmp), str(Path(tmp) / "queue.db")) as api,
+    ):
+        idle = {pid: vm_rss_mb(pid) for pid in api.worker_pids()}
+        cpu = {pid: _cpu(pid) for pid in api.worker_pids()}
+        start = time.perf_counter()
+        response = post_job(api.url, data)
+        seconds = time.perf_counter() - start
+        if response.status_code != 202 or response.json()["total"] != rows:
+            raise RuntimeError(f"POST /send answered {response.status_code}: {response.text[:300]}")
+        # The worker that did the work is the one that used the CPU (a worker gunicorn
+        # replaced meanwhile is skipped: it cannot have served the request).
+        alive = set(api.worker_pids())
+        used = {pid: _cpu(pid) - before for pid, before in cpu.items() if pid in alive}
+        pid = max(used, key=used.get, default=None)
+        if pid is None or used[pid] < 0.3 * seconds:
+            raise RuntimeError(
+                "the gunicorn worker that served POST /send is gone:\n" + api.log_tail()
+            )
+        peak = vm_hwm_mb(pid)
+    return {
+        "seconds": seconds,
+        "cpu_seconds": used[pid],
+        "peak_mb": peak,
+        "idle_mb": idle.get(pid, 0.0),
+    }
 
 
 def _cpu(pid: int) -> float:
@@ -66,9 +77,20 @@ def _cpu(pid: int) -> float:
 def floor_run(csv_path: Path) -> dict:
     """The floor in a fresh process, so its peak RSS is its own."""
     with tempfile.TemporaryDirectory(prefix="bench-floor-") as tmp:
-        out = subprocess.run([sys.executable, "-m", "bench.api_create", "floor", str(csv_path),
-                              str(Path(tmp) / "floor.db")], cwd=ROOT, check=True,
-                             capture_output=True, text=True).stdout
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "bench.api_create",
+                "floor",
+                str(csv_path),
+                str(Path(tmp) / "floor.db"),
+            ],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
     return json.loads(out)
 
 
@@ -95,21 +117,37 @@ def _floor_main(csv_path: str, db_path: str) -> None:
         number = phonenumbers.parse(raw, None)
         if phonenumbers.is_valid_number(number):
             e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-            rows.append(("j_floor", line, e164, name, TEMPLATE.replace("{name}", name),
-                         "whatsapp", now))
+            rows.append(
+                ("j_floor", line, e164, name, TEMPLATE.replace("{name}", name), "whatsapp", now)
+            )
     parsed = time.perf_counter()
     conn.execute("BEGIN IMMEDIATE")
-    conn.execute("INSERT INTO jobs (id, channel, status, template, total, created_at,"
-                 " updated_at) VALUES ('j_floor', 'whatsapp', 'pending', ?, ?, ?, ?)",
-                 (TEMPLATE, len(rows), now, now))
-    conn.executemany("INSERT INTO messages (job_id, row, phone, name, text, channel, updated_at)"
-                     " VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+    conn.execute(
+        "INSERT INTO jobs (id, channel, status, template, total, created_at,"
+        " updated_at) VALUES ('j_floor', 'whatsapp', 'pending', ?, ?, ?, ?)",
+        (TEMPLATE, len(rows), now, now),
+    )
+    conn.executemany(
+        "INSERT INTO messages (job_id, row, phone, name, text, channel, updated_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        rows,
+    )
     conn.execute("COMMIT")
     end = time.perf_counter()
     cpu = _own_cpu() - cpu_start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": end - start, "cpu_seconds": cpu, "parse_seconds": parsed - start,
-                      "insert_seconds": end - parsed, "rows": len(rows), "peak_mb": peak}))
+    print(
+        json.dumps(
+            {
+                "seconds": end - start,
+                "cpu_seconds": cpu,
+                "parse_seconds": parsed - start,
+                "insert_seconds": end - parsed,
+                "rows": len(rows),
+                "peak_mb": peak,
+            }
+        )
+    )
 
 
 def _own_cpu() -> float:
@@ -127,14 +165,19 @@ def profile_request(data: bytes, top: int = 14) -> dict:
     from config import Settings
 
     with tempfile.TemporaryDirectory(prefix="bench-prof-") as tmp:
-        settings = Settings(api_key=API_KEY, database_path=str(Path(tmp) / "q.db"),
-                            upload_dir=str(Path(tmp) / "uploads"))
+        settings = Settings(
+            api_key=API_KEY,
+            database_path=str(Path(tmp) / "q.db"),
+            upload_dir=str(Path(tmp) / "uploads"),
+        )
         client = create_app(settings).test_client()
         profiler = Profiler(interval=0.001)
         profiler.start()
-        response = client.post("/send", headers={"X-API-Key": API_KEY},
-                               data={"message": TEMPLATE, "name": "prof",
-                                     "file": (io.BytesIO(data), "contacts.csv")})
+        response = client.post(
+            "/send",
+            headers={"X-API-Key": API_KEY},
+            data={"message": TEMPLATE, "name": "prof", "file": (io.BytesIO(data), "contacts.csv")},
+        )
         session = profiler.stop()
     if response.status_code != 202:
         raise RuntimeError(f"profiled POST /send answered {response.status_code}")
@@ -157,14 +200,21 @@ def summarise(root, top: int) -> dict:
     walk(root, frozenset())
     total = root.time
     view = max((v for k, v in inside.items() if k.startswith("send (api/send.py")), default=total)
-    return {"total_s": total, "view_s": view,
-            "self": sorted(self_time.items(), key=lambda kv: -kv[1])[:top],
-            "inside": sorted(inside.items(), key=lambda kv: -kv[1])[:top]}
+    return {
+        "total_s": total,
+        "view_s": view,
+        "self": sorted(self_time.items(), key=lambda kv: -kv[1])[:top],
+        "inside": sorted(inside.items(), key=lambda kv: -kv[1])[:top],
+    }
 
 
 def _short(path) -> str:
     path = str(path or "")
-    return path[len(str(ROOT)) + 1:] if path.startswith(str(ROOT)) else path.rsplit("site-packages/", 1)[-1]
+    return (
+        path[len(str(ROOT)) + 1 :]
+        if path.startswith(str(ROOT))
+        else path.rsplit("site-packages/", 1)[-1]
+    )
 
 
 def _is_product(path) -> bool:
@@ -186,8 +236,11 @@ def run(quick: bool) -> dict:
             product.append(product_run(data, rows))
             floor.append(floor_run(csv_path))
     result = {
-        "rows": rows, "csv_mb": len(data) / 1e6, "repeats": repeats,
-        "product": product, "floor": floor,
+        "rows": rows,
+        "csv_mb": len(data) / 1e6,
+        "repeats": repeats,
+        "product": product,
+        "floor": floor,
         "product_s": median([r["seconds"] for r in product]),
         "floor_s": median([r["seconds"] for r in floor]),
         "product_peak_mb": median([r["peak_mb"] for r in product]),
@@ -195,9 +248,11 @@ def run(quick: bool) -> dict:
         "floor_peak_mb": median([r["peak_mb"] for r in floor]),
         "floor_parse_s": median([r["parse_seconds"] for r in floor]),
         "floor_insert_s": median([r["insert_seconds"] for r in floor]),
-        "ratios": [p["seconds"] / f["seconds"] for p, f in zip(product, floor)],
+        "ratios": [p["seconds"] / f["seconds"] for p, f in zip(product, floor, strict=True)],
         # CPU seconds are less disturbed by other tenants of a shared machine than wall time.
-        "cpu_ratios": [p["cpu_seconds"] / f["cpu_seconds"] for p, f in zip(product, floor)],
+        "cpu_ratios": [
+            p["cpu_seconds"] / f["cpu_seconds"] for p, f in zip(product, floor, strict=True)
+        ],
         "product_cpu_s": median([r["cpu_seconds"] for r in product]),
         "floor_cpu_s": median([r["cpu_seconds"] for r in floor]),
     }

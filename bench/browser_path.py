@@ -1,6 +1,7 @@
 """4a. The browser path: messages per minute through the real worker vs a bare Selenium script.
 
-Both drive the same Chromium build with the same flags (worker.whatsapp.browser.build_driver) against
+Both drive the same Chromium build with the same flags
+(worker.whatsapp.browser.build_driver) against
 the WhatsApp Web stand-in, which runs in a process of its own with ticks at once (tick_delay
 0) and every pacing delay at 0. The rate is taken from the stand-in's own arrival times, first
 message to last, so the browser's start-up is left out of both. Runs alternate.
@@ -9,6 +10,7 @@ Product: an in-process Worker + WhatsAppTransport on a real queue. Floor: open t
 wait for the send button, click, wait for the tick; once polling every 10 ms, once every 0.1 s
 (WebDriverWait's usual interval). The faster of the two in each repeat is that repeat's floor.
 """
+
 from __future__ import annotations
 
 import sys
@@ -90,15 +92,30 @@ def product_run(standin: Standin, n: int) -> dict:
     standin.reset()
     with tempfile.TemporaryDirectory(prefix="bench-wa-") as tmp:
         product_fill(Path(tmp), n)
-        settings = Settings(api_key=API_KEY, database_path=str(Path(tmp) / "queue.db"),
-                            whatsapp_web_url=standin.url, chrome_profile_dir=f"{tmp}/profile",
-                            selectors_file=str(ROOT / "worker" / "selectors.json"),
-                            min_delay=0, max_delay=0, long_pause_every=0, long_pause_min=0,
-                            long_pause_max=0, send_timeout=10, worker_id="bench-wa")
+        settings = Settings(
+            api_key=API_KEY,
+            database_path=str(Path(tmp) / "queue.db"),
+            whatsapp_web_url=standin.url,
+            chrome_profile_dir=f"{tmp}/profile",
+            selectors_file=str(ROOT / "worker" / "selectors.json"),
+            min_delay=0,
+            max_delay=0,
+            long_pause_every=0,
+            long_pause_min=0,
+            long_pause_max=0,
+            send_timeout=10,
+            worker_id="bench-wa",
+        )
         factory = CountingDriver(settings.chrome_profile_dir)
         queue, stop = Queue(settings.database_path), threading.Event()
-        worker = Worker(settings, queue, WhatsAppTransport(settings, driver_factory=factory),
-                        stop, idle_poll=0.2, session_poll=0.2)
+        worker = Worker(
+            settings,
+            queue,
+            WhatsAppTransport(settings, driver_factory=factory),
+            stop,
+            idle_poll=0.2,
+            session_poll=0.2,
+        )
         thread = threading.Thread(target=worker.run, daemon=True)
         thread.start()
         try:
@@ -106,14 +123,20 @@ def product_run(standin: Standin, n: int) -> dict:
             at_first = sum(factory.commands.values())
             wait_for(lambda: standin.count() >= n, 30 + n * 2, f"{n} messages", 0.1)
             per_message = (sum(factory.commands.values()) - at_first) / (n - 1)
-            sites = {k: (c / n, factory.site_seconds[k] / n * 1000)
-                     for k, c in factory.sites.most_common()}
+            sites = {
+                k: (c / n, factory.site_seconds[k] / n * 1000)
+                for k, c in factory.sites.most_common()
+            }
         finally:
             stop.set()
             thread.join(30)
             queue.close()
-    return {"rate": rate_per_minute(standin.messages(), n), "commands": per_message,
-            "sites": sites, "command_ms": _ms_per_command(factory)}
+    return {
+        "rate": rate_per_minute(standin.messages(), n),
+        "commands": per_message,
+        "sites": sites,
+        "command_ms": _ms_per_command(factory),
+    }
 
 
 def floor_run(standin: Standin, n: int, poll: float) -> dict:
@@ -127,27 +150,38 @@ def floor_run(standin: Standin, n: int, poll: float) -> dict:
         try:
             driver.get(standin.url)
             WebDriverWait(driver, 30, poll).until(
-                lambda d: d.find_elements(By.CSS_SELECTOR, "#pane-side"))
+                lambda d: d.find_elements(By.CSS_SELECTOR, "#pane-side")
+            )
             at_first = None
             for i in range(n):
                 phone = f"55119{60_000_000 + i}"
                 driver.get(f"{standin.url}/send?phone={phone}&text={quote(TEXT.format(i=i))}")
-                button = WebDriverWait(driver, 10, poll).until(lambda d: d.find_elements(
-                    By.CSS_SELECTOR, "#main footer button[aria-label='Send']"))[0]
+                button = WebDriverWait(driver, 10, poll).until(
+                    lambda d: d.find_elements(
+                        By.CSS_SELECTOR, "#main footer button[aria-label='Send']"
+                    )
+                )[0]
                 button.click()
-                WebDriverWait(driver, 10, poll).until(lambda d: d.find_elements(
-                    By.CSS_SELECTOR, "div.message-out span[data-icon='msg-check']"))
+                WebDriverWait(driver, 10, poll).until(
+                    lambda d: d.find_elements(
+                        By.CSS_SELECTOR, "div.message-out span[data-icon='msg-check']"
+                    )
+                )
                 if i == 0:
                     at_first = sum(factory.commands.values())
             per_message = (sum(factory.commands.values()) - at_first) / (n - 1)
         finally:
             driver.quit()
-    return {"rate": rate_per_minute(standin.messages(), n), "commands": per_message,
-            "command_ms": _ms_per_command(factory)}
+    return {
+        "rate": rate_per_minute(standin.messages(), n),
+        "commands": per_message,
+        "command_ms": _ms_per_command(factory),
+    }
 
 
 def _ms_per_command(factory: CountingDriver) -> float:
     """Mean round trip of one WebDriver command, page loads and clicks left out."""
+
     def plain(site: str) -> bool:
         return not site.endswith((" get", " clickElement"))
 
@@ -166,13 +200,25 @@ def run(quick: bool) -> dict:
             runs["product"].append(product_run(standin, n))
             runs["floor"].append(floor_run(standin, n, 0.01))
             runs["floor_slow"].append(floor_run(standin, n, 0.1))
-    summary = {k: {"rate": median([r["rate"] for r in v]),
-                   "commands": median([r["commands"] for r in v])}
-               for k, v in runs.items() if v}
+    summary = {
+        k: {"rate": median([r["rate"] for r in v]), "commands": median([r["commands"] for r in v])}
+        for k, v in runs.items()
+        if v
+    }
     # The floor of a repeat is the faster bare script: under load, polling every 10 ms can
     # take enough CPU from Chromium to lose to polling every 0.1 s.
-    ratio = median([max(f["rate"], g["rate"]) / p["rate"] for p, f, g in
-                    zip(runs["product"], runs["floor"], runs["floor_slow"])])
-    return {"n": n, "repeats": repeats, "runs": runs, "summary": summary,
-            "slowdown_vs_floor": ratio, "goal_met": ratio <= GOAL_RATIO,
-            "sites": runs["product"][-1]["sites"]}
+    ratio = median(
+        [
+            max(f["rate"], g["rate"]) / p["rate"]
+            for p, f, g in zip(runs["product"], runs["floor"], runs["floor_slow"], strict=True)
+        ]
+    )
+    return {
+        "n": n,
+        "repeats": repeats,
+        "runs": runs,
+        "summary": summary,
+        "slowdown_vs_floor": ratio,
+        "goal_met": ratio <= GOAL_RATIO,
+        "sites": runs["product"][-1]["sites"],
+    }

@@ -6,6 +6,7 @@ helpers) is measured with psutil. Idle CPU has a floor beside it: a bare Chromiu
 the same stand-in page, which waits for news on one held request as the real page does on its
 websocket.
 """
+
 from __future__ import annotations
 
 import tempfile
@@ -23,6 +24,7 @@ GOAL_IDLE_CPU, GOAL_FIRST_S = 1.0, 2.0
 
 def cpu_percent(tree_of, seconds: float) -> dict:
     """CPU of a process tree over `seconds`, in % of one core, in total and per role."""
+
     def times():
         out = {}
         for p in tree_of():
@@ -52,8 +54,9 @@ def _role(p: psutil.Process) -> str:
     if "chromedriver" in exe:
         return "chromedriver"
     kind = next((a.split("=", 1)[1] for a in cmd if a.startswith("--type=")), "browser")
-    sub = next((a.split("=", 1)[1].split(".")[0] for a in cmd
-                if a.startswith("--utility-sub-type=")), "")
+    sub = next(
+        (a.split("=", 1)[1].split(".")[0] for a in cmd if a.startswith("--utility-sub-type=")), ""
+    )
     return f"chromium {kind}" + (f" ({sub})" if sub else "")
 
 
@@ -68,8 +71,12 @@ def memory_mb(tree) -> dict:
             rss, pss, uss = rss + info.rss, pss + info.pss, uss + info.uss
         except psutil.NoSuchProcess:
             pass
-    return {"uss_mb": uss / 2**20, "pss_mb": pss / 2**20, "rss_mb": rss / 2**20,
-            "processes": len(tree)}
+    return {
+        "uss_mb": uss / 2**20,
+        "pss_mb": pss / 2**20,
+        "rss_mb": rss / 2**20,
+        "processes": len(tree),
+    }
 
 
 def idle_floor(standin: Standin, seconds: float, settle: float) -> dict:
@@ -88,8 +95,12 @@ def idle_floor(standin: Standin, seconds: float, settle: float) -> dict:
 
 
 def post(api: ApiServer, numbers: list[str], name: str) -> dict:
-    response = requests.post(api.url + "/send", headers={"X-API-Key": API_KEY}, timeout=60,
-                             json={"message": "Hello {phone}", "numbers": numbers, "name": name})
+    response = requests.post(
+        api.url + "/send",
+        headers={"X-API-Key": API_KEY},
+        timeout=60,
+        json={"message": "Hello {phone}", "numbers": numbers, "name": name},
+    )
     if response.status_code != 202:
         raise RuntimeError(f"POST /send answered {response.status_code}: {response.text[:300]}")
     return response.json()
@@ -99,14 +110,19 @@ def first_message_latency(api: ApiServer, standin: Standin, digits: str, name: s
     """Seconds from the start of POST /send to the stand-in receiving the message."""
     start = time.time()
     post(api, ["+" + digits], name)
-    arrived = wait_for(lambda: [m for m in standin.messages() if m["phone"] == digits], 30,
-                       "the first message", 0.01)
+    arrived = wait_for(
+        lambda: [m for m in standin.messages() if m["phone"] == digits],
+        30,
+        "the first message",
+        0.01,
+    )
     return arrived[0]["at"] - start
 
 
 def sent_count(api: ApiServer, job_id: str) -> int:
-    job = requests.get(f"{api.url}/status/{job_id}", headers={"X-API-Key": API_KEY},
-                       timeout=10).json()
+    job = requests.get(
+        f"{api.url}/status/{job_id}", headers={"X-API-Key": API_KEY}, timeout=10
+    ).json()
     return job["counts"]["sent"] + job["counts"]["delivered"]
 
 
@@ -120,10 +136,15 @@ def memory_over(api, standin, worker, n: int, every: int) -> list[dict]:
     samples = [{"sent": 0, **memory_mb(worker.tree())}]
     started = time.monotonic()
     for target in range(every, n + 1, every):
-        wait_for(lambda: sent_count(api, job["job_id"]) >= target, 120 + every * 3,
-                 f"{target} messages sent", 0.2)
-        samples.append({"sent": target, "seconds": time.monotonic() - started,
-                        **memory_mb(worker.tree())})
+        wait_for(
+            lambda target=target: sent_count(api, job["job_id"]) >= target,
+            120 + every * 3,
+            f"{target} messages sent",
+            0.2,
+        )
+        samples.append(
+            {"sent": target, "seconds": time.monotonic() - started, **memory_mb(worker.tree())}
+        )
         standin.reset()
     return samples
 
@@ -134,17 +155,30 @@ def run(quick: bool) -> dict:
     recycle = 20 if quick else 300  # 300 is BROWSER_RECYCLE_AFTER's default
     settle = 2.0 if quick else 5.0
     result = {"idle_seconds": idle_s, "n": n, "every": every, "recycle_after": recycle}
-    with Standin(logged_in=True, tick_delay=0) as standin, \
-            tempfile.TemporaryDirectory(prefix="bench-service-") as tmp:
+    with (
+        Standin(logged_in=True, tick_delay=0) as standin,
+        tempfile.TemporaryDirectory(prefix="bench-service-") as tmp,
+    ):
         say(f"service: idle floor (bare Chromium on the stand-in, {idle_s:g} s)")
         result["idle_floor"] = idle_floor(standin, idle_s, settle)
         db = str(Path(tmp) / "queue.db")
-        with ApiServer(Path(tmp), db) as api, WorkerProcess(
-                Path(tmp), database_path=db, whatsapp_web_url=standin.url,
-                chrome_profile_dir=f"{tmp}/profile", worker_id="bench-worker",
-                selectors_file=str(ROOT / "worker" / "selectors.json"), min_delay=0,
-                max_delay=0, long_pause_every=0, long_pause_min=0, long_pause_max=0,
-                browser_recycle_after=recycle) as worker:
+        with (
+            ApiServer(Path(tmp), db) as api,
+            WorkerProcess(
+                Path(tmp),
+                database_path=db,
+                whatsapp_web_url=standin.url,
+                chrome_profile_dir=f"{tmp}/profile",
+                worker_id="bench-worker",
+                selectors_file=str(ROOT / "worker" / "selectors.json"),
+                min_delay=0,
+                max_delay=0,
+                long_pause_every=0,
+                long_pause_min=0,
+                long_pause_max=0,
+                browser_recycle_after=recycle,
+            ) as worker,
+        ):
             wait_for(lambda: _logged_in(api), 90, "the worker to log in", 0.2)
             time.sleep(settle)  # past the log-in's own work
             say(f"service: worker idle CPU ({idle_s:g} s)")
@@ -153,8 +187,9 @@ def run(quick: bool) -> dict:
             say("service: POST /send -> first message at the stand-in")
             latencies = []
             for i in range(3 if quick else 7):
-                latencies.append(first_message_latency(api, standin, f"55119{70_000_000 + i}",
-                                                        f"first-{i}"))
+                latencies.append(
+                    first_message_latency(api, standin, f"55119{70_000_000 + i}", f"first-{i}")
+                )
                 time.sleep(0.37 * (i % 3))  # land the next POST at another point of idle_poll
             result["first_message_s"] = latencies
             say(f"service: memory over {n} messages")
@@ -165,13 +200,12 @@ def run(quick: bool) -> dict:
         "idle_cpu": result["idle"]["percent"] < GOAL_IDLE_CPU,
         "first_message": result["first_message_median_s"] < GOAL_FIRST_S,
         # Flat: the peaks of the last samples are no higher than those of the first + 15 %.
-        "memory_flat": max(m["uss_mb"] for m in mem[-3:]) <=
-        max(m["uss_mb"] for m in mem[1:4]) * 1.15,
+        "memory_flat": max(m["uss_mb"] for m in mem[-3:])
+        <= max(m["uss_mb"] for m in mem[1:4]) * 1.15,
     }
     return result
 
 
 def _logged_in(api: ApiServer) -> bool:
-    workers = requests.get(api.url + "/session", headers={"X-API-Key": API_KEY},
-                           timeout=10).json()
+    workers = requests.get(api.url + "/session", headers={"X-API-Key": API_KEY}, timeout=10).json()
     return any(w.get("state") == "logged_in" for w in workers.get("workers", []))

@@ -1,4 +1,5 @@
 """What every benchmark shares: statistics, the machine, test data, the settings' environment."""
+
 from __future__ import annotations
 
 import os
@@ -88,9 +89,15 @@ def machine() -> dict:
         pass
     import sqlite3  # the floor's and the product's SQLite are the same library
 
-    return {"nproc": os.cpu_count(), "cpu": model, "memory_gb": round(mem_kb / 1024 / 1024, 1),
-            "python": platform.python_version(), "sqlite": sqlite3.sqlite_version,
-            "kernel": platform.release(), "load": os.getloadavg()}
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": model,
+        "memory_gb": round(mem_kb / 1024 / 1024, 1),
+        "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
+        "kernel": platform.release(),
+        "load": os.getloadavg(),
+    }
 
 
 def vm_hwm_mb(pid: int) -> float:

@@ -3,6 +3,7 @@
 It has the shape of worker.transport.Transport, so the real Worker loop (claim, pace, send,
 record, heartbeat) runs unchanged around it; only the channel is missing.
 """
+
 from __future__ import annotations
 
 import random
@@ -13,6 +14,7 @@ from worker import transport as t
 
 class FastTransport:
     """Always logged in; `send` records time.monotonic() and returns at once."""
+
     channel = "whatsapp"
     traits = t.WAITS_FOR_LOGIN
 

@@ -1,9 +1,11 @@
-"""Processes a benchmark runs beside itself: the API under gunicorn, the WhatsApp stand-in, a worker.
+"""Processes a benchmark runs beside itself: the API under gunicorn, the WhatsApp stand-in,
+a worker.
 
 Each runs in its own process (as in production), so the bench's own Python does not share a
 GIL with what it measures. `python -m bench.procs standin '{"logged_in": true}'` is the
 stand-in's entry point: it prints its URL and serves until its stdin closes.
 """
+
 from __future__ import annotations
 
 import json
@@ -24,20 +26,47 @@ PYTHON = sys.executable
 class ApiServer:
     """`gunicorn app:create_app()` as deploy/whatsapp-api.service runs it (2 workers, 4 threads)."""
 
-    def __init__(self, workdir: Path, database_path: str, workers: int = 2, threads: int = 4,
-                 app: str = "app:create_app()"):
+    def __init__(
+        self,
+        workdir: Path,
+        database_path: str,
+        workers: int = 2,
+        threads: int = 4,
+        app: str = "app:create_app()",
+    ):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = workdir / "gunicorn.log"
-        self._log = open(self.log_path, "ab")
-        env = settings_env(api_key=API_KEY, database_path=database_path,
-                           upload_dir=str(workdir / "uploads"), log_level="WARNING")
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 - the server's whole life
+        env = settings_env(
+            api_key=API_KEY,
+            database_path=database_path,
+            upload_dir=str(workdir / "uploads"),
+            log_level="WARNING",
+        )
         self.proc = subprocess.Popen(
-            [PYTHON, "-m", "gunicorn", "--workers", str(workers), "--threads", str(threads),
-             "--bind", f"127.0.0.1:{self.port}", "--pythonpath", str(ROOT),
-             "--log-level", "warning", app],
-            cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=self._log,
-            stderr=subprocess.STDOUT)
+            [
+                PYTHON,
+                "-m",
+                "gunicorn",
+                "--workers",
+                str(workers),
+                "--threads",
+                str(threads),
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--pythonpath",
+                str(ROOT),
+                "--log-level",
+                "warning",
+                app,
+            ],
+            cwd=workdir,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
         self.workers = workers
         wait_for(self._answers, 30, "gunicorn to answer /health")
         wait_for(lambda: len(self.worker_pids()) == workers, 30, "gunicorn's workers")
@@ -77,8 +106,12 @@ class Standin:
     """The WhatsApp Web stand-in (tests/wa_standin) in a process of its own, driven over HTTP."""
 
     def __init__(self, **options):
-        self.proc = subprocess.Popen([PYTHON, "-m", "bench.procs", "standin", json.dumps(options)],
-                                     cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self.proc = subprocess.Popen(
+            [PYTHON, "-m", "bench.procs", "standin", json.dumps(options)],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
         self.url = self.proc.stdout.readline().decode().strip()
         if not self.url.startswith("http"):
             raise RuntimeError("the stand-in did not start")
@@ -115,11 +148,16 @@ class WorkerProcess:
     """`python run_worker.py` on the given settings, in its own process group."""
 
     def __init__(self, workdir: Path, **settings):
-        self._log = open(workdir / "worker.log", "ab")
-        self.proc = subprocess.Popen([PYTHON, str(ROOT / "run_worker.py")], cwd=workdir,
-                                     env=settings_env(**settings), stdin=subprocess.DEVNULL,
-                                     stdout=self._log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+        self._log = open(workdir / "worker.log", "ab")  # noqa: SIM115 - the worker's life
+        self.proc = subprocess.Popen(
+            [PYTHON, str(ROOT / "run_worker.py")],
+            cwd=workdir,
+            env=settings_env(**settings),
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
     def tree(self) -> list[psutil.Process]:
         """The worker and everything it started (ChromeDriver, Chromium and its helpers)."""

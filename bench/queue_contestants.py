@@ -7,6 +7,7 @@ defaults (pragmas, serialisation) except where noted: that is what a user of it 
 The bare loop is a benchmark's floor, so it holds the only SQL outside message_queue/: the two
 statements a correct claim + mark-sent needs on the product's own schema and file, nothing else.
 """
+
 from __future__ import annotations
 
 import sqlite3
@@ -18,13 +19,20 @@ CHANNEL = "whatsapp"
 
 # --- the product: message_queue.Queue ---------------------------------------------------
 
+
 def product_fill(folder: Path, n: int) -> None:
     from message_queue import NewJob, Queue, Recipient
 
     queue = Queue(folder / "queue.db")
-    queue.create_job(NewJob(channel=CHANNEL, template="bench"),
-                     (Recipient(phone=f"+55119{60_000_000 + i}", text=f"message {i}",
-                                channel=CHANNEL, row=i + 2) for i in range(n)))
+    queue.create_job(
+        NewJob(channel=CHANNEL, template="bench"),
+        (
+            Recipient(
+                phone=f"+55119{60_000_000 + i}", text=f"message {i}", channel=CHANNEL, row=i + 2
+            )
+            for i in range(n)
+        ),
+    )
     queue.close()
 
 
@@ -51,9 +59,11 @@ def product_drain(queue, who: str) -> list[int]:
 
 bare_fill = product_fill
 
-_BARE_CLAIM = ("UPDATE messages SET status = 'sending', claimed_by = ?, attempts = attempts + 1"
-               " WHERE id = (SELECT id FROM messages WHERE job_id = ? AND channel = ?"
-               " AND status IN ('pending', 'retrying') ORDER BY id LIMIT 1) RETURNING id")
+_BARE_CLAIM = (
+    "UPDATE messages SET status = 'sending', claimed_by = ?, attempts = attempts + 1"
+    " WHERE id = (SELECT id FROM messages WHERE job_id = ? AND channel = ?"
+    " AND status IN ('pending', 'retrying') ORDER BY id LIMIT 1) RETURNING id"
+)
 _BARE_SENT = "UPDATE messages SET status = 'sent', sent_at = ? WHERE id = ? AND claimed_by = ?"
 
 
@@ -92,6 +102,7 @@ def bare_drain(opened, who: str) -> list[int]:
 
 # --- persist-queue's SQLiteAckQueue: get (claim) + ack (mark done) -----------------------
 
+
 def persist_fill(folder: Path, n: int) -> None:
     from persistqueue import SQLiteAckQueue
 
@@ -123,14 +134,17 @@ def persist_drain(queue, who: str) -> list[int]:
 
 # --- huey's SqliteStorage: dequeue (claim, deletes the row) + put_data (the result) ------
 
+
 def huey_fill(folder: Path, n: int) -> None:
     from huey.storage import SqliteStorage
 
     storage = SqliteStorage(name="bench", filename=str(folder / "huey.db"))
     conn = storage.conn  # one transaction for the fill: setup is not what is measured
     conn.execute("BEGIN")
-    conn.executemany("INSERT INTO task (queue, data, priority) VALUES ('bench', ?, 0)",
-                     [(str(i).encode(),) for i in range(n)])
+    conn.executemany(
+        "INSERT INTO task (queue, data, priority) VALUES ('bench', ?, 0)",
+        [(str(i).encode(),) for i in range(n)],
+    )
     conn.execute("COMMIT")
     storage.close()
 
@@ -157,7 +171,9 @@ CONTESTANTS = {
     "persist-queue": (persist_fill, persist_open, persist_drain),
     "huey": (huey_fill, huey_open, huey_drain),
 }
-LABELS = {"product": "message_queue.Queue (product)",
-          "bare": "bare UPDATE ... RETURNING loop (floor)",
-          "persist-queue": "persist-queue SQLiteAckQueue",
-          "huey": "huey SqliteStorage"}
+LABELS = {
+    "product": "message_queue.Queue (product)",
+    "bare": "bare UPDATE ... RETURNING loop (floor)",
+    "persist-queue": "persist-queue SQLiteAckQueue",
+    "huey": "huey SqliteStorage",
+}

@@ -5,6 +5,7 @@ wait at a start line, then lets them drain it together. Throughput = N / (last p
 start). Every id any process claimed is sent back, so double deliveries and lost items are
 counted, not assumed. Contestants take turns inside each repeat, so they share the weather.
 """
+
 from __future__ import annotations
 
 import multiprocessing as mp
@@ -39,8 +40,10 @@ def one_run(name: str, procs: int, n: int) -> dict:
     with tempfile.TemporaryDirectory(prefix=f"bench-q-{name}-") as tmp:
         fill(Path(tmp), n)
         ready, results, start = ctx.Queue(), ctx.Queue(), ctx.Event()
-        workers = [ctx.Process(target=_worker, args=(name, tmp, f"w{i}", ready, start, results))
-                   for i in range(procs)]
+        workers = [
+            ctx.Process(target=_worker, args=(name, tmp, f"w{i}", ready, start, results))
+            for i in range(procs)
+        ]
         for w in workers:
             w.start()
         for _ in workers:
@@ -56,9 +59,13 @@ def one_run(name: str, procs: int, n: int) -> dict:
     ids = [i for _, _, chunk, _ in got for i in chunk]
     seconds = max(end for _, end, _, _ in got) - began
     counts = Counter(ids)
-    return {"rate": n / seconds, "seconds": seconds,
-            "duplicates": sum(c - 1 for c in counts.values() if c > 1),
-            "missing": n - len(counts), "per_process": [len(c) for _, _, c, _ in got]}
+    return {
+        "rate": n / seconds,
+        "seconds": seconds,
+        "duplicates": sum(c - 1 for c in counts.values() if c > 1),
+        "missing": n - len(counts),
+        "per_process": [len(c) for _, _, c, _ in got],
+    }
 
 
 def per_call_us(n: int = 3_000) -> dict:
@@ -90,9 +97,12 @@ def per_call_us(n: int = 3_000) -> dict:
 def _steps(name: str, store):
     """(claim, mark) of one contestant as two separate calls."""
     if name == "product":
-        return (lambda: store.claim_next("whatsapp", "w0"),
-                lambda m: store.mark_sent(m["id"], "w0"))
+        return (
+            lambda: store.claim_next("whatsapp", "w0"),
+            lambda m: store.mark_sent(m["id"], "w0"),
+        )
     from .queue_contestants import bare_claim, bare_mark
+
     return (lambda: bare_claim(store, "w0"), lambda i: bare_mark(store, i, "w0"))
 
 
@@ -109,15 +119,21 @@ def run(quick: bool) -> dict:
     rows = []
     for (name, procs), runs in raw.items():
         floor = raw[("bare", procs)]
-        rows.append({
-            "name": name, "label": LABELS[name], "procs": procs,
-            "rate": median([r["rate"] for r in runs]),
-            "rates": [r["rate"] for r in runs],
-            # Ratios within one repeat (same minute, same load), then their median.
-            "vs_floor": median([r["rate"] / f["rate"] for r, f in zip(runs, floor)]),
-            "duplicates": sum(r["duplicates"] for r in runs),
-            "missing": sum(r["missing"] for r in runs),
-        })
+        rows.append(
+            {
+                "name": name,
+                "label": LABELS[name],
+                "procs": procs,
+                "rate": median([r["rate"] for r in runs]),
+                "rates": [r["rate"] for r in runs],
+                # Ratios within one repeat (same minute, same load), then their median.
+                "vs_floor": median(
+                    [r["rate"] / f["rate"] for r, f in zip(runs, floor, strict=True)]
+                ),
+                "duplicates": sum(r["duplicates"] for r in runs),
+                "missing": sum(r["missing"] for r in runs),
+            }
+        )
     by = {(r["name"], r["procs"]): r for r in rows}
     goals = {}
     for procs in (1, 4):
@@ -125,8 +141,8 @@ def run(quick: bool) -> dict:
         goals[procs] = {
             "vs_floor_ok": p["vs_floor"] >= GOAL_VS_FLOOR,
             "no_duplicates": p["duplicates"] == 0 and p["missing"] == 0,
-            "ahead_of_libraries": all(p["rate"] > by[(lib, procs)]["rate"]
-                                      for lib in ("persist-queue", "huey")),
+            "ahead_of_libraries": all(
+                p["rate"] > by[(lib, procs)]["rate"] for lib in ("persist-queue", "huey")
+            ),
         }
-    return {"n": n, "repeats": repeats, "rows": rows, "goals": goals,
-            "per_call_us": per_call_us()}
+    return {"n": n, "repeats": repeats, "rows": rows, "goals": goals, "per_call_us": per_call_us()}

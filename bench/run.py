@@ -3,6 +3,7 @@
 The raw results are also kept as JSON (path printed at the end); `--from-json FILE` renders
 the report again from such a file without measuring anything.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,11 +27,16 @@ from . import (
 )
 from .common import ROOT, machine, say
 
-SECTIONS = {"api": api_create.run, "inputs": input_costs.run, "queue": queue_throughput.run,
-            "status": status_latency.run, "browser": browser_path.run,
-            "service": browser_service.run, "pacing": pacing.run}
-PRODUCT_PATHS = ["api", "utils", "message_queue", "worker", "app.py", "config.py",
-                 "run_worker.py"]
+SECTIONS = {
+    "api": api_create.run,
+    "inputs": input_costs.run,
+    "queue": queue_throughput.run,
+    "status": status_latency.run,
+    "browser": browser_path.run,
+    "service": browser_service.run,
+    "pacing": pacing.run,
+}
+PRODUCT_PATHS = ["api", "utils", "message_queue", "worker", "app.py", "config.py", "run_worker.py"]
 
 
 def main(argv=None) -> int:
@@ -57,11 +63,17 @@ def measure(args, argv) -> dict:
     if unknown:
         raise SystemExit(f"unknown section(s): {', '.join(sorted(unknown))}")
     started = time.monotonic()
-    results = {"meta": {
-        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "command": _command(argv), "quick": args.quick, "machine": machine(),
-        "chromium": _chromium(), "revision": _git("rev-parse", "--short", "HEAD"),
-        "dirty": _dirty()}}
+    results = {
+        "meta": {
+            "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            "command": _command(argv),
+            "quick": args.quick,
+            "machine": machine(),
+            "chromium": _chromium(),
+            "revision": _git("rev-parse", "--short", "HEAD"),
+            "dirty": _dirty(),
+        }
+    }
     for name in names:
         say(f"== {name} ==")
         try:
@@ -97,8 +109,9 @@ def _save(results: dict) -> str:
 
 def _git(*args) -> str:
     try:
-        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True,
-                              check=True).stdout.rstrip()
+        return subprocess.run(
+            ["git", *args], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.rstrip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 
@@ -114,8 +127,9 @@ def _dirty() -> str:
 
 def _chromium() -> str:
     try:
-        out = subprocess.run(["/usr/bin/chromium", "--version"], capture_output=True, text=True,
-                             timeout=20).stdout.strip()
+        out = subprocess.run(
+            ["/usr/bin/chromium", "--version"], capture_output=True, text=True, timeout=20
+        ).stdout.strip()
         return out.split(" built on")[0] or "Chromium (version unknown)"
     except (OSError, subprocess.SubprocessError):
         return "Chromium (version unknown)"

@@ -15,6 +15,7 @@ claims and marks messages. Two loads:
 Latency is at the client, so it includes the client's own Python and loopback HTTP; each client
 is a process of its own, so no client waits for another's GIL.
 """
+
 from __future__ import annotations
 
 import multiprocessing as mp
@@ -105,17 +106,17 @@ def one_run(seconds: float, mode: str, filled: Path) -> dict:
             ready, stop, done = ctx.Event(), ctx.Event(), ctx.Queue()
             writer = None
             if rate is not None:
-                writer = ctx.Process(target=_writer, args=(tmp, rate or None, ready, stop,
-                                                           done))
+                writer = ctx.Process(target=_writer, args=(tmp, rate or None, ready, stop, done))
                 writer.start()
                 ready.wait(60)
             # A process per client: threads of one process would queue for its GIL, which
             # hands over every 5 ms, and that wait would be counted as the server's latency.
             until = time.monotonic() + seconds
             results = ctx.Queue()
-            procs = [ctx.Process(target=_client_process,
-                                 args=(api.url, job_id, until, pace, results))
-                     for _ in range(clients)]
+            procs = [
+                ctx.Process(target=_client_process, args=(api.url, job_id, until, pace, results))
+                for _ in range(clients)
+            ]
             for p in procs:
                 p.start()
             samples = [s for _ in procs for s in results.get(timeout=seconds + 60)]
@@ -126,12 +127,19 @@ def one_run(seconds: float, mode: str, filled: Path) -> dict:
                 stop.set()
                 cycles = done.get(timeout=60)
                 writer.join(30)
-    result = {"requests": len(samples), "writer_per_s": cycles / seconds,
-              "rps": len(samples) / seconds}
+    result = {
+        "requests": len(samples),
+        "writer_per_s": cycles / seconds,
+        "rps": len(samples) / seconds,
+    }
     for name in ("status", "jobs"):
         values = [ms for n, ms in samples if n == name]
-        result[name] = {"p50": percentile(values, 50), "p99": percentile(values, 99),
-                        "max": max(values), "n": len(values)}
+        result[name] = {
+            "p50": percentile(values, 50),
+            "p99": percentile(values, 99),
+            "max": max(values),
+            "n": len(values),
+        }
     return result
 
 
@@ -149,8 +157,9 @@ def in_process_ms(folder: Path, n: int = 500) -> dict:
     from app import create_app
     from config import Settings
 
-    settings = Settings(api_key=API_KEY, database_path=str(folder / "queue.db"),
-                        upload_dir=str(folder / "uploads"))
+    settings = Settings(
+        api_key=API_KEY, database_path=str(folder / "queue.db"), upload_dir=str(folder / "uploads")
+    )
     client = create_app(settings).test_client()
     headers = {"X-API-Key": API_KEY}
     out = {}
@@ -181,15 +190,24 @@ def run(quick: bool) -> dict:
     for mode, results in runs.items():
         summary[mode] = {
             name: {q: median([r[name][q] for r in results]) for q in ("p50", "p99", "max")}
-            for name in ("status", "jobs")}
+            for name in ("status", "jobs")
+        }
         summary[mode]["rps"] = median([r["rps"] for r in results])
         summary[mode]["writer_per_s"] = median([r["writer_per_s"] for r in results])
         summary[mode]["clients"] = MODES[mode][1]
-    p99_ratio = median([max(p["status"]["p99"], p["jobs"]["p99"]) /
-                        max(f["status"]["p99"], f["jobs"]["p99"])
-                        for p, f in zip(runs["product"], runs["floor"])])
-    worst = max(summary["product_paced"]["status"]["p99"],
-                summary["product_paced"]["jobs"]["p99"])
-    return {"seconds": seconds, "repeats": repeats, "runs": runs, "summary": summary,
-            "in_process_ms": inside,
-            "p99_vs_floor": p99_ratio, "goal_met": worst < GOAL_P99_MS}
+    p99_ratio = median(
+        [
+            max(p["status"]["p99"], p["jobs"]["p99"]) / max(f["status"]["p99"], f["jobs"]["p99"])
+            for p, f in zip(runs["product"], runs["floor"], strict=True)
+        ]
+    )
+    worst = max(summary["product_paced"]["status"]["p99"], summary["product_paced"]["jobs"]["p99"])
+    return {
+        "seconds": seconds,
+        "repeats": repeats,
+        "runs": runs,
+        "summary": summary,
+        "in_process_ms": inside,
+        "p99_vs_floor": p99_ratio,
+        "goal_met": worst < GOAL_P99_MS,
+    }

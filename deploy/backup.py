@@ -3,6 +3,7 @@
 SQLite's online backup API copies pages under a read lock, so the copy is a snapshot of
 committed transactions, never a torn file (a plain `cp` of a WAL database can be).
 """
+
 from __future__ import annotations
 
 import sys

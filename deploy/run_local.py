@@ -2,6 +2,7 @@
 
 Each part is its own process, exactly as under systemd, so what works here works there.
 """
+
 from __future__ import annotations
 
 import os
@@ -21,9 +22,26 @@ from message_queue import Queue  # noqa: E402
 def commands(settings: Settings) -> list[tuple[str, list[str], dict]]:
     """What to start: (name, argv, extra environment)."""
     python = sys.executable
-    parts = [("api", [python, "-m", "gunicorn", "--workers", "2", "--threads", "4",
-                      "--bind", f"{settings.host}:{settings.port}", "--access-logfile", "-",
-                      "app:create_app()"], {})]
+    parts: list[tuple[str, list[str], dict]] = [
+        (
+            "api",
+            [
+                python,
+                "-m",
+                "gunicorn",
+                "--workers",
+                "2",
+                "--threads",
+                "4",
+                "--bind",
+                f"{settings.host}:{settings.port}",
+                "--access-logfile",
+                "-",
+                "app:create_app()",
+            ],
+            {},
+        )
+    ]
     if (ROOT / "run_worker.py").exists():
         parts.append(("whatsapp-worker", [python, "run_worker.py"], {"WORKER_CHANNEL": "whatsapp"}))
         if settings.sms_gateway_url:

@@ -1,12 +1,33 @@
 """The SQLite queue shared by the API and the workers. Only this package touches SQL."""
-from .errors import (DatabaseUnavailable, IdempotencyConflict, IllegalTransition, JobNotFound,
-                     NothingToResend, QueueError)
+
 from .channels import JOB_CHANNELS, TRANSPORTS, JobChannel, fallback_transport, job_channel
+from .errors import (
+    DatabaseUnavailable,
+    IdempotencyConflict,
+    IllegalTransition,
+    JobNotFound,
+    NothingToResend,
+    QueueError,
+)
 from .jobs import NewJob, Recipient
 from .queue import Queue
 from .states import JobStatus, MessageStatus
 
-__all__ = ["Queue", "NewJob", "Recipient", "JobStatus", "MessageStatus", "JOB_CHANNELS",
-           "TRANSPORTS", "JobChannel", "job_channel", "fallback_transport", "QueueError",
-           "JobNotFound", "IllegalTransition",
-           "IdempotencyConflict", "DatabaseUnavailable", "NothingToResend"]
+__all__ = [
+    "Queue",
+    "NewJob",
+    "Recipient",
+    "JobStatus",
+    "MessageStatus",
+    "JOB_CHANNELS",
+    "TRANSPORTS",
+    "JobChannel",
+    "job_channel",
+    "fallback_transport",
+    "QueueError",
+    "JobNotFound",
+    "IllegalTransition",
+    "IdempotencyConflict",
+    "DatabaseUnavailable",
+    "NothingToResend",
+]

@@ -5,6 +5,7 @@ transports): the API asks which transport rows start on and whether the job can 
 attachment, the queue asks which jobs wait on a transport, the worker asks where a failed row
 goes next. A new transport is one more entry in TRANSPORTS, and a job channel one more row.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ TRANSPORTS = ("whatsapp", "sms")
 @dataclass(frozen=True)
 class JobChannel:
     """What a job's `channel` means for its rows."""
+
     name: str
     label: str
     first: str  # the transport every row starts on
@@ -38,12 +40,19 @@ class JobChannel:
         return "sms" in self.transports
 
 
-JOB_CHANNELS: dict[str, JobChannel] = {c.name: c for c in (
-    JobChannel("whatsapp", "WhatsApp", "whatsapp"),
-    JobChannel("sms", "SMS", "sms"),
-    JobChannel("whatsapp_then_sms", "WhatsApp, then SMS", "whatsapp",
-               fallback={"not_on_whatsapp": "sms"}),
-)}
+JOB_CHANNELS: dict[str, JobChannel] = {
+    c.name: c
+    for c in (
+        JobChannel("whatsapp", "WhatsApp", "whatsapp"),
+        JobChannel("sms", "SMS", "sms"),
+        JobChannel(
+            "whatsapp_then_sms",
+            "WhatsApp, then SMS",
+            "whatsapp",
+            fallback={"not_on_whatsapp": "sms"},
+        ),
+    )
+}
 
 
 def job_channel(name: str) -> JobChannel:

@@ -4,6 +4,7 @@ This is the only module that imports sqlite3. WAL lets the API read while a work
 every write is an explicit `BEGIN IMMEDIATE` because a deferred transaction that upgrades from
 read to write does not honour the busy timeout and fails with "database is locked" at once.
 """
+
 from __future__ import annotations
 
 import os
@@ -149,8 +150,12 @@ class Database:
             create_private(self.path)
         try:
             # isolation_level=None: we issue BEGIN/COMMIT ourselves, nothing implicit.
-            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000,
-                                   isolation_level=None, check_same_thread=False)
+            conn = sqlite3.connect(
+                self.path,
+                timeout=BUSY_TIMEOUT_MS / 1000,
+                isolation_level=None,
+                check_same_thread=False,
+            )
             conn.row_factory = sqlite3.Row
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             conn.execute("PRAGMA journal_mode = WAL")

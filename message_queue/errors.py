@@ -22,8 +22,10 @@ class NothingToResend(QueueError):
 
     def __init__(self, job_id: str, statuses, sent_again_in=()):
         where = f"; they were sent again in {', '.join(sent_again_in)}" if sent_again_in else ""
-        super().__init__(f"job {job_id} has no {' or '.join(statuses)} message left to send "
-                         f"again (a message is sent again only once){where}")
+        super().__init__(
+            f"job {job_id} has no {' or '.join(statuses)} message left to send "
+            f"again (a message is sent again only once){where}"
+        )
         self.job_id, self.statuses = job_id, tuple(statuses)
         self.sent_again_in = list(sent_again_in)  # so a retried request finds its job
 

@@ -1,4 +1,5 @@
 """Jobs: creating one with all its messages, reading them back, and the moves a person asks for."""
+
 from __future__ import annotations
 
 import secrets
@@ -8,6 +9,7 @@ from typing import NamedTuple
 from .channels import job_channels_using
 from .errors import IdempotencyConflict, IllegalTransition, JobNotFound, NothingToResend
 from .states import USER_MOVES, JobStatus, MessageStatus
+from .store import Store
 
 
 class Recipient(NamedTuple):
@@ -16,6 +18,7 @@ class Recipient(NamedTuple):
     A named tuple rather than a frozen dataclass: a big job makes 100,000 of them, and a
     tuple is built in less than half the time.
     """
+
     phone: str
     text: str
     channel: str
@@ -26,6 +29,7 @@ class Recipient(NamedTuple):
 @dataclass(frozen=True)
 class NewJob:
     """What `create_job` needs besides the recipients."""
+
     channel: str
     template: str
     name: str = ""
@@ -36,7 +40,7 @@ class NewJob:
     request_hash: str | None = None
 
 
-class JobStore:
+class JobStore(Store):
     """Job-level operations; mixed into `Queue`, which provides `db` and `clock`."""
 
     def create_job(self, job: NewJob, recipients) -> tuple[dict, bool]:
@@ -49,8 +53,10 @@ class JobStore:
         job_id = "j_" + secrets.token_hex(8)
         with self.db.write() as conn:
             if job.idempotency_key:
-                row = conn.execute("SELECT id, request_hash FROM jobs WHERE idempotency_key = ?",
-                                   (job.idempotency_key,)).fetchone()
+                row = conn.execute(
+                    "SELECT id, request_hash FROM jobs WHERE idempotency_key = ?",
+                    (job.idempotency_key,),
+                ).fetchone()
                 if row is not None:
                     if row["request_hash"] != job.request_hash:
                         raise IdempotencyConflict(job.idempotency_key)
@@ -75,22 +81,42 @@ class JobStore:
             rows = conn.execute(
                 f"SELECT id, row, phone, name, text, channel FROM messages WHERE job_id = ?"
                 f" AND status IN ({_marks(statuses)}) AND resent_to IS NULL ORDER BY id",
-                (job_id, *statuses)).fetchall()
+                (job_id, *statuses),
+            ).fetchall()
             if not rows:
-                raise NothingToResend(job_id, statuses, [r["resent_to"] for r in conn.execute(
+                went_to = conn.execute(
                     f"SELECT DISTINCT resent_to FROM messages WHERE job_id = ? AND status IN"
                     f" ({_marks(statuses)}) AND resent_to IS NOT NULL ORDER BY resent_to",
-                    (job_id, *statuses))])
-            copy = NewJob(channel=source["channel"], template=source["template"],
-                          name=f"{source['name'] or job_id} (sent again)",
-                          attachment_path=source["attachment_path"],
-                          attachment_name=source["attachment_name"],
-                          sms_parts=source["sms_parts"])
-            self._write_job(conn, new_id, copy, (
-                Recipient(phone=r["phone"], text=r["text"], channel=r["channel"],
-                          name=r["name"], row=r["row"]) for r in rows), now)
-            conn.executemany("UPDATE messages SET resent_to = ? WHERE id = ?",
-                             ((new_id, r["id"]) for r in rows))
+                    (job_id, *statuses),
+                )
+                raise NothingToResend(job_id, statuses, [r["resent_to"] for r in went_to])
+            copy = NewJob(
+                channel=source["channel"],
+                template=source["template"],
+                name=f"{source['name'] or job_id} (sent again)",
+                attachment_path=source["attachment_path"],
+                attachment_name=source["attachment_name"],
+                sms_parts=source["sms_parts"],
+            )
+            self._write_job(
+                conn,
+                new_id,
+                copy,
+                (
+                    Recipient(
+                        phone=r["phone"],
+                        text=r["text"],
+                        channel=r["channel"],
+                        name=r["name"],
+                        row=r["row"],
+                    )
+                    for r in rows
+                ),
+                now,
+            )
+            conn.executemany(
+                "UPDATE messages SET resent_to = ? WHERE id = ?", ((new_id, r["id"]) for r in rows)
+            )
             return self._job_row(conn, new_id)
 
     def expired_attachments(self, finished_before: float) -> list[dict]:
@@ -98,8 +124,9 @@ class JobStore:
         {"id", "attachment_path"}; a file some other job still needs (a resend not finished,
         or finished later) is left out."""
         with self.db.read() as conn:
-            rows = conn.execute(_EXPIRED + " ORDER BY finished_at",
-                                (finished_before, finished_before)).fetchall()
+            rows = conn.execute(
+                _EXPIRED + " ORDER BY finished_at", (finished_before, finished_before)
+            ).fetchall()
         return [dict(r) for r in rows]
 
     def release_attachment(self, job_id: str, finished_before: float) -> str | None:
@@ -109,8 +136,9 @@ class JobStore:
         write, so a resend made meanwhile keeps its file.
         """
         with self.db.write() as conn:
-            row = conn.execute(_EXPIRED + " AND j.id = ?",
-                               (finished_before, finished_before, job_id)).fetchone()
+            row = conn.execute(
+                _EXPIRED + " AND j.id = ?", (finished_before, finished_before, job_id)
+            ).fetchone()
             if row is None:
                 return None
             conn.execute("UPDATE jobs SET attachment_path = NULL WHERE id = ?", (job_id,))
@@ -122,21 +150,36 @@ class JobStore:
             "INSERT INTO jobs (id, name, channel, status, template, attachment_path,"
             " attachment_name, total, sms_parts, idempotency_key, request_hash,"
             " created_at, updated_at) VALUES (?,?,?,?,?,?,?,0,?,?,?,?,?)",
-            (job_id, job.name, job.channel, JobStatus.PENDING, job.template,
-             job.attachment_path, job.attachment_name, job.sms_parts, job.idempotency_key,
-             job.request_hash, now, now))
+            (
+                job_id,
+                job.name,
+                job.channel,
+                JobStatus.PENDING,
+                job.template,
+                job.attachment_path,
+                job.attachment_name,
+                job.sms_parts,
+                job.idempotency_key,
+                job.request_hash,
+                now,
+                now,
+            ),
+        )
         total = self._insert_recipients(conn, job_id, recipients, now)
         conn.execute("UPDATE jobs SET total = ? WHERE id = ?", (total, job_id))
-        conn.executemany("INSERT INTO job_counts (job_id, status, n) VALUES (?, ?, ?)",
-                         [(job_id, s, total if s == MessageStatus.PENDING else 0)
-                          for s in MessageStatus.ALL])
+        conn.executemany(
+            "INSERT INTO job_counts (job_id, status, n) VALUES (?, ?, ?)",
+            [(job_id, s, total if s == MessageStatus.PENDING else 0) for s in MessageStatus.ALL],
+        )
 
     @staticmethod
     def _insert_recipients(conn, job_id, recipients, now) -> int:
         # One executemany over a generator: sqlite3 binds each row as it is produced, so
         # no second list of 100,000 tuples is built, and the loop runs in C.
-        cursor = conn.executemany(_INSERT_MESSAGE, (
-            (job_id, r.row, r.phone, r.name, r.text, r.channel, now) for r in recipients))
+        cursor = conn.executemany(
+            _INSERT_MESSAGE,
+            ((job_id, r.row, r.phone, r.name, r.text, r.channel, now) for r in recipients),
+        )
         return cursor.rowcount  # summed over the rows; trigger writes are not counted
 
     def get_job(self, job_id: str) -> dict:
@@ -149,19 +192,23 @@ class JobStore:
         if row is None:
             raise JobNotFound(job_id)
         job = dict(row)
-        job["counts"] = {s: 0 for s in MessageStatus.ALL}
+        job["counts"] = dict.fromkeys(MessageStatus.ALL, 0)
         for c in conn.execute("SELECT status, n FROM job_counts WHERE job_id = ?", (job_id,)):
             job["counts"][c["status"]] = c["n"]
         return job
 
-    def list_jobs(self, active_only: bool = True, limit: int = 200,
-                  offset: int = 0) -> list[dict]:
+    def list_jobs(self, active_only: bool = True, limit: int = 200, offset: int = 0) -> list[dict]:
         """Jobs newest first, by default only those not yet finished; one page of them."""
         where, params = _job_filter(active_only)
         with self.db.read() as conn:
-            ids = [r["id"] for r in conn.execute(
-                f"SELECT id FROM jobs {where} ORDER BY created_at DESC, rowid DESC"
-                f" LIMIT ? OFFSET ?", (*params, limit, offset))]
+            ids = [
+                r["id"]
+                for r in conn.execute(
+                    f"SELECT id FROM jobs {where} ORDER BY created_at DESC, rowid DESC"
+                    f" LIMIT ? OFFSET ?",
+                    (*params, limit, offset),
+                )
+            ]
             return [self._job_row(conn, i) for i in ids]
 
     def count_jobs(self, active_only: bool = True) -> int:
@@ -174,7 +221,8 @@ class JobStore:
         """The newest job, or None when there is none."""
         with self.db.read() as conn:
             row = conn.execute(
-                "SELECT id FROM jobs ORDER BY created_at DESC, rowid DESC LIMIT 1").fetchone()
+                "SELECT id FROM jobs ORDER BY created_at DESC, rowid DESC LIMIT 1"
+            ).fetchone()
             return self._job_row(conn, row["id"]) if row else None
 
     def pause_job(self, job_id: str) -> dict:
@@ -192,9 +240,13 @@ class JobStore:
     def stop_all(self) -> list[str]:
         """Stop every active job; the ids stopped."""
         with self.db.read() as conn:
-            ids = [r["id"] for r in conn.execute(
-                f"SELECT id FROM jobs WHERE status IN ({_marks(JobStatus.ACTIVE)})",
-                JobStatus.ACTIVE)]
+            ids = [
+                r["id"]
+                for r in conn.execute(
+                    f"SELECT id FROM jobs WHERE status IN ({_marks(JobStatus.ACTIVE)})",
+                    JobStatus.ACTIVE,
+                )
+            ]
         stopped = []
         for job_id in ids:
             try:
@@ -213,13 +265,17 @@ class JobStore:
             if target is None:  # resume: back to where a job with its history belongs
                 target = JobStatus.RUNNING if job["started_at"] else JobStatus.PENDING
             finished = now if target == JobStatus.STOPPED else None
-            conn.execute("UPDATE jobs SET status = ?, updated_at = ?,"
-                         " finished_at = COALESCE(?, finished_at) WHERE id = ?",
-                         (target, now, finished, job_id))
+            conn.execute(
+                "UPDATE jobs SET status = ?, updated_at = ?,"
+                " finished_at = COALESCE(?, finished_at) WHERE id = ?",
+                (target, now, finished, job_id),
+            )
             if target == JobStatus.STOPPED:
                 conn.execute(
                     "UPDATE messages SET status = 'cancelled', updated_at = ?"
-                    " WHERE job_id = ? AND status IN ('pending', 'retrying')", (now, job_id))
+                    " WHERE job_id = ? AND status IN ('pending', 'retrying')",
+                    (now, job_id),
+                )
             return self._job_row(conn, job_id)
 
     def set_channel_waiting(self, channel: str, waiting_status: str) -> list[str]:
@@ -236,15 +292,25 @@ class JobStore:
         with self.db.write() as conn:
             rows = conn.execute(
                 f"SELECT id, started_at FROM jobs WHERE status IN ({_marks(from_states)})"
-                f" AND channel IN ({_marks(job_channels)})", (*from_states, *job_channels)).fetchall()
+                f" AND channel IN ({_marks(job_channels)})",
+                (*from_states, *job_channels),
+            ).fetchall()
             for r in rows:
                 status = target or (JobStatus.RUNNING if r["started_at"] else JobStatus.PENDING)
-                conn.execute("UPDATE jobs SET status = ?, updated_at = ? WHERE id = ?",
-                             (status, now, r["id"]))
+                conn.execute(
+                    "UPDATE jobs SET status = ?, updated_at = ? WHERE id = ?",
+                    (status, now, r["id"]),
+                )
             return [r["id"] for r in rows]
 
-    def list_messages(self, job_id: str, status: str | None = None, limit: int = 100,
-                      offset: int = 0, search: str | None = None) -> tuple[list[dict], int]:
+    def list_messages(
+        self,
+        job_id: str,
+        status: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+        search: str | None = None,
+    ) -> tuple[list[dict], int]:
         """A page of a job's messages in queue order, and how many match in all."""
         where, params = "job_id = ?", [job_id]
         if status:
@@ -256,9 +322,13 @@ class JobStore:
             params += [like, like]
         with self.db.read() as conn:
             self._job_row(conn, job_id)
-            total = conn.execute(f"SELECT count(*) FROM messages WHERE {where}", params).fetchone()[0]
-            rows = conn.execute(f"SELECT * FROM messages WHERE {where} ORDER BY id LIMIT ? OFFSET ?",
-                                (*params, limit, offset)).fetchall()
+            total = conn.execute(f"SELECT count(*) FROM messages WHERE {where}", params).fetchone()[
+                0
+            ]
+            rows = conn.execute(
+                f"SELECT * FROM messages WHERE {where} ORDER BY id LIMIT ? OFFSET ?",
+                (*params, limit, offset),
+            ).fetchall()
         return [dict(r) for r in rows], total
 
     def iter_messages(self, job_id: str, batch: int = 2_000):
@@ -266,9 +336,14 @@ class JobStore:
         self.get_job(job_id)
         last = 0
         while True:
-            rows = self.db.connection().execute(
-                "SELECT * FROM messages WHERE job_id = ? AND id > ? ORDER BY id LIMIT ?",
-                (job_id, last, batch)).fetchall()
+            rows = (
+                self.db.connection()
+                .execute(
+                    "SELECT * FROM messages WHERE job_id = ? AND id > ? ORDER BY id LIMIT ?",
+                    (job_id, last, batch),
+                )
+                .fetchall()
+            )
             if not rows:
                 return
             yield from (dict(r) for r in rows)
@@ -276,12 +351,16 @@ class JobStore:
 
 
 # Jobs done before ? whose file no job still working, or done after ?, uses.
-_EXPIRED = ("SELECT j.id, j.attachment_path FROM jobs AS j WHERE j.attachment_path IS NOT NULL"
-            " AND j.finished_at < ? AND NOT EXISTS (SELECT 1 FROM jobs AS k"
-            " WHERE k.attachment_path = j.attachment_path AND k.id != j.id"
-            " AND (k.finished_at IS NULL OR k.finished_at >= ?))")
-_INSERT_MESSAGE = ("INSERT INTO messages (job_id, row, phone, name, text, channel, updated_at)"
-                   " VALUES (?, ?, ?, ?, ?, ?, ?)")
+_EXPIRED = (
+    "SELECT j.id, j.attachment_path FROM jobs AS j WHERE j.attachment_path IS NOT NULL"
+    " AND j.finished_at < ? AND NOT EXISTS (SELECT 1 FROM jobs AS k"
+    " WHERE k.attachment_path = j.attachment_path AND k.id != j.id"
+    " AND (k.finished_at IS NULL OR k.finished_at >= ?))"
+)
+_INSERT_MESSAGE = (
+    "INSERT INTO messages (job_id, row, phone, name, text, channel, updated_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
 
 
 def _job_filter(active_only: bool) -> tuple[str, tuple]:

@@ -4,18 +4,19 @@ A row is committed as `sending` before the worker touches the browser or the gat
 crash can never make the queue forget that a send may have started: such rows are handed back
 to a worker to verify (`recover_sending`) and are never silently re-queued.
 """
-from __future__ import annotations
 
-from .store import Store
+from __future__ import annotations
 
 from typing import TypedDict
 
 from .states import JobStatus, MessageStatus
+from .store import Store
 from .workers import DEAD_AFTER
 
 
 class ClaimedMessage(TypedDict):
     """A row a worker holds `sending`: the same shape from a claim and from crash recovery."""
+
     id: int
     job_id: str
     row: int | None
@@ -28,6 +29,7 @@ class ClaimedMessage(TypedDict):
     attachment_path: str | None
     attachment_name: str | None
     job_channel: str
+
 
 # For each sendable job, the first waiting row of this channel whose retry time has come
 # (a correlated lookup on the partial index: no sort of a 100,000-row job); oldest job first.
@@ -59,8 +61,10 @@ def _claimed(conn, ids: list[int]) -> list[ClaimedMessage]:
     if not ids:
         return []
     marks = ", ".join("?" for _ in ids)
-    return [ClaimedMessage(**dict(r))  # type: ignore[typeddict-item]
-            for r in conn.execute(_CLAIMED.format(ids=marks), ids)]
+    return [
+        ClaimedMessage(**dict(r))  # type: ignore[typeddict-item]
+        for r in conn.execute(_CLAIMED.format(ids=marks), ids)
+    ]
 
 
 class MessageStore(Store):
@@ -70,23 +74,30 @@ class MessageStore(Store):
         """Atomically take the next sendable message for `channel`, now `sending`; or None."""
         now = self.clock()
         with self.db.write() as conn:
-            row = conn.execute(_CLAIM, {"worker": worker_id, "now": now,
-                                        "channel": channel}).fetchone()
+            row = conn.execute(
+                _CLAIM, {"worker": worker_id, "now": now, "channel": channel}
+            ).fetchone()
             if row is None:
                 return None
             message = _claimed(conn, [row["id"]])[0]
             conn.execute(
                 "UPDATE jobs SET status = 'running', started_at = COALESCE(started_at, ?),"
                 " updated_at = ? WHERE id = ? AND status = 'pending'",
-                (now, now, message["job_id"]))
+                (now, now, message["job_id"]),
+            )
             return message
 
     def mark_sent(self, message_id: int, worker_id: str, provider_id: str | None = None) -> bool:
         """The message went out; True when this worker still held it."""
         now = self.clock()
-        return self._finish(message_id, worker_id, MessageStatus.SENT, None,
-                            "sent_at = :now, provider_id = COALESCE(:provider, provider_id)",
-                            {"now": now, "provider": provider_id})
+        return self._finish(
+            message_id,
+            worker_id,
+            MessageStatus.SENT,
+            None,
+            "sent_at = :now, provider_id = COALESCE(:provider, provider_id)",
+            {"now": now, "provider": provider_id},
+        )
 
     def mark_failed(self, message_id: int, worker_id: str, error: str) -> bool:
         """The message will not go out: a final failure with its error code."""
@@ -98,63 +109,104 @@ class MessageStore(Store):
 
     def retry_later(self, message_id: int, worker_id: str, error: str, at: float) -> bool:
         """Nothing was sent; try again at time `at` (the attempt counts)."""
-        return self._finish(message_id, worker_id, MessageStatus.RETRYING, error,
-                            "next_attempt_at = :at, claimed_by = NULL", {"at": at})
+        return self._finish(
+            message_id,
+            worker_id,
+            MessageStatus.RETRYING,
+            error,
+            "next_attempt_at = :at, claimed_by = NULL",
+            {"at": at},
+        )
 
     def release(self, message_id: int, worker_id: str, error: str | None = None) -> bool:
         """Nothing was sent and it was not the message's fault (session lost): no attempt burned."""
-        return self._finish(message_id, worker_id, MessageStatus.PENDING, error,
-                            "attempts = max(attempts - 1, 0), claimed_by = NULL", {})
+        return self._finish(
+            message_id,
+            worker_id,
+            MessageStatus.PENDING,
+            error,
+            "attempts = max(attempts - 1, 0), claimed_by = NULL",
+            {},
+        )
 
     def reroute(self, message_id: int, worker_id: str, channel: str, error: str) -> bool:
         """Send it again on another channel from scratch (WhatsApp → SMS fallback)."""
-        return self._finish(message_id, worker_id, MessageStatus.PENDING, error,
-                            "channel = :channel, attempts = 0, claimed_by = NULL,"
-                            " next_attempt_at = 0", {"channel": channel})
+        return self._finish(
+            message_id,
+            worker_id,
+            MessageStatus.PENDING,
+            error,
+            "channel = :channel, attempts = 0, claimed_by = NULL, next_attempt_at = 0",
+            {"channel": channel},
+        )
 
     def mark_delivered(self, message_id: int) -> bool:
         """The channel reported delivery of a message already sent."""
         now = self.clock()
         with self.db.write() as conn:
-            cur = conn.execute("UPDATE messages SET status = 'delivered', updated_at = ?"
-                               " WHERE id = ? AND status = 'sent'", (now, message_id))
+            cur = conn.execute(
+                "UPDATE messages SET status = 'delivered', updated_at = ?"
+                " WHERE id = ? AND status = 'sent'",
+                (now, message_id),
+            )
             return cur.rowcount == 1
 
-    def sent_awaiting_delivery(self, channel: str, since: float, limit: int = 20,
-                               after_id: int = 0) -> list[dict]:
+    def sent_awaiting_delivery(
+        self, channel: str, since: float, limit: int = 20, after_id: int = 0
+    ) -> list[dict]:
         """Rows of `channel` sent since `since`, with the channel's id, not yet delivered.
 
         In id order from `after_id`, so a caller can walk them batch by batch.
         """
-        rows = self.db.connection().execute(
-            "SELECT * FROM messages WHERE status = 'sent' AND channel = ? AND sent_at >= ?"
-            " AND provider_id IS NOT NULL AND id > ? ORDER BY id LIMIT ?",
-            (channel, since, after_id, limit)).fetchall()
+        rows = (
+            self.db.connection()
+            .execute(
+                "SELECT * FROM messages WHERE status = 'sent' AND channel = ? AND sent_at >= ?"
+                " AND provider_id IS NOT NULL AND id > ? ORDER BY id LIMIT ?",
+                (channel, since, after_id, limit),
+            )
+            .fetchall()
+        )
         return [dict(r) for r in rows]
 
     def _finish(self, message_id, worker_id, status, error, extra_set="", extra=None) -> bool:
         now = self.clock()
-        params = {"id": message_id, "worker": worker_id, "status": status, "error": error,
-                  "now": now, **(extra or {})}
+        params = {
+            "id": message_id,
+            "worker": worker_id,
+            "status": status,
+            "error": error,
+            "now": now,
+            **(extra or {}),
+        }
         sets = "status = :status, error = COALESCE(:error, error), updated_at = :now"
         if extra_set:
             sets += ", " + extra_set
         with self.db.write() as conn:
             row = conn.execute(
                 f"UPDATE messages SET {sets} WHERE id = :id AND status = 'sending'"
-                " AND claimed_by = :worker RETURNING job_id", params).fetchone()
+                " AND claimed_by = :worker RETURNING job_id",
+                params,
+            ).fetchone()
             if row is None:
                 return False
-            if error and status in (MessageStatus.FAILED, MessageStatus.UNKNOWN,
-                                    MessageStatus.RETRYING):
-                conn.execute("UPDATE jobs SET last_error = ?, updated_at = ? WHERE id = ?",
-                             (error, now, row["job_id"]))
+            if error and status in (
+                MessageStatus.FAILED,
+                MessageStatus.UNKNOWN,
+                MessageStatus.RETRYING,
+            ):
+                conn.execute(
+                    "UPDATE jobs SET last_error = ?, updated_at = ? WHERE id = ?",
+                    (error, now, row["job_id"]),
+                )
             if status in MessageStatus.WAITING:
                 # Stopped while this row was in flight: nothing will hand it out again, so it is
                 # cancelled like the rows the stop found waiting, not left open forever.
-                conn.execute("UPDATE messages SET status = 'cancelled' WHERE id = ? AND EXISTS"
-                             " (SELECT 1 FROM jobs WHERE id = ? AND status = 'stopped')",
-                             (message_id, row["job_id"]))
+                conn.execute(
+                    "UPDATE messages SET status = 'cancelled' WHERE id = ? AND EXISTS"
+                    " (SELECT 1 FROM jobs WHERE id = ? AND status = 'stopped')",
+                    (message_id, row["job_id"]),
+                )
             if status in MessageStatus.FINISHED:
                 self._complete_if_done(conn, row["job_id"], now)
             return True
@@ -163,14 +215,19 @@ class MessageStore(Store):
     def _complete_if_done(conn, job_id: str, now: float) -> None:
         open_rows = conn.execute(
             "SELECT coalesce(sum(n), 0) FROM job_counts WHERE job_id = ?"
-            " AND status IN ('pending', 'retrying', 'sending')", (job_id,)).fetchone()[0]
+            " AND status IN ('pending', 'retrying', 'sending')",
+            (job_id,),
+        ).fetchone()[0]
         if open_rows == 0:
             conn.execute(
                 "UPDATE jobs SET status = 'completed', finished_at = ?, updated_at = ?"
-                " WHERE id = ? AND status NOT IN ('completed', 'stopped')", (now, now, job_id))
+                " WHERE id = ? AND status NOT IN ('completed', 'stopped')",
+                (now, now, job_id),
+            )
 
-    def recover_sending(self, channel: str, worker_id: str,
-                        stale_after: float = DEAD_AFTER) -> list[ClaimedMessage]:
+    def recover_sending(
+        self, channel: str, worker_id: str, stale_after: float = DEAD_AFTER
+    ) -> list[ClaimedMessage]:
         """Take over rows left `sending` by this worker or by dead ones, for verification.
 
         A worker is dead when its heartbeat is older than `stale_after` seconds or it has no
@@ -184,6 +241,6 @@ class MessageStore(Store):
                 "  OR claimed_by IS NULL OR claimed_by NOT IN (SELECT id FROM workers"
                 "  WHERE heartbeat_at >= :cutoff AND state <> 'stopped'))"
                 " RETURNING id",
-                {"worker": worker_id, "now": now, "channel": channel,
-                 "cutoff": now - stale_after}).fetchall()
+                {"worker": worker_id, "now": now, "channel": channel, "cutoff": now - stale_after},
+            ).fetchall()
             return _claimed(conn, [r["id"] for r in rows])

@@ -1,4 +1,5 @@
 """`Queue`: the one object through which the API and the workers use the database."""
+
 from __future__ import annotations
 
 import time

@@ -3,6 +3,7 @@
 Rows are keyed by the sha256 of the random id the browser holds, so reading the database (or
 a backup of it) gives no usable cookie. When a session has ended is decided here only.
 """
+
 from __future__ import annotations
 
 from .store import Store
@@ -19,20 +20,30 @@ class SessionStore(Store):
         """Record a new signed-in session (at sign-in)."""
         now = self.clock()
         with self.db.write() as conn:
-            conn.execute("INSERT INTO sessions (id_hash, key_mac, csrf, created_at, last_seen_at)"
-                         " VALUES (?, ?, ?, ?, ?)", (id_hash, key_mac, csrf, now, now))
+            conn.execute(
+                "INSERT INTO sessions (id_hash, key_mac, csrf, created_at, last_seen_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (id_hash, key_mac, csrf, now, now),
+            )
 
-    def touch_session(self, id_hash: str, key_mac: str, idle_timeout: float,
-                      max_age: float) -> dict | None:
+    def touch_session(
+        self, id_hash: str, key_mac: str, idle_timeout: float, max_age: float
+    ) -> dict | None:
         """The live session `id_hash` (its row as a dict), or None when it has ended.
 
         A session found ended (idle, too old, or bound to another API key) is deleted on the
         way; a live one has its last_seen_at moved on when it is older than TOUCH_EVERY.
         """
         now = self.clock()
-        row = self.db.connection().execute(
-            "SELECT id_hash, key_mac, csrf, created_at, last_seen_at FROM sessions"
-            " WHERE id_hash = ?", (id_hash,)).fetchone()
+        row = (
+            self.db.connection()
+            .execute(
+                "SELECT id_hash, key_mac, csrf, created_at, last_seen_at FROM sessions"
+                " WHERE id_hash = ?",
+                (id_hash,),
+            )
+            .fetchone()
+        )
         if row is None:
             return None
         session = dict(row)
@@ -43,8 +54,10 @@ class SessionStore(Store):
         # busy page is never taken for an idle one.
         if now - session["last_seen_at"] > min(TOUCH_EVERY, idle_timeout / 10):
             with self.db.write() as conn:
-                conn.execute("UPDATE sessions SET last_seen_at = ? WHERE id_hash = ?"
-                             " AND last_seen_at < ?", (now, id_hash, now))
+                conn.execute(
+                    "UPDATE sessions SET last_seen_at = ? WHERE id_hash = ? AND last_seen_at < ?",
+                    (now, id_hash, now),
+                )
             session["last_seen_at"] = now
         return session
 
@@ -53,18 +66,17 @@ class SessionStore(Store):
         with self.db.write() as conn:
             conn.execute("DELETE FROM sessions WHERE id_hash = ?", (id_hash,))
 
-    def purge_expired_sessions(self, key_mac: str, idle_timeout: float,
-                               max_age: float) -> int:
+    def purge_expired_sessions(self, key_mac: str, idle_timeout: float, max_age: float) -> int:
         """Delete every ended session (idle, too old, or of another API key); how many."""
         now = self.clock()
         with self.db.write() as conn:
             cursor = conn.execute(
-                "DELETE FROM sessions WHERE key_mac <> ? OR last_seen_at <= ?"
-                " OR created_at <= ?", (key_mac, now - idle_timeout, now - max_age))
+                "DELETE FROM sessions WHERE key_mac <> ? OR last_seen_at <= ? OR created_at <= ?",
+                (key_mac, now - idle_timeout, now - max_age),
+            )
         return cursor.rowcount
 
 
 def _expired(session: dict, now: float, idle_timeout: float, max_age: float) -> bool:
     """The one rule for when a session has ended by time (purge's SQL says the same)."""
-    return (now - session["last_seen_at"] >= idle_timeout
-            or now - session["created_at"] >= max_age)
+    return now - session["last_seen_at"] >= idle_timeout or now - session["created_at"] >= max_age

@@ -1,4 +1,5 @@
 """Workers: heartbeats, the state each shows in /session, and the latest login QR code."""
+
 from __future__ import annotations
 
 from .store import Store
@@ -14,8 +15,14 @@ DEAD_AFTER = 2 * DISCONNECTED_AFTER
 class WorkerStore(Store):
     """Worker rows; mixed into `Queue`, which provides `db` and `clock`."""
 
-    def heartbeat(self, worker_id: str, channel: str, state: str,
-                  current_job_id: str | None = None, detail: str | None = None) -> None:
+    def heartbeat(
+        self,
+        worker_id: str,
+        channel: str,
+        state: str,
+        current_job_id: str | None = None,
+        detail: str | None = None,
+    ) -> None:
         """Say this worker is alive, what it is doing and on which job."""
         now = self.clock()
         with self.db.write() as conn:
@@ -28,35 +35,49 @@ class WorkerStore(Store):
                 # A restart under the same id starts a new life: /session shows its start.
                 " started_at = CASE WHEN excluded.state = 'starting' THEN excluded.started_at"
                 " ELSE workers.started_at END",
-                (worker_id, channel, state, detail, current_job_id, now, now))
+                (worker_id, channel, state, detail, current_job_id, now, now),
+            )
 
     def save_qr(self, worker_id: str, png: bytes) -> None:
         """Keep the newest login QR image this worker captured."""
         now = self.clock()
         with self.db.write() as conn:
-            conn.execute("UPDATE workers SET qr_png = ?, qr_at = ? WHERE id = ?",
-                         (png, now, worker_id))
+            conn.execute(
+                "UPDATE workers SET qr_png = ?, qr_at = ? WHERE id = ?", (png, now, worker_id)
+            )
 
     def clear_qr(self, worker_id: str) -> None:
         """Forget the QR once logged in: an old code must not be offered for scanning."""
         with self.db.write() as conn:
-            conn.execute("UPDATE workers SET qr_png = NULL, qr_at = NULL WHERE id = ?",
-                         (worker_id,))
+            conn.execute(
+                "UPDATE workers SET qr_png = NULL, qr_at = NULL WHERE id = ?", (worker_id,)
+            )
 
     def latest_qr(self) -> tuple[bytes, float] | None:
         """The newest QR image of any live worker and when it was taken, or None."""
         cutoff = self.clock() - DISCONNECTED_AFTER
-        row = self.db.connection().execute(
-            "SELECT qr_png, qr_at FROM workers WHERE qr_png IS NOT NULL AND heartbeat_at >= ?"
-            " AND state = 'qr_required' ORDER BY qr_at DESC LIMIT 1", (cutoff,)).fetchone()
+        row = (
+            self.db.connection()
+            .execute(
+                "SELECT qr_png, qr_at FROM workers WHERE qr_png IS NOT NULL AND heartbeat_at >= ?"
+                " AND state = 'qr_required' ORDER BY qr_at DESC LIMIT 1",
+                (cutoff,),
+            )
+            .fetchone()
+        )
         return (bytes(row["qr_png"]), row["qr_at"]) if row else None
 
     def list_workers(self) -> list[dict]:
         """Every known worker, with a silent one shown as `disconnected`."""
         now = self.clock()
-        rows = self.db.connection().execute(
-            "SELECT id, channel, state, detail, current_job_id, started_at, heartbeat_at,"
-            " qr_png IS NOT NULL AS qr_available FROM workers ORDER BY id").fetchall()
+        rows = (
+            self.db.connection()
+            .execute(
+                "SELECT id, channel, state, detail, current_job_id, started_at, heartbeat_at,"
+                " qr_png IS NOT NULL AS qr_available FROM workers ORDER BY id"
+            )
+            .fetchall()
+        )
         workers = []
         for r in rows:
             w = dict(r)

@@ -9,6 +9,7 @@ ok. One summary line per scenario; exit 1 when any scenario broke the promise. T
 the faults come from one seeded random source: `--seed` replays a run's plan (the timings of
 the machine itself are not replayed).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,6 +38,7 @@ class Size:
 
 # --- the scenarios -----------------------------------------------------------------------
 
+
 def kill_worker(rig: Rig, name: str, size: Size, rng: random.Random) -> Result:
     """SIGKILL the worker's process group at random moments and restart it each time."""
     result = Result(name, "kills")
@@ -50,6 +52,7 @@ def kill_worker(rig: Rig, name: str, size: Size, rng: random.Random) -> Result:
             result.faults += 1
             rig.normal()
             rig.start()
+
     guarded(result, strikes)
     finish(result, rig)
     return result
@@ -86,12 +89,17 @@ def whatsapp_freeze(workdir: Path, size: Size, rng: random.Random) -> Result:
                 kill_all(frozen, signal.SIGSTOP)
                 result.faults += 1
                 rig.normal()
-                wait_until(lambda: set(processes_with(rig.profile)) - set(frozen),
-                           PROGRESS_WAIT, "a new Chromium on the same profile",
-                           details=rig.details)
+                wait_until(
+                    lambda frozen=frozen: set(processes_with(rig.profile)) - set(frozen),
+                    PROGRESS_WAIT,
+                    "a new Chromium on the same profile",
+                    details=rig.details,
+                )
                 if set(processes_with(rig.profile)) & set(frozen):
-                    result.problems.append(f"freeze {result.faults}: the frozen Chromium "
-                                           "was left running")
+                    result.problems.append(
+                        f"freeze {result.faults}: the frozen Chromium was left running"
+                    )
+
         guarded(result, strikes)
         finish(result, rig)
     return result
@@ -110,14 +118,21 @@ def whatsapp_logout(workdir: Path, size: Size, rng: random.Random) -> Result:
                 rig.standin.logout()
                 result.faults += 1
                 rig.normal()
-                wait_until(lambda: rig.worker_state() == "qr_required", PROGRESS_WAIT,
-                           "the worker to ask for the QR scan", details=rig.details)
+                wait_until(
+                    lambda: rig.worker_state() == "qr_required",
+                    PROGRESS_WAIT,
+                    "the worker to ask for the QR scan",
+                    details=rig.details,
+                )
                 if rig.queue.get_job(job_id)["status"] != "waiting_for_login":
-                    result.problems.append(f"logout {result.faults}: the job is "
-                                           f"{rig.queue.get_job(job_id)['status']}, "
-                                           "not waiting_for_login")
+                    result.problems.append(
+                        f"logout {result.faults}: the job is "
+                        f"{rig.queue.get_job(job_id)['status']}, "
+                        "not waiting_for_login"
+                    )
                 time.sleep(rng.uniform(0, 1.5))
                 rig.standin.login()
+
         guarded(result, strikes)
         finish(result, rig)
     return result
@@ -131,8 +146,9 @@ def sms_gateway_down(workdir: Path, size: Size, rng: random.Random) -> Result:
         rig.start()
 
         def parked():
-            return (rig.queue.get_job(job_id)["status"] == "waiting_for_gateway"
-                    and rig.in_state("gateway_down"))
+            return rig.queue.get_job(job_id)["status"] == "waiting_for_gateway" and rig.in_state(
+                "gateway_down"
+            )
 
         def strikes():
             for strike in plan(rng, size.faults, size.messages):
@@ -141,12 +157,17 @@ def sms_gateway_down(workdir: Path, size: Size, rng: random.Random) -> Result:
                 result.faults += 1
                 try:
                     # A message followed on the phone is followed up to SEND_TIMEOUT first.
-                    wait_until(parked, size.send_timeout + 30, "the job to wait for the gateway",
-                               details=rig.details)
+                    wait_until(
+                        parked,
+                        size.send_timeout + 30,
+                        "the job to wait for the gateway",
+                        details=rig.details,
+                    )
                     time.sleep(rng.uniform(0.2, 2.0))
                 finally:
                     rig.normal()
                     rig.gateway.refuse_connections(False)
+
         guarded(result, strikes)
         finish(result, rig)
     return result
@@ -166,10 +187,13 @@ def sigterm(workdir: Path, size: Size, rng: random.Random) -> Result:
                     row = await_moment(rig, strike)
                     finished.append(_terminate_mid_send(rig, row, result))
                     rig.start()
+
             guarded(result, strikes)
             finish(result, rig)
-    result.extra.append(f"{sum(finished)}/{result.faults} in-flight messages finished"
-                        + (", exit 0 each" if result.ok else ""))
+    result.extra.append(
+        f"{sum(finished)}/{result.faults} in-flight messages finished"
+        + (", exit 0 each" if result.ok else "")
+    )
     return result
 
 
@@ -178,8 +202,9 @@ def _terminate_mid_send(rig: Rig, row: dict, result: Result) -> bool:
     code = rig.terminate()
     result.faults += 1
     rig.normal()
-    status = next(r["status"] for r in rig.queue.iter_messages(row["job_id"])
-                  if r["id"] == row["id"])
+    status = next(
+        r["status"] for r in rig.queue.iter_messages(row["job_id"]) if r["id"] == row["id"]
+    )
     where = f"{rig.channel} SIGTERM {result.faults}"
     if code != 0:
         result.problems.append(f"{where}: the worker exited {code}")
@@ -214,15 +239,27 @@ def run_scenario(name: str, workdir: Path, seed: int, quick: bool = False) -> Re
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.chaos", description=__doc__.split(
-        "\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true",
-                        help="small sizes, well under a minute each")
-    parser.add_argument("--scenario", action="append", choices=list(SCENARIOS),
-                        help="run only this scenario (repeatable); default: all")
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.chaos",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="small sizes, well under a minute each"
+    )
+    parser.add_argument(
+        "--scenario",
+        action="append",
+        choices=list(SCENARIOS),
+        help="run only this scenario (repeatable); default: all",
+    )
     parser.add_argument("--seed", type=int, help="replay the fault plan of an earlier run")
-    parser.add_argument("--keep", action="store_true", help="keep databases and logs even "
-                        "when everything held (they are always kept on a failure)")
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep databases and logs even "
+        "when everything held (they are always kept on a failure)",
+    )
     args = parser.parse_args(argv)
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(10**6)
     names = args.scenario or list(SCENARIOS)
@@ -233,8 +270,11 @@ def main(argv=None) -> int:
             print(f"chaos: the WhatsApp scenarios need Chromium: {exc}", file=sys.stderr)
             return 2
     root = Path(tempfile.mkdtemp(prefix="chaos-"))
-    print(f"chaos: seed {seed}{' (quick)' if args.quick else ''}; scenarios: {', '.join(names)}; "
-          f"work in {root}", flush=True)
+    print(
+        f"chaos: seed {seed}{' (quick)' if args.quick else ''}; scenarios: {', '.join(names)}; "
+        f"work in {root}",
+        flush=True,
+    )
     broken = []
     for name in names:
         try:
@@ -248,9 +288,11 @@ def main(argv=None) -> int:
                 print(f"    {problem}", file=sys.stderr)
     if broken:
         replay = " ".join(f"--scenario {n}" for n in broken)
-        print(f"chaos: BROKEN in {', '.join(broken)}; logs in {root}; replay: python -m "
-              f"tests.chaos{' --quick' if args.quick else ''} --seed {seed} {replay}",
-              file=sys.stderr)
+        print(
+            f"chaos: BROKEN in {', '.join(broken)}; logs in {root}; replay: python -m "
+            f"tests.chaos{' --quick' if args.quick else ''} --seed {seed} {replay}",
+            file=sys.stderr,
+        )
         return 1
     if not args.keep:
         shutil.rmtree(root, ignore_errors=True)

@@ -6,6 +6,7 @@ cut off with the same Idempotency-Key, and polls their status over HTTP; meanwhi
 stopped (SIGTERM, or SIGKILL of its whole group) and started again. An SMS worker sends
 throughout: the API is stateless and the worker never needs it.
 """
+
 from __future__ import annotations
 
 import os
@@ -38,25 +39,50 @@ class ApiServer:
 
     def __init__(self, workdir: Path, database_path: str, port: int):
         self.url = f"http://127.0.0.1:{port}"
-        self.argv = [sys.executable, "-m", "gunicorn", "--workers", "2", "--threads", "4",
-                     "--bind", f"127.0.0.1:{port}", "--log-level", "warning", "app:create_app()"]
-        self.env = worker_environment(api_key=API_KEY, secret_key="s" * 32, port=port,
-                                      database_path=database_path, log_level="WARNING",
-                                      upload_dir=str(workdir / "uploads"))
+        self.argv = [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--workers",
+            "2",
+            "--threads",
+            "4",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+            "app:create_app()",
+        ]
+        self.env = worker_environment(
+            api_key=API_KEY,
+            secret_key="s" * 32,
+            port=port,
+            database_path=database_path,
+            log_level="WARNING",
+            upload_dir=str(workdir / "uploads"),
+        )
         self.log_path = workdir / "api.log"
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> None:
         with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(self.argv, cwd=ROOT, env=self.env, stdout=log,
-                                         stdin=subprocess.DEVNULL, stderr=subprocess.STDOUT,
-                                         start_new_session=True)
+            self.proc = subprocess.Popen(
+                self.argv,
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stdin=subprocess.DEVNULL,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         wait_until(self._healthy, 30, "the API to answer /health", interval=0.05)
 
     def _healthy(self) -> bool:
         if self.proc.poll() is not None:
-            raise AssertionError(f"gunicorn exited {self.proc.returncode}: "
-                                 f"{self.log_path.read_text(errors='replace')[-2000:]}")
+            raise AssertionError(
+                f"gunicorn exited {self.proc.returncode}: "
+                f"{self.log_path.read_text(errors='replace')[-2000:]}"
+            )
         try:
             return requests.get(self.url + "/health", timeout=1).status_code == 200
         except requests.RequestException:
@@ -102,12 +128,20 @@ class ApiUser(threading.Thread):
             self._poll_for(0.2)
 
     def _create(self, k: int, numbers: list[str]) -> str | None:
-        body = {"channel": "sms", "name": f"chaos {k}", "numbers": numbers,
-                "message": f"api-restart job {k} ✓ {{phone}}"}
+        body = {
+            "channel": "sms",
+            "name": f"chaos {k}",
+            "numbers": numbers,
+            "message": f"api-restart job {k} ✓ {{phone}}",
+        }
         while not self.halt.is_set():
             try:
-                response = self.http.post(self.url + "/send", json=body, timeout=10,
-                                          headers={"Idempotency-Key": f"chaos-job-{k}"})
+                response = self.http.post(
+                    self.url + "/send",
+                    json=body,
+                    timeout=10,
+                    headers={"Idempotency-Key": f"chaos-job-{k}"},
+                )
             except requests.RequestException:
                 self.refused += 1
             else:
@@ -137,7 +171,8 @@ class ApiUser(threading.Thread):
 
     def all_completed(self, count: int) -> bool:
         return len(self.job_ids) == count and all(
-            self.statuses.get(j, {}).get("status") == "completed" for j in self.job_ids)
+            self.statuses.get(j, {}).get("status") == "completed" for j in self.job_ids
+        )
 
 
 def api_restart(workdir: Path, size, rng: random.Random) -> Result:
@@ -148,16 +183,19 @@ def api_restart(workdir: Path, size, rng: random.Random) -> Result:
         api = ApiServer(workdir, rig.database_path, free_port())
         api.start()
         sent_while_down = 0
-        user = ApiUser(api.url, [rig.phones(per_job, k * per_job) for k in range(size.faults)],
-                       rng)
+        user = ApiUser(api.url, [rig.phones(per_job, k * per_job) for k in range(size.faults)], rng)
         try:
             rig.start()
             worker_pid = rig.worker.proc.pid
             user.start()
             sent_while_down = _restart(api, rig, user, size.faults, rng, result)
-            wait_until(lambda: user.all_completed(size.faults) or user.errors, FINISH,
-                       "every job to show completed over HTTP", interval=0.2,
-                       details=lambda: f"{user.statuses}\n{rig.details()}")
+            wait_until(
+                lambda: user.all_completed(size.faults) or user.errors,
+                FINISH,
+                "every job to show completed over HTTP",
+                interval=0.2,
+                details=lambda: f"{user.statuses}\n{rig.details()}",
+            )
         except AssertionError as exc:
             result.problems.append(f"stalled: {str(exc).splitlines()[0]}")
         finally:
@@ -173,16 +211,17 @@ def api_restart(workdir: Path, size, rng: random.Random) -> Result:
         if result.faults and not sent_while_down:
             result.problems.append("nothing was sent while the API was down")
         finish(result, rig)
-    result.extra.append(f"{sent_while_down} sent while the API was down, "
-                        f"{user.refused} requests refused or cut off")
+    result.extra.append(
+        f"{sent_while_down} sent while the API was down, {user.refused} requests refused or cut off"
+    )
     return result
 
 
-def _restart(api: ApiServer, rig: SmsRig, user: ApiUser, count: int, rng: random.Random,
-             result: Result) -> int:
+def _restart(
+    api: ApiServer, rig: SmsRig, user: ApiUser, count: int, rng: random.Random, result: Result
+) -> int:
     """Restart the API `count` times at random moments; messages sent while it was down."""
-    wait_until(lambda: rig.progress() > 0, 60, "the first message to go out",
-               details=rig.details)
+    wait_until(lambda: rig.progress() > 0, 60, "the first message to go out", details=rig.details)
     sent_while_down = 0
     for _ in range(count):
         time.sleep(rng.uniform(0.3, 2.0))
@@ -191,6 +230,8 @@ def _restart(api: ApiServer, rig: SmsRig, user: ApiUser, count: int, rng: random
         api.start()
         result.faults += 1
         sent_while_down += rig.progress() - before
-        rig.journal(f"restart {result.faults} ({'SIGKILL' if crash else 'SIGTERM'}): down "
-                    f"{time.monotonic() - down:.1f} s, {rig.progress() - before} sent meanwhile")
+        rig.journal(
+            f"restart {result.faults} ({'SIGKILL' if crash else 'SIGTERM'}): down "
+            f"{time.monotonic() - down:.1f} s, {rig.progress() - before} sent meanwhile"
+        )
     return sent_while_down

@@ -3,6 +3,7 @@
 Workers are started, killed and restarted as systemd would: each in its own process group,
 with the same WORKER_ID and Chromium profile every time, every setting in its environment.
 """
+
 from __future__ import annotations
 
 import re
@@ -14,8 +15,14 @@ from message_queue import NewJob, Queue, Recipient
 from tests.sms_e2e_support import arrivals as sms_arrivals
 from tests.sms_e2e_support import gateway_state, sms_worker_environment, worker_in
 from tests.sms_standin import GatewayServer
-from tests.wa_e2e_support import (ROOT, WorkerProcess, kill_all, processes_with, wait_until,
-                                  worker_environment)
+from tests.wa_e2e_support import (
+    ROOT,
+    WorkerProcess,
+    kill_all,
+    processes_with,
+    wait_until,
+    worker_environment,
+)
 from tests.wa_standin import StandinServer
 from worker.sms import gateway_id
 
@@ -28,6 +35,7 @@ def digits(phone: str) -> str:
 
 class Rig:
     """A stand-in and the worker processes of one channel on one database in `workdir`."""
+
     channel = ""
     unknown_ok = False
 
@@ -42,8 +50,10 @@ class Rig:
 
     def queue_job(self, count: int, label: str, first: int = 0) -> str:
         """A job of `count` recipients, each with a text of its own."""
-        recipients = [Recipient(phone=p, text=f"{label} #{i:03d} ✓ {p}", channel=self.channel)
-                      for i, p in enumerate(self.phones(count, first))]
+        recipients = [
+            Recipient(phone=p, text=f"{label} #{i:03d} ✓ {p}", channel=self.channel)
+            for i, p in enumerate(self.phones(count, first))
+        ]
         job, _ = self.queue.create_job(NewJob(channel=self.channel, template=label), recipients)
         self.job_ids.append(job["id"])
         return job["id"]
@@ -55,9 +65,11 @@ class Rig:
 
     def wait_running(self) -> None:
         """Until the newest worker has begun its loop (its `starting` heartbeat is written)."""
+
         def running():
             row = next((w for w in self.queue.list_workers() if w["id"] == self.worker_id), None)
             return row is not None and row["started_at"] >= self.started_at
+
         wait_until(running, 60, "the worker to start", interval=0.1, details=self.details)
 
     def kill(self) -> None:
@@ -82,8 +94,9 @@ class Rig:
         return all(self.queue.get_job(j)["status"] == "completed" for j in self.job_ids)
 
     def wait_done(self, timeout: float) -> None:
-        wait_until(self.all_done, timeout, "every job to complete", interval=0.1,
-                   details=self.details)
+        wait_until(
+            self.all_done, timeout, "every job to complete", interval=0.1, details=self.details
+        )
 
     def sending(self) -> list[dict]:
         found = []
@@ -104,8 +117,10 @@ class Rig:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def details(self) -> str:
-        jobs = [(j, self.queue.get_job(j)["status"], self.queue.get_job(j)["counts"])
-                for j in self.job_ids]
+        jobs = [
+            (j, self.queue.get_job(j)["status"], self.queue.get_job(j)["counts"])
+            for j in self.job_ids
+        ]
         return f"jobs: {jobs}\nworker log tail:\n{self.log_text()[-3000:]}"
 
     def wait_gone(self) -> None:
@@ -126,6 +141,7 @@ class Rig:
 
 class WhatsAppRig(Rig):
     """The WhatsApp Web stand-in (logged in) and WhatsApp workers in real headless Chromium."""
+
     channel = "whatsapp"
     unknown_ok = True  # only where the chat itself cannot tell; the reckoning reports them
 
@@ -141,11 +157,18 @@ class WhatsAppRig(Rig):
 
     def environment(self) -> dict:
         return worker_environment(
-            database_path=self.database_path, worker_channel="whatsapp",
-            worker_id=self.worker_id, whatsapp_web_url=self.standin.url,
-            chrome_profile_dir=self.profile, selectors_file=str(ROOT / "worker/selectors.json"),
-            send_timeout=self.send_timeout, min_delay=0, max_delay=0.03, long_pause_every=0,
-            retry_backoff=1)
+            database_path=self.database_path,
+            worker_channel="whatsapp",
+            worker_id=self.worker_id,
+            whatsapp_web_url=self.standin.url,
+            chrome_profile_dir=self.profile,
+            selectors_file=str(ROOT / "worker/selectors.json"),
+            send_timeout=self.send_timeout,
+            min_delay=0,
+            max_delay=0.03,
+            long_pause_every=0,
+            retry_backoff=1,
+        )
 
     def key(self, row: dict) -> tuple[str, str]:
         return digits(row["phone"]), row["text"]
@@ -157,8 +180,9 @@ class WhatsAppRig(Rig):
         return len(self.standin.messages())
 
     def reached(self, row: dict) -> bool:
-        return any(m["text"] == row["text"]
-                   for m in self.standin.state.messages(digits(row["phone"])))
+        return any(
+            m["text"] == row["text"] for m in self.standin.state.messages(digits(row["phone"]))
+        )
 
     def slow(self, seconds: float) -> None:
         self.standin.configure(tick_delay=seconds)
@@ -179,6 +203,7 @@ class WhatsAppRig(Rig):
 
 class SmsRig(Rig):
     """The phone gateway stand-in and SMS workers."""
+
     channel = "sms"
     STEP = 0.05  # Pending -> Processed -> Sent -> Delivered, one step every 50 ms
 
@@ -192,8 +217,14 @@ class SmsRig(Rig):
 
     def environment(self) -> dict:
         return sms_worker_environment(
-            self.database_path, self.gateway.url, self.worker_id, send_timeout=self.send_timeout,
-            sms_min_delay=0, sms_max_delay=0.03, retry_backoff=1)
+            self.database_path,
+            self.gateway.url,
+            self.worker_id,
+            send_timeout=self.send_timeout,
+            sms_min_delay=0,
+            sms_max_delay=0.03,
+            retry_backoff=1,
+        )
 
     def key(self, row: dict) -> tuple[str, str]:
         return row["phone"], row["text"]

@@ -4,6 +4,7 @@ The reckoning compares what a rig's stand-in received (tests/chaos_rigs.py) with
 every recipient exactly once or `unknown`, nothing left open, every job completed,
 `PRAGMA integrity_check` ok.
 """
+
 from __future__ import annotations
 
 import random
@@ -25,9 +26,11 @@ POLL = 0.001
 
 # --- the outcome of one scenario ---------------------------------------------------------
 
+
 @dataclass
 class Result:
     """What one scenario did and found; `line()` is its one-line summary."""
+
     name: str
     fault_noun: str
     messages: int = 0
@@ -46,15 +49,17 @@ class Result:
         return not self.problems
 
     def line(self) -> str:
-        text = (f"{self.name}: {self.messages} messages, {self.faults} {self.fault_noun}, "
-                f"{self.once} received once, {self.duplicates} duplicates, {self.lost} lost, "
-                f"{self.unknown} unknown, integrity {self.integrity}, {self.seconds:.0f} s")
+        text = (
+            f"{self.name}: {self.messages} messages, {self.faults} {self.fault_noun}, "
+            f"{self.once} received once, {self.duplicates} duplicates, {self.lost} lost, "
+            f"{self.unknown} unknown, integrity {self.integrity}, {self.seconds:.0f} s"
+        )
         if self.extra:
             text += f" ({'; '.join(self.extra)})"
         return text if self.ok else f"{text} -- BROKEN: {len(self.problems)} problem(s)"
 
 
-def reckon(result: Result, rig: "Rig", unknown_ok: bool) -> None:
+def reckon(result: Result, rig: Rig, unknown_ok: bool) -> None:
     """Add `rig`'s jobs to `result`: each row against what the stand-in received."""
     arrived, wanted, unknown = rig.arrivals(), set(), []
     problem = result.problems.append
@@ -89,8 +94,7 @@ def reckon(result: Result, rig: "Rig", unknown_ok: bool) -> None:
         if not unknown_ok:
             problem(f"{len(unknown)} message(s) unknown on a channel that can always tell")
     integrity = rig.queue.integrity_check()
-    result.integrity = integrity if result.integrity in ("not checked", "ok") \
-        else result.integrity
+    result.integrity = integrity if result.integrity in ("not checked", "ok") else result.integrity
     if integrity != "ok":
         problem(f"integrity check: {integrity}")
     tracebacks = rig.log_text().count("Traceback")
@@ -98,7 +102,7 @@ def reckon(result: Result, rig: "Rig", unknown_ok: bool) -> None:
         result.extra.append(f"{tracebacks} traceback(s) in {rig.log_path.name}")
 
 
-def finish(result: Result, rig: "Rig") -> None:
+def finish(result: Result, rig: Rig) -> None:
     """Let the job complete, stop the last worker cleanly, count everything."""
     try:
         rig.wait_done(FINISH)
@@ -130,6 +134,7 @@ def guarded(result: Result, step) -> None:
 
 # --- moments to strike -------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Strike:
     """One fault: due once `at` messages reached the stand-in, then at a moment of `kind`.
@@ -138,30 +143,47 @@ class Strike:
     has but the worker has not confirmed (the channel confirms `delay` seconds late so the
     window is wide); random: `delay` seconds after it fell due, whatever the worker is doing.
     """
+
     at: int
     kind: str
     delay: float
 
 
-def plan(rng: random.Random, count: int, messages: int, kinds=("claim", "mid_send", "random"),
-         max_random_delay: float = 2.0) -> list[Strike]:
+def plan(
+    rng: random.Random,
+    count: int,
+    messages: int,
+    kinds=("claim", "mid_send", "random"),
+    max_random_delay: float = 2.0,
+) -> list[Strike]:
     """`count` strikes spread over the whole job, the last tenth left for the last moments.
 
     The kinds take turns (then are shuffled), so even a run of two or three strikes hits a
     fresh claim and a send in flight.
     """
-    positions = sorted(rng.randrange(max(messages - max(messages // 10, 3), 1))
-                       for _ in range(count))
+    positions = sorted(
+        rng.randrange(max(messages - max(messages // 10, 3), 1)) for _ in range(count)
+    )
     order = [kinds[i % len(kinds)] for i in range(count)]
     rng.shuffle(order)
-    return [Strike(at, kind, rng.uniform(0.3, 1.0) if kind == "mid_send"
-                   else rng.uniform(0, max_random_delay)) for at, kind in zip(positions, order)]
+    return [
+        Strike(
+            at,
+            kind,
+            rng.uniform(0.3, 1.0) if kind == "mid_send" else rng.uniform(0, max_random_delay),
+        )
+        for at, kind in zip(positions, order, strict=True)
+    ]
 
 
-def await_moment(rig: "Rig", strike: Strike) -> dict | None:
+def await_moment(rig: Rig, strike: Strike) -> dict | None:
     """Wait until `strike` is due and its moment has come; the row in flight, if any."""
-    wait_until(lambda: rig.progress() >= strike.at, PROGRESS_WAIT,
-               f"{strike.at} messages at the stand-in", details=rig.details)
+    wait_until(
+        lambda: rig.progress() >= strike.at,
+        PROGRESS_WAIT,
+        f"{strike.at} messages at the stand-in",
+        details=rig.details,
+    )
     if strike.kind == "random":
         time.sleep(strike.delay)
         rig.journal(f"{strike}: at {rig.progress()} arrived")
@@ -175,9 +197,21 @@ def await_moment(rig: "Rig", strike: Strike) -> dict | None:
         if not rows and rig.all_done():
             raise JobOver()
         old.intersection_update(r["id"] for r in rows)  # left `sending`: fresh if claimed again
-        return next((r for r in rows if r["id"] not in old
-                     and rig.reached(r) == (strike.kind == "mid_send")), None)
-    row = wait_until(fresh, PROGRESS_WAIT, f"a message at the {strike.kind} moment",
-                     interval=POLL, details=rig.details)
+        return next(
+            (
+                r
+                for r in rows
+                if r["id"] not in old and rig.reached(r) == (strike.kind == "mid_send")
+            ),
+            None,
+        )
+
+    row = wait_until(
+        fresh,
+        PROGRESS_WAIT,
+        f"a message at the {strike.kind} moment",
+        interval=POLL,
+        details=rig.details,
+    )
     rig.journal(f"{strike}: at {rig.progress()} arrived, message {row['id']}")
     return row

@@ -1,4 +1,5 @@
 """Shared fixtures, in flaskr's shape: a throw-away database per test, an app, a client."""
+
 from __future__ import annotations
 
 import os
@@ -16,13 +17,22 @@ AUTH = {"X-API-Key": API_KEY}
 @pytest.fixture
 def settings(tmp_path) -> Settings:
     """Settings for one test: its own database and upload folder, no pacing."""
-    return Settings(api_key=API_KEY, secret_key="s" * 32,
-                    database_path=str(tmp_path / "queue.db"),
-                    upload_dir=str(tmp_path / "uploads"),
-                    chrome_profile_dir=str(tmp_path / "profile"),
-                    min_delay=0, max_delay=0, sms_min_delay=0, sms_max_delay=0,
-                    long_pause_every=0, long_pause_min=0,
-                    long_pause_max=0, retry_backoff=0, worker_id="test-worker")
+    return Settings(
+        api_key=API_KEY,
+        secret_key="s" * 32,
+        database_path=str(tmp_path / "queue.db"),
+        upload_dir=str(tmp_path / "uploads"),
+        chrome_profile_dir=str(tmp_path / "profile"),
+        min_delay=0,
+        max_delay=0,
+        sms_min_delay=0,
+        sms_max_delay=0,
+        long_pause_every=0,
+        long_pause_min=0,
+        long_pause_max=0,
+        retry_backoff=0,
+        worker_id="test-worker",
+    )
 
 
 @pytest.fixture
@@ -53,6 +63,7 @@ def auth():
 def chromium():
     """Skip a real-browser test where Chromium is missing, except in CI, which must run them."""
     from worker.whatsapp.browser import BrowserUnavailable, find_chrome
+
     try:
         find_chrome()
     except BrowserUnavailable as exc:

@@ -1,4 +1,5 @@
 """Test doubles for what varies: a transport scripted per phone number, and a movable clock."""
+
 from __future__ import annotations
 
 from worker import transport as t
@@ -57,6 +58,7 @@ class ReportingTransport(FakeTransport):
 
     `delivered` says which rows the provider reports delivered; by default none.
     """
+
     delivery_window = 3600.0
 
     def __init__(self, channel: str = "sms", state: str = t.LOGGED_IN):

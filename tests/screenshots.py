@@ -4,6 +4,7 @@ The app runs on a throw-away database filled with campaigns in every state; work
 shown through their heartbeats (no real browser session is needed for a picture), and the
 login QR code is a drawn stand-in. Usage: python tests/screenshots.py [folder]
 """
+
 from __future__ import annotations
 
 import base64
@@ -29,8 +30,18 @@ from tests.test_app_browser import AppServer, page_settings, sign_in  # noqa: E4
 from worker.whatsapp.browser import build_driver  # noqa: E402
 
 WIDTHS = {"desktop": 1280, "phone": 390}
-NAMES = ["Ana Souza", "Bruno Lima", "Carla Dias", "Diego Alves", "Elisa Rocha", "Fábio Nunes",
-         "Gabriela Reis", "Hugo Pires", "Íris Matos", "João Costa"]
+NAMES = [
+    "Ana Souza",
+    "Bruno Lima",
+    "Carla Dias",
+    "Diego Alves",
+    "Elisa Rocha",
+    "Fábio Nunes",
+    "Gabriela Reis",
+    "Hugo Pires",
+    "Íris Matos",
+    "João Costa",
+]
 
 
 def fake_qr_png(modules: int = 29, scale: int = 8) -> bytes:
@@ -55,25 +66,44 @@ def fake_qr_png(modules: int = 29, scale: int = 8) -> bytes:
         rows.append(bytes(line))
 
     def chunk(kind, data):
-        return (struct.pack(">I", len(data)) + kind + data
-                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
+
     header = struct.pack(">IIBBBBB", size, size, 8, 0, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
-            + chunk(b"IDAT", zlib.compress(b"".join(rows))) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"".join(rows)))
+        + chunk(b"IEND", b"")
+    )
 
 
 def new_job(client, name: str, count: int, first: int, channel: str = "whatsapp") -> str:
-    contacts = [{"phone": f"+55119{first + i:08d}", "name": NAMES[i % len(NAMES)],
-                 "order": f"A-{100 + i}"} for i in range(count)]
-    response = client.post("/send", headers=AUTH, json={
-        "name": name, "channel": channel, "contacts": contacts,
-        "message": "Olá {name}, seu pedido {order} está pronto para retirada. 😀"})
+    contacts = [
+        {"phone": f"+55119{first + i:08d}", "name": NAMES[i % len(NAMES)], "order": f"A-{100 + i}"}
+        for i in range(count)
+    ]
+    response = client.post(
+        "/send",
+        headers=AUTH,
+        json={
+            "name": name,
+            "channel": channel,
+            "contacts": contacts,
+            "message": "Olá {name}, seu pedido {order} está pronto para retirada. 😀",
+        },
+    )
     assert response.status_code == 202, response.get_json()
     return response.get_json()["job_id"]
 
 
-def send_some(queue: Queue, channel: str, count: int, fail_every: int = 0,
-              unknown: int = 0) -> None:
+def send_some(
+    queue: Queue, channel: str, count: int, fail_every: int = 0, unknown: int = 0
+) -> None:
     """Act as a worker for `count` messages: most sent, some failed, a few unknown."""
     for i in range(count):
         message = queue.claim_next(channel, "seed")
@@ -108,25 +138,37 @@ def capture(driver, path: Path, width: int) -> None:
     driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
     height = driver.execute_script("return document.documentElement.scrollHeight")
     driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {**metrics, "height": height})
-    shot = driver.execute_cdp_cmd("Page.captureScreenshot", {"format": "png",
-                                                             "captureBeyondViewport": True})
+    shot = driver.execute_cdp_cmd(
+        "Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True}
+    )
     path.write_bytes(base64.b64decode(shot["data"]))
     print(f"saved {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
 
 
-CONTACTS = ("\ufeffNome;Celular;Pedido;Loja\n"
-            + "".join(f"{n};+55 11 9{4000 + i:04d}-{1000 + i:04d};A-{100 + i};Centro\n"
-                      for i, n in enumerate(NAMES))
-            + "Sem número;12ab;A-999;Centro\nAna de novo;+55 11 94000-1000;A-1;Sul\n")
+CONTACTS = (
+    "\ufeffNome;Celular;Pedido;Loja\n"
+    + "".join(
+        f"{n};+55 11 9{4000 + i:04d}-{1000 + i:04d};A-{100 + i};Centro\n"
+        for i, n in enumerate(NAMES)
+    )
+    + "Sem número;12ab;A-999;Centro\nAna de novo;+55 11 94000-1000;A-1;Sul\n"
+)
 
 
 def main(out: Path) -> int:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # not a line per request
     out.mkdir(parents=True, exist_ok=True)
     base = Path(tempfile.mkdtemp(prefix="screenshots-"))
-    settings = page_settings(base, min_delay=4, max_delay=8, long_pause_every=10,
-                             long_pause_min=20, long_pause_max=40, sms_min_delay=8,
-                             sms_max_delay=15)
+    settings = page_settings(
+        base,
+        min_delay=4,
+        max_delay=8,
+        long_pause_every=10,
+        long_pause_min=20,
+        long_pause_max=40,
+        sms_min_delay=8,
+        sms_max_delay=15,
+    )
     queue = Queue(settings.database_path)
     app = create_app(settings, queue)
     ids = seed(app.test_client(), queue)
@@ -160,9 +202,15 @@ class Screens:
 def shoot(screens: Screens, queue: Queue, ids: dict, contacts: Path) -> None:
     """Every screen at one width."""
     driver, wait = screens.driver, screens.wait
-    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
-        "width": screens.width, "height": 800, "deviceScaleFactor": 1,
-        "mobile": screens.width < 600})
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {
+            "width": screens.width,
+            "height": 800,
+            "deviceScaleFactor": 1,
+            "mobile": screens.width < 600,
+        },
+    )
     driver.delete_all_cookies()
     screens.open("/app")
     wait.until(EC.visibility_of_element_located((By.ID, "api_key")))
@@ -190,7 +238,8 @@ def shoot(screens: Screens, queue: Queue, ids: dict, contacts: Path) -> None:
     driver.find_element(By.ID, "name").send_keys("Ready for pickup")
     driver.find_element(By.ID, "file").send_keys(str(contacts))
     driver.find_element(By.ID, "message").send_keys(
-        "Olá {nome}, seu pedido {pedido} já pode ser retirado na loja {loja}. 😀")
+        "Olá {nome}, seu pedido {pedido} já pode ser retirado na loja {loja}. 😀"
+    )
     driver.find_element(By.CSS_SELECTOR, "input[value='whatsapp_then_sms']").click()
     wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#rendered-list li")) == 5)
     wait.until(EC.visibility_of_element_located((By.ID, "sms-summary")))

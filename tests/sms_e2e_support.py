@@ -4,6 +4,7 @@ compare what the stand-in received with the database.
 Process handling (explicit environment, own process group, SIGKILL of the group) is the one of
 tests/wa_e2e_support.py, reused here.
 """
+
 from __future__ import annotations
 
 from collections import Counter
@@ -17,14 +18,24 @@ from worker.sms import gateway_id
 NEVER_LEFT = ("Cancelled", "Failed")
 
 
-def sms_worker_environment(database_path: str, gateway_url: str, worker_id: str,
-                           **overrides) -> dict:
+def sms_worker_environment(
+    database_path: str, gateway_url: str, worker_id: str, **overrides
+) -> dict:
     """Every setting of an SMS worker explicit: fast pacing, short timeouts, no long pauses."""
-    values = dict(database_path=database_path, worker_channel="sms", worker_id=worker_id,
-                  sms_gateway_url=gateway_url, sms_gateway_username="sms",
-                  sms_gateway_password="secret", sms_min_delay=0, sms_max_delay=0,
-                  long_pause_every=0, retry_backoff=0, send_timeout=3,
-                  sms_gateway_timeout=2)
+    values = dict(
+        database_path=database_path,
+        worker_channel="sms",
+        worker_id=worker_id,
+        sms_gateway_url=gateway_url,
+        sms_gateway_username="sms",
+        sms_gateway_password="secret",
+        sms_min_delay=0,
+        sms_max_delay=0,
+        long_pause_every=0,
+        retry_backoff=0,
+        send_timeout=3,
+        sms_gateway_timeout=2,
+    )
     values.update(overrides)
     return worker_environment(**values)
 
@@ -37,8 +48,7 @@ class SmsWorkers:
         self.procs: list[WorkerProcess] = []
 
     def start(self, worker_id: str = "sms-proc", **overrides) -> WorkerProcess:
-        env = sms_worker_environment(self.database_path, self.gateway_url, worker_id,
-                                     **overrides)
+        env = sms_worker_environment(self.database_path, self.gateway_url, worker_id, **overrides)
         self.procs.append(WorkerProcess(env, self.log_dir / f"{worker_id}.log"))
         return self.procs[-1]
 
@@ -48,6 +58,7 @@ class SmsWorkers:
 
 
 # --- reading back ------------------------------------------------------------------------
+
 
 def rows(queue: Queue, job_id: str) -> list[dict]:
     found, _ = queue.list_messages(job_id, limit=1000)
@@ -62,15 +73,20 @@ def gateway_state(gw, gid: str) -> str | None:
 
 def arrivals(gw) -> list[tuple[str, str]]:
     """(phone, text) of every message the phone took and did not cancel or fail."""
-    return [(a["phone"], a["text"]) for a in gw.accepted()
-            if gateway_state(gw, a["id"]) not in NEVER_LEFT]
+    return [
+        (a["phone"], a["text"])
+        for a in gw.accepted()
+        if gateway_state(gw, a["id"]) not in NEVER_LEFT
+    ]
 
 
 def assert_each_once(gw, expected: dict[str, str]) -> None:
     """Each expected phone reached the phone's radio exactly once, with its exact text."""
     got, want = Counter(arrivals(gw)), Counter(expected.items())
-    assert got == want, (f"twice or more: {[m for m, n in got.items() if n > 1]}; "
-                         f"missing: {list(want - got)}; not expected: {list(got - want)}")
+    assert got == want, (
+        f"twice or more: {[m for m, n in got.items() if n > 1]}; "
+        f"missing: {list(want - got)}; not expected: {list(got - want)}"
+    )
     ids = [a["id"] for a in gw.accepted()]
     assert len(ids) == len(set(ids)), "the stand-in accepted one gateway id twice"
 
@@ -94,10 +110,15 @@ def in_flight(gw, queue: Queue, job_id: str, gateway: str | None) -> dict | None
 
 def wait_job(queue: Queue, job_id: str, status: str, timeout: float, details=None) -> dict:
     """Wait until the job is in `status`; the job."""
+
     def reached():
         job = queue.get_job(job_id)
         return job if job["status"] == status else None
 
-    return wait_until(reached, timeout, f"job {job_id} to be {status}", interval=0.05,
-                      details=lambda: f"job: {queue.get_job(job_id)}"
-                                      + (f"\n{details()}" if details else ""))
+    return wait_until(
+        reached,
+        timeout,
+        f"job {job_id} to be {status}",
+        interval=0.05,
+        details=lambda: f"job: {queue.get_job(job_id)}" + (f"\n{details()}" if details else ""),
+    )

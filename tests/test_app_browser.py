@@ -4,6 +4,7 @@ The app runs on a real threaded werkzeug server; a real worker thread sends thro
 WhatsApp Web stand-in in its own Chromium. The page is driven as a person would: type, click,
 pick a file, then read what the page shows. Every wait is an explicit, bounded WebDriverWait.
 """
+
 from __future__ import annotations
 
 import threading
@@ -37,8 +38,9 @@ class AppServer:
     def __init__(self, app):
         self.server = make_server("127.0.0.1", 0, app, threaded=True)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, name="app-server",
-                                       daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, name="app-server", daemon=True
+        )
 
     def __enter__(self):
         self.thread.start()
@@ -52,12 +54,24 @@ class AppServer:
 def page_settings(base, **changes) -> Settings:
     """Settings for a page test: its own files; 0.5 s between messages, so a job can be
     caught running; no long pauses, no retry back-off."""
-    values = dict(api_key=API_KEY, secret_key="p" * 32, database_path=str(base / "queue.db"),
-                  upload_dir=str(base / "uploads"), chrome_profile_dir=str(base / "worker"),
-                  min_delay=0.5, max_delay=0.5, long_pause_every=0, long_pause_min=0,
-                  long_pause_max=0, sms_min_delay=0, sms_max_delay=0, retry_backoff=0,
-                  send_timeout=10.0, worker_id="page-worker",
-                  selectors_file=str(ROOT / "worker" / "selectors.json"))
+    values = dict(
+        api_key=API_KEY,
+        secret_key="p" * 32,
+        database_path=str(base / "queue.db"),
+        upload_dir=str(base / "uploads"),
+        chrome_profile_dir=str(base / "worker"),
+        min_delay=0.5,
+        max_delay=0.5,
+        long_pause_every=0,
+        long_pause_min=0,
+        long_pause_max=0,
+        sms_min_delay=0,
+        sms_max_delay=0,
+        retry_backoff=0,
+        send_timeout=10.0,
+        worker_id="page-worker",
+        selectors_file=str(ROOT / "worker" / "selectors.json"),
+    )
     values.update(changes)
     return Settings(**values)
 
@@ -80,25 +94,29 @@ def by_id(driver, element_id: str, seconds: float = WAIT):
 def texts(driver, css: str) -> list[str]:
     """The shown text of every match, read in one go (the page may redraw in between)."""
     return driver.execute_script(
-        "return [...document.querySelectorAll(arguments[0])].map(e => e.innerText)", css)
+        "return [...document.querySelectorAll(arguments[0])].map(e => e.innerText)", css
+    )
 
 
 def table(driver, css: str) -> list[list[str]]:
     """The cells of the rows `css` matches, read in one go."""
     return driver.execute_script(
         "return [...document.querySelectorAll(arguments[0])]"
-        ".map(tr => [...tr.cells].map(td => td.innerText))", css)
+        ".map(tr => [...tr.cells].map(td => td.innerText))",
+        css,
+    )
 
 
 def no_alert(driver) -> bool:
     try:
-        driver.switch_to.alert
+        driver.switch_to.alert  # noqa: B018 - asking is the check: it raises when none
     except NoAlertPresentException:
         return True
     return False
 
 
 # --- fixtures -------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def base(chromium, tmp_path_factory):
@@ -149,8 +167,11 @@ def page(page_env, driver, wa):
 
 
 def api_job(client, numbers, message="Hello {phone}", name="", channel="whatsapp") -> str:
-    response = client.post("/send", json={"message": message, "numbers": numbers, "name": name,
-                                          "channel": channel}, headers=AUTH)
+    response = client.post(
+        "/send",
+        json={"message": message, "numbers": numbers, "name": name, "channel": channel},
+        headers=AUTH,
+    )
     assert response.status_code == 202, response.get_json()
     return response.get_json()["job_id"]
 
@@ -173,11 +194,15 @@ def badge_is(item, words: str):
 
 
 def buttons(item) -> set[str]:
-    return {b.get_attribute("data-move") for b in item.find_elements(By.CSS_SELECTOR, "button")
-            if b.is_displayed()}
+    return {
+        b.get_attribute("data-move")
+        for b in item.find_elements(By.CSS_SELECTOR, "button")
+        if b.is_displayed()
+    }
 
 
 # --- the tests ------------------------------------------------------------------------------
+
 
 def test_sign_in_wrong_key_then_right_key_then_sign_out(page_env, driver):
     server, _, _ = page_env
@@ -191,19 +216,23 @@ def test_sign_in_wrong_key_then_right_key_then_sign_out(page_env, driver):
 
     driver.find_element(By.CSS_SELECTOR, ".sign-out button").click()
     by_id(driver, "sign-in")
-    status = driver.execute_async_script(
-        "fetch('/jobs').then(r => arguments[0](r.status))")
+    status = driver.execute_async_script("fetch('/jobs').then(r => arguments[0](r.status))")
     assert status == 401  # the session is gone, not only the page
 
 
-CONTACTS_CSV = ("\ufeffName;Phone;Order\r\n"  # Excel's "CSV UTF-8": a BOM, semicolons
-                "Ana;+1 415 555 0100;A-1\r\n"
-                f"{XSS};+1 (415) 555-0101;B-2\r\n"
-                "Bob;12ab;C-3\r\n"
-                "Carla;415.555.0102;D-4\r\n"  # no +1: read with the country typed, US
-                "Dup;+14155550100;E-5\r\n")
-EXPECTED = [("14155550100", "Hi Ana, order A-1"), ("14155550101", f"Hi {XSS}, order B-2"),
-            ("14155550102", "Hi Carla, order D-4")]
+CONTACTS_CSV = (
+    "\ufeffName;Phone;Order\r\n"  # Excel's "CSV UTF-8": a BOM, semicolons
+    "Ana;+1 415 555 0100;A-1\r\n"
+    f"{XSS};+1 (415) 555-0101;B-2\r\n"
+    "Bob;12ab;C-3\r\n"
+    "Carla;415.555.0102;D-4\r\n"  # no +1: read with the country typed, US
+    "Dup;+14155550100;E-5\r\n"
+)
+EXPECTED = [
+    ("14155550100", "Hi Ana, order A-1"),
+    ("14155550101", f"Hi {XSS}, order B-2"),
+    ("14155550102", "Hi Carla, order D-4"),
+]
 
 
 def test_from_a_semicolon_csv_with_bom_to_a_finished_campaign(page, wa, tmp_path):
@@ -241,7 +270,8 @@ def see_the_list_as_read(driver) -> None:
     assert rows[3][-1] == "Yes, to +14155550102"
     assert table(driver, "#rejected-rows tbody tr") == [
         ["4", "12ab", "Not a valid phone number"],
-        ["6", "+14155550100", "Same number as an earlier row"]]
+        ["6", "+14155550100", "Same number as an earlier row"],
+    ]
 
 
 def try_another_phone_column(driver) -> None:
@@ -263,8 +293,9 @@ def write_the_message(driver) -> None:
     message.send_keys(", order ")
     driver.find_element(By.CSS_SELECTOR, "#placeholder-buttons [data-placeholder='order']").click()
     assert message.get_attribute("value") == "Hi {name}, order {order}"
-    wait(driver).until(lambda _: texts(driver, "#rendered-list .bubble") == [
-        text for _, text in EXPECTED])
+    wait(driver).until(
+        lambda _: texts(driver, "#rendered-list .bubble") == [text for _, text in EXPECTED]
+    )
 
     # A placeholder naming no column: said next to the message, the list stays on screen.
     message.send_keys(" {nope}")
@@ -283,8 +314,9 @@ def check_channel_and_pacing(driver) -> None:
     driver.find_element(By.CSS_SELECTOR, "input[name='channel'][value='whatsapp']").click()
     wait(driver).until(lambda _: not sms_summary.is_displayed())
     assert driver.find_element(By.ID, "pacing").text.startswith("One message every 0.5 seconds")
-    assert driver.find_element(By.ID, "estimate").text == \
-        "Estimated time: about 16 s for 3 messages."  # (0.5 + 5 to send) x 3
+    assert (
+        driver.find_element(By.ID, "estimate").text == "Estimated time: about 16 s for 3 messages."
+    )  # (0.5 + 5 to send) x 3
 
 
 def watch_it_finish(driver):
@@ -303,18 +335,24 @@ def watch_it_finish(driver):
 def open_the_detail_and_export(driver, item) -> None:
     """Every recipient with its status, searchable by name, and the CSV export."""
     item.find_element(By.CSS_SELECTOR, ".job-name").click()
-    rows = lambda: table(driver, "#messages tbody tr")
+
+    def rows():
+        return table(driver, "#messages tbody tr")
+
     wait(driver).until(lambda _: len(rows()) == 3)
     assert [r[:5] for r in rows()] == [
-        ["2", "+14155550100", "Ana", "Sent", "1"], ["3", "+14155550101", XSS, "Sent", "1"],
-        ["5", "+14155550102", "Carla", "Sent", "1"]]  # rows as the spreadsheet numbers them
+        ["2", "+14155550100", "Ana", "Sent", "1"],
+        ["3", "+14155550101", XSS, "Sent", "1"],
+        ["5", "+14155550102", "Carla", "Sent", "1"],
+    ]  # rows as the spreadsheet numbers them
     assert driver.find_element(By.TAG_NAME, "h1").text == f"Promo {XSS}"
     driver.find_element(By.ID, "filter-q").send_keys("carla")
     wait(driver).until(lambda _: [r[2] for r in rows()] == ["Carla"])
     assert driver.find_element(By.ID, "page-range").text == "1–1 of 1"
     export = driver.find_element(By.ID, "export")
     csv_text = driver.execute_async_script(
-        "fetch(arguments[0].href).then(r => r.text()).then(arguments[1])", export)
+        "fetch(arguments[0].href).then(r => r.text()).then(arguments[1])", export
+    )
     lines = csv_text.strip().splitlines()
     assert lines[0] == "row,phone,name,channel,status,attempts,error,sent_at,message"
     assert len(lines) == 4 and lines[2].startswith(f"3,+14155550101,{XSS},whatsapp,sent,1,")
@@ -327,14 +365,17 @@ def test_signing_in_again_elsewhere_does_not_cost_the_typed_form(page):
     driver.find_element(By.ID, "message").send_keys("Still here")
     wait(driver).until(summary_says(driver, "1 recipient will get it"))
     # As another tab would: sign in again, which gives the session a new CSRF token.
-    driver.execute_async_script("""
+    driver.execute_async_script(
+        """
         const [key, done] = arguments;
         fetch('/app').then(r => r.text()).then(html => {
           const page = new DOMParser().parseFromString(html, 'text/html');
           const token = page.querySelector('input[name=csrf]').value;
           const body = new URLSearchParams({csrf: token, api_key: key, next: '/app'});
           return fetch('/app/sign-in', {method: 'POST', body, redirect: 'manual'});
-        }).then(() => done());""", API_KEY)
+        }).then(() => done());""",
+        API_KEY,
+    )
     driver.find_element(By.ID, "start").click()
     wait(driver).until(EC.url_contains("/app#job-"))
     job_id = driver.current_url.rsplit("#job-", 1)[1]
@@ -345,7 +386,10 @@ def test_pause_resume_and_stop_from_the_page(page, wa):
     driver, url, client, queue = page
     job_id = api_job(client, phones(30, first=1000), name="Long one")
     item = job_item(driver, job_id)
-    sent = lambda: len(arrived(wa, "14155551"))
+
+    def sent():
+        return len(arrived(wa, "14155551"))
+
     wait(driver, SEND_WAIT).until(lambda _: sent() >= 2)
     wait(driver).until(badge_is(item, "Sending"))
     assert buttons(item) == {"pause", "stop"}
@@ -388,8 +432,9 @@ def test_logout_shows_the_qr_on_app_and_login_resumes(page, wa):
     wait(driver, SEND_WAIT).until(EC.invisibility_of_element_located((By.ID, "qr")))
     wait(driver, SEND_WAIT).until(badge_is(item, "Finished"))
     assert not driver.find_element(By.ID, "banner-login").is_displayed()
-    assert sorted(m["phone"] for m in arrived(wa, "14155552")) == \
-        sorted(p[1:] for p in phones(6, first=2000))
+    assert sorted(m["phone"] for m in arrived(wa, "14155552")) == sorted(
+        p[1:] for p in phones(6, first=2000)
+    )
 
 
 def test_detail_pages_a_long_list_and_explains_unknown(page):
@@ -407,8 +452,10 @@ def test_detail_pages_a_long_list_and_explains_unknown(page):
     unknown = driver.find_element(By.CSS_SELECTOR, "#messages tbody tr.status-unknown")
     assert unknown.find_element(By.CSS_SELECTOR, "td.status").text == "Unknown"
     assert unknown.get_attribute("title").startswith("The worker stopped mid-send")
-    shade = lambda css: driver.find_element(By.CSS_SELECTOR, css) \
-        .value_of_css_property("background-color")
+
+    def shade(css):
+        return driver.find_element(By.CSS_SELECTOR, css).value_of_css_property("background-color")
+
     assert shade("#messages tr.status-unknown td") != shade("#messages tr.status-pending td")
     Select(driver.find_element(By.ID, "filter-status")).select_by_value("unknown")
     wait(driver).until(lambda _: page_range.text == "1–1 of 1")
@@ -434,8 +481,11 @@ def test_a_stopped_campaign_sends_its_unknown_message_again_as_a_new_one(page):
     assert client.post(f"/stop/{job_id}", headers=AUTH).status_code == 200
     driver.get(f"{url}/app/jobs/{job_id}")
     panel = by_id(driver, "resend")
-    shown = [label.text for label in panel.find_elements(By.CSS_SELECTOR, "label[data-status]")
-             if label.is_displayed()]
+    shown = [
+        label.text
+        for label in panel.find_elements(By.CSS_SELECTOR, "label[data-status]")
+        if label.is_displayed()
+    ]
     assert shown == ["Unknown (1)", "Cancelled (2)"]  # nothing failed: not offered
     warning = driver.find_element(By.ID, "resend-unknown-warning")
     assert not warning.is_displayed()
@@ -445,8 +495,7 @@ def test_a_stopped_campaign_sends_its_unknown_message_again_as_a_new_one(page):
     wait(driver).until(lambda d: "/app/jobs/" in d.current_url and job_id not in d.current_url)
     new_id = driver.current_url.rsplit("/", 1)[-1]
     assert client.get(f"/status/{new_id}", headers=AUTH).get_json()["total"] == 1
-    assert by_id(driver, "job").find_element(By.CLASS_NAME, "job-name").text == \
-        "Again (sent again)"
+    assert by_id(driver, "job").find_element(By.CLASS_NAME, "job-name").text == "Again (sent again)"
     rows, _ = queue.list_messages(new_id)
     assert [r["phone"] for r in rows] == [ghost["phone"]]
 

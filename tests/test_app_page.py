@@ -1,5 +1,6 @@
 """The /app page through Flask's test client: sign-in, CSRF, the sign-in limit, POST /preview,
 escaping, and pages that keep to the Content-Security-Policy (no inline script or style)."""
+
 from __future__ import annotations
 
 import base64
@@ -17,8 +18,12 @@ ROOT = Path(__file__).resolve().parents[1]
 HTML = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
 GOOD = "+14155550101"
 # In /preview an empty message is fine (a list is looked at before the message is written).
-EMPTY_MESSAGE_CASES = {"empty message", "missing message", "whitespace-only message",
-                       "empty message in the form"}
+EMPTY_MESSAGE_CASES = {
+    "empty message",
+    "missing message",
+    "whitespace-only message",
+    "empty message in the form",
+}
 
 
 def form_token(html: str) -> str:
@@ -31,8 +36,12 @@ def page_token(html: str) -> str:
 
 def sign_in(client, key=API_KEY, next_url="/app", address="127.0.0.1", **headers):
     token = form_token(client.get("/app").get_data(as_text=True))
-    return client.post("/app/sign-in", data={"csrf": token, "api_key": key, "next": next_url},
-                       headers={**HTML, **headers}, environ_base={"REMOTE_ADDR": address})
+    return client.post(
+        "/app/sign-in",
+        data={"csrf": token, "api_key": key, "next": next_url},
+        headers={**HTML, **headers},
+        environ_base={"REMOTE_ADDR": address},
+    )
 
 
 @pytest.fixture
@@ -44,13 +53,16 @@ def csrf(client):
 
 def rows_and_files(queue, settings):
     conn = queue.db.connection()
-    counts = (conn.execute("SELECT count(*) FROM jobs").fetchone()[0],
-              conn.execute("SELECT count(*) FROM messages").fetchone()[0])
+    counts = (
+        conn.execute("SELECT count(*) FROM jobs").fetchone()[0],
+        conn.execute("SELECT count(*) FROM messages").fetchone()[0],
+    )
     uploads = Path(settings.upload_dir)
     return counts, sorted(uploads.iterdir()) if uploads.exists() else []
 
 
 # ---------------------------------------------------------------- signing in and out
+
 
 def test_root_goes_to_the_page(client):
     response = client.get("/")
@@ -77,16 +89,35 @@ def test_sign_in_then_the_api_works_with_the_cookie(client, queue):
     assert 'id="jobs"' in html and 'src="/static/campaigns.js"' in html
 
 
-@pytest.mark.parametrize("target", ["https://evil.example/app", "//evil.example/app",
-                                    "/app\\..\\evil", "javascript:alert(1)", "/jobs"])
+@pytest.mark.parametrize(
+    "target",
+    [
+        "https://evil.example/app",
+        "//evil.example/app",
+        "/app\\..\\evil",
+        "javascript:alert(1)",
+        "/jobs",
+    ],
+)
 def test_sign_in_never_redirects_off_the_page(client, target):
     response = sign_in(client, next_url=target)
     assert response.status_code == 303 and response.headers["Location"] == "/app"
 
 
-@pytest.mark.parametrize("target", [
-    "/app\r\nSet-Cookie: planted=1", "/app/new\n", "/app\x00", "/app/jobs/j_1\x7f",
-    "/app/\t", "/app/" + "a" * 5000, "/app/ new", "/app/jobs/j_\u00e9\u2028", "/application"])
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/app\r\nSet-Cookie: planted=1",
+        "/app/new\n",
+        "/app\x00",
+        "/app/jobs/j_1\x7f",
+        "/app/\t",
+        "/app/" + "a" * 5000,
+        "/app/ new",
+        "/app/jobs/j_\u00e9\u2028",
+        "/application",
+    ],
+)
 def test_sign_in_with_a_strange_next_goes_to_the_page_not_500(client, target):
     response = sign_in(client, next_url=target)
     assert response.status_code == 303 and response.headers["Location"] == "/app"
@@ -138,6 +169,7 @@ def test_sign_out_needs_the_token_and_ends_the_session(client, csrf):
 
 # ---------------------------------------------------------------- guessing the key
 
+
 def test_a_few_wrong_keys_a_minute_then_429_for_that_address_only(app, client):
     now = [1000.0]
     app.extensions["key_limiter"] = WrongKeyLimiter(clock=lambda: now[0])
@@ -175,10 +207,17 @@ def test_the_same_mistyped_key_again_is_not_a_new_guess(app, client):
 
 # ---------------------------------------------------------------- CSRF on every write
 
+
 def test_the_cookie_alone_cannot_write(client, queue, settings, csrf):
     body = {"message": "Hi", "numbers": [GOOD]}
-    for method, url in [("POST", "/send"), ("POST", "/preview"), ("POST", "/stop"),
-                        ("POST", "/pause/j_x"), ("POST", "/resume/j_x"), ("POST", "/stop/j_x")]:
+    for method, url in [
+        ("POST", "/send"),
+        ("POST", "/preview"),
+        ("POST", "/stop"),
+        ("POST", "/pause/j_x"),
+        ("POST", "/resume/j_x"),
+        ("POST", "/stop/j_x"),
+    ]:
         for headers in ({}, {"X-CSRF-Token": "wrong"}, {"X-CSRF-Token": csrf + "x"}):
             response = client.open(url, method=method, json=body, headers=headers)
             assert response.status_code == 403, (url, headers)
@@ -189,6 +228,7 @@ def test_the_cookie_alone_cannot_write(client, queue, settings, csrf):
 
 # ---------------------------------------------------------------- POST /preview
 
+
 def csv_with_bom_and_semicolons(rows: int = 25) -> bytes:
     lines = ["Nome;Celular;Pedido"]
     lines += [f"Cliente {i};+1 415 555 {100 + i:04d};A-{i}" for i in range(1, rows + 1)]
@@ -197,9 +237,15 @@ def csv_with_bom_and_semicolons(rows: int = 25) -> bytes:
 
 
 def test_preview_of_a_csv_shows_rows_columns_rejects_and_messages(client, auth, queue, settings):
-    response = client.post("/preview", headers=auth, content_type="multipart/form-data", data={
-        "file": (io.BytesIO(csv_with_bom_and_semicolons()), "clientes.csv"),
-        "message": "Olá {nome}, pedido {pedido}"})
+    response = client.post(
+        "/preview",
+        headers=auth,
+        content_type="multipart/form-data",
+        data={
+            "file": (io.BytesIO(csv_with_bom_and_semicolons()), "clientes.csv"),
+            "message": "Olá {nome}, pedido {pedido}",
+        },
+    )
     assert response.status_code == 200, response.get_json()
     body = response.get_json()
     assert body["columns"] == ["nome", "celular", "pedido"]
@@ -208,69 +254,113 @@ def test_preview_of_a_csv_shows_rows_columns_rejects_and_messages(client, auth, 
     assert body["phone_column"] == "celular"
     assert body["total"] == 25
     assert len(body["rows"]) == 20
-    assert body["rows"][0] == {"row": 2, "phone": "+1 415 555 0101", "normalized": GOOD,
-                               "status": "ok", "values": {"nome": "Cliente 1",
-                                                          "celular": "+1 415 555 0101",
-                                                          "pedido": "A-1"}}
-    assert body["rejected"] == [{"row": 27, "phone": "12ab", "reason": "invalid_phone"},
-                                {"row": 28, "phone": GOOD, "reason": "duplicate"}]
+    assert body["rows"][0] == {
+        "row": 2,
+        "phone": "+1 415 555 0101",
+        "normalized": GOOD,
+        "status": "ok",
+        "values": {"nome": "Cliente 1", "celular": "+1 415 555 0101", "pedido": "A-1"},
+    }
+    assert body["rejected"] == [
+        {"row": 27, "phone": "12ab", "reason": "invalid_phone"},
+        {"row": 28, "phone": GOOD, "reason": "duplicate"},
+    ]
     assert body["rejected_total"] == 2
-    assert [p["text"] for p in body["previews"]] == [f"Olá Cliente {i}, pedido A-{i}"
-                                                      for i in range(1, 6)]
-    assert body["previews"][0] == {"row": 2, "phone": GOOD, "name": "",
-                                   "text": "Olá Cliente 1, pedido A-1", "characters": 25,
-                                   "sms_parts": 1}
+    assert [p["text"] for p in body["previews"]] == [
+        f"Olá Cliente {i}, pedido A-{i}" for i in range(1, 6)
+    ]
+    assert body["previews"][0] == {
+        "row": 2,
+        "phone": GOOD,
+        "name": "",
+        "text": "Olá Cliente 1, pedido A-1",
+        "characters": 25,
+        "sms_parts": 1,
+    }
     assert body["sms"] is None  # WhatsApp: no parts to count
     assert body["estimate_seconds"] == 0 * 25 + 5 * 25  # no pacing in tests, 5 s a send
     assert rows_and_files(queue, settings) == ((0, 0), [])
 
 
 def test_preview_counts_sms_parts_and_paces_sms_on_its_own(app, client, auth, settings):
-    app.config["SETTINGS"] = settings.replace(min_delay=4, max_delay=8, sms_min_delay=8,
-                                              sms_max_delay=16, long_pause_every=10,
-                                              long_pause_min=20, long_pause_max=40)
-    body = client.post("/preview", headers=auth, json={
-        "channel": "sms", "message": "Olá {name} 😀 " + "x" * 55,
-        "contacts": [{"phone": GOOD, "name": "Ana"},
-                     {"phone": "+14155550102", "name": "Bartholomew"}]}).get_json()
+    app.config["SETTINGS"] = settings.replace(
+        min_delay=4,
+        max_delay=8,
+        sms_min_delay=8,
+        sms_max_delay=16,
+        long_pause_every=10,
+        long_pause_min=20,
+        long_pause_max=40,
+    )
+    body = client.post(
+        "/preview",
+        headers=auth,
+        json={
+            "channel": "sms",
+            "message": "Olá {name} 😀 " + "x" * 55,
+            "contacts": [
+                {"phone": GOOD, "name": "Ana"},
+                {"phone": "+14155550102", "name": "Bartholomew"},
+            ],
+        },
+    ).get_json()
     # The emoji makes it UCS-2 (70 a part, 67 above) and counts as two.
     assert body["sms"] == {"encoding": "ucs2", "parts": 2, "characters": 74, "total_parts": 3}
     assert [(p["characters"], p["sms_parts"]) for p in body["previews"]] == [(66, 1), (74, 2)]
     assert body["pacing"]["min_delay"] == 8 and body["pacing"]["max_delay"] == 16
     assert body["pacing"]["summary"] == (
         "One message every 8–16 seconds, with a longer break of 20–40 seconds after every 10 "
-        "messages, so it looks like a person typing and not like a robot.")
+        "messages, so it looks like a person typing and not like a robot."
+    )
     assert body["estimate_seconds"] == round((12 + 5 + 3) * 2)
-    whatsapp = client.post("/preview", headers=auth, json={
-        "message": "Hi", "numbers": [GOOD]}).get_json()
+    whatsapp = client.post(
+        "/preview", headers=auth, json={"message": "Hi", "numbers": [GOOD]}
+    ).get_json()
     assert whatsapp["pacing"]["min_delay"] == 4 and whatsapp["estimate_seconds"] == 6 + 5 + 3
 
 
 def test_preview_with_a_chosen_phone_column_and_pasted_numbers(client, auth):
-    data = {"file": (io.BytesIO(b"name,home,mobile\nAna,+14155550101,+14155550102\n"), "c.csv"),
-            "phone_column": "mobile", "numbers": "+14155550103\n+14155550104",
-            "message": "Hi {name}"}
-    body = client.post("/preview", headers=auth, data=data,
-                       content_type="multipart/form-data").get_json()
+    data = {
+        "file": (io.BytesIO(b"name,home,mobile\nAna,+14155550101,+14155550102\n"), "c.csv"),
+        "phone_column": "mobile",
+        "numbers": "+14155550103\n+14155550104",
+        "message": "Hi {name}",
+    }
+    body = client.post(
+        "/preview", headers=auth, data=data, content_type="multipart/form-data"
+    ).get_json()
     assert body["phone_column"] == "mobile" and body["headers"] == ["name", "home", "mobile"]
-    assert [r["normalized"] for r in body["rows"]] == ["+14155550102", "+14155550103",
-                                                       "+14155550104"]
+    assert [r["normalized"] for r in body["rows"]] == [
+        "+14155550102",
+        "+14155550103",
+        "+14155550104",
+    ]
     assert [r["row"] for r in body["rows"]] == [2, 3, 4]  # pasted rows follow the file's
     assert [p["text"] for p in body["previews"]] == ["Hi Ana", "Hi ", "Hi "]
 
 
 def test_preview_before_the_message_is_written(client, auth):
-    body = client.post("/preview", headers=auth, data={"numbers": f"{GOOD}, 12ab"},
-                       content_type="multipart/form-data").get_json()
+    body = client.post(
+        "/preview",
+        headers=auth,
+        data={"numbers": f"{GOOD}, 12ab"},
+        content_type="multipart/form-data",
+    ).get_json()
     assert body["previews"] == [] and body["total"] == 1
     assert body["rejected"] == [{"row": 2, "phone": "12ab", "reason": "invalid_phone"}]
 
 
 def test_preview_checks_the_attachment_but_stores_nothing(client, auth, queue, settings):
     pdf = base64.b64encode(b"%PDF-1.4\n").decode()
-    body = client.post("/preview", headers=auth, json={
-        "message": "Menu", "numbers": [GOOD],
-        "attachment": {"filename": "menu.pdf", "content_base64": pdf}}).get_json()
+    body = client.post(
+        "/preview",
+        headers=auth,
+        json={
+            "message": "Menu",
+            "numbers": [GOOD],
+            "attachment": {"filename": "menu.pdf", "content_base64": pdf},
+        },
+    ).get_json()
     assert body["attachment"] == {"filename": "menu.pdf", "bytes": 9}
     assert rows_and_files(queue, settings) == ((0, 0), [])
 
@@ -280,9 +370,11 @@ def test_preview_needs_the_key(client):
     assert response.status_code == 401 and response.headers["WWW-Authenticate"]
 
 
-@pytest.mark.parametrize("body", [v[0] for k, v in JSON_422.items()
-                                  if k not in EMPTY_MESSAGE_CASES],
-                         ids=[k for k in JSON_422 if k not in EMPTY_MESSAGE_CASES])
+@pytest.mark.parametrize(
+    "body",
+    [v[0] for k, v in JSON_422.items() if k not in EMPTY_MESSAGE_CASES],
+    ids=[k for k in JSON_422 if k not in EMPTY_MESSAGE_CASES],
+)
 def test_preview_refuses_bad_json_exactly_as_send_does(client, auth, queue, settings, body):
     send = client.post("/send", json=body, headers=auth)
     preview = client.post("/preview", json=body, headers=auth)
@@ -292,22 +384,30 @@ def test_preview_refuses_bad_json_exactly_as_send_does(client, auth, queue, sett
     assert rows_and_files(queue, settings) == ((0, 0), [])
 
 
-@pytest.mark.parametrize("form", [v for k, v in FORM_422.items()
-                                  if k not in EMPTY_MESSAGE_CASES],
-                         ids=[k for k in FORM_422 if k not in EMPTY_MESSAGE_CASES])
+@pytest.mark.parametrize(
+    "form",
+    [v for k, v in FORM_422.items() if k not in EMPTY_MESSAGE_CASES],
+    ids=[k for k in FORM_422 if k not in EMPTY_MESSAGE_CASES],
+)
 def test_preview_refuses_bad_forms_exactly_as_send_does(client, auth, queue, settings, form):
-    send = client.post("/send", data=fresh(form), headers=auth,
-                       content_type="multipart/form-data")
-    preview = client.post("/preview", data=fresh(form), headers=auth,
-                          content_type="multipart/form-data")
+    send = client.post("/send", data=fresh(form), headers=auth, content_type="multipart/form-data")
+    preview = client.post(
+        "/preview", data=fresh(form), headers=auth, content_type="multipart/form-data"
+    )
     assert preview.status_code == send.status_code == 422
     assert preview.get_json() == send.get_json()
     assert rows_and_files(queue, settings) == ((0, 0), [])
 
 
-@pytest.mark.parametrize("raw, content_type, status", [
-    (b"", "application/json", 400), (b"[1, 2]", "application/json", 422),
-    (b'{"message": NaN}', "application/json", 400), (b"message=Hi", "text/plain", 415)])
+@pytest.mark.parametrize(
+    "raw, content_type, status",
+    [
+        (b"", "application/json", 400),
+        (b"[1, 2]", "application/json", 422),
+        (b'{"message": NaN}', "application/json", 400),
+        (b"message=Hi", "text/plain", 415),
+    ],
+)
 def test_preview_refuses_bad_bodies_as_send_does(client, auth, raw, content_type, status):
     send = client.post("/send", data=raw, content_type=content_type, headers=auth)
     preview = client.post("/preview", data=raw, content_type=content_type, headers=auth)
@@ -330,15 +430,23 @@ def test_an_empty_message_is_refused_by_send_but_previewed(client, auth, case):
 
 # ---------------------------------------------------------------- pages: escaping, CSP
 
+
 def test_names_and_messages_are_escaped_in_the_detail_page(client, auth, csrf):
     xss = "<img src=x onerror=alert(1)>"
-    job = client.post("/send", headers=auth, json={
-        "name": f"<script>alert('n')</script>{xss}", "message": f"Hi {{name}} {xss}",
-        "contacts": [{"phone": GOOD, "name": xss}]}).get_json()["job_id"]
+    job = client.post(
+        "/send",
+        headers=auth,
+        json={
+            "name": f"<script>alert('n')</script>{xss}",
+            "message": f"Hi {{name}} {xss}",
+            "contacts": [{"phone": GOOD, "name": xss}],
+        },
+    ).get_json()["job_id"]
     html = client.get(f"/app/jobs/{job}").get_data(as_text=True)
     assert "<script>alert" not in html and "<img src=x" not in html
-    assert "&lt;script&gt;alert(&#39;n&#39;)&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;" \
-        in html
+    assert (
+        "&lt;script&gt;alert(&#39;n&#39;)&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;" in html
+    )
     assert "Hi {name} &lt;img src=x onerror=alert(1)&gt;" in html  # the message, as written
 
 
@@ -375,8 +483,9 @@ def test_pages_keep_to_the_csp_no_inline_script_style_or_handler(app, client, au
         assert not re.search(r"\sstyle\s*=", html) and "<style" not in html, path
         assert 'rel="stylesheet" href="/static/app.css"' in html
         assert "http://" not in html and "https://" not in html, path  # no CDN, ever
-    for script in re.findall(r'src="/static/([\w.]+\.js)"', client.get("/app").get_data(
-            as_text=True)):
+    for script in re.findall(
+        r'src="/static/([\w.]+\.js)"', client.get("/app").get_data(as_text=True)
+    ):
         assert client.get(f"/static/{script}").status_code == 200
 
 
@@ -398,10 +507,12 @@ def test_without_secret_key_every_process_shares_the_sessions(settings, queue):
     # gunicorn's workers each build the app: a session signed in on one must work on all, and
     # a new API key (so a new derived secret) must end it.
     from app import create_app
+
     one = create_app(settings.replace(secret_key=""), queue)
     two = create_app(settings.replace(secret_key=""), queue)
-    other = create_app(settings.replace(secret_key="", api_key="another-key-0123456789abcdef"),
-                       queue)
+    other = create_app(
+        settings.replace(secret_key="", api_key="another-key-0123456789abcdef"), queue
+    )
     assert one.secret_key == two.secret_key != other.secret_key
     browser = one.test_client()
     assert sign_in(browser).status_code == 303

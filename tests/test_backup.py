@@ -1,4 +1,5 @@
 """Backups of the live queue, taken while a writer is busy, restore to a sound database."""
+
 from __future__ import annotations
 
 import os
@@ -13,9 +14,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_backup_while_writing_restores_a_consistent_queue(settings, queue, tmp_path):
-    job, _ = queue.create_job(NewJob(channel="whatsapp", template="x"),
-                              [Recipient(phone=f"+1{i}", text="hi", channel="whatsapp")
-                               for i in range(2000)])
+    job, _ = queue.create_job(
+        NewJob(channel="whatsapp", template="x"),
+        [Recipient(phone=f"+1{i}", text="hi", channel="whatsapp") for i in range(2000)],
+    )
     stop = threading.Event()
 
     def writer():
@@ -36,21 +38,30 @@ def test_backup_while_writing_restores_a_consistent_queue(settings, queue, tmp_p
     restored = Queue(tmp_path / "copy.db")
     assert restored.integrity_check() == "ok"
     copy = restored.get_job(job["id"])
-    counted = dict(restored.db.connection().execute(
-        "SELECT status, count(*) FROM messages GROUP BY status").fetchall())
+    counted = dict(
+        restored.db.connection()
+        .execute("SELECT status, count(*) FROM messages GROUP BY status")
+        .fetchall()
+    )
     # The kept counts agree with the rows: the snapshot holds whole transactions only.
     assert {s: n for s, n in copy["counts"].items() if n} == counted
     assert sum(copy["counts"].values()) == 2000
 
 
 def test_make_backup_script_writes_a_checked_copy(settings, queue, tmp_path):
-    queue.create_job(NewJob(channel="sms", template="x"),
-                     [Recipient(phone="+15550001", text="hi", channel="sms")])
+    queue.create_job(
+        NewJob(channel="sms", template="x"),
+        [Recipient(phone="+15550001", text="hi", channel="sms")],
+    )
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_PATH"}
     env["DATABASE_PATH"] = settings.database_path
-    result = subprocess.run([sys.executable, str(ROOT / "deploy" / "backup.py"),
-                             str(tmp_path / "backups")], env=env, capture_output=True,
-                            text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "deploy" / "backup.py"), str(tmp_path / "backups")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     copies = list((tmp_path / "backups").glob("queue-*.db"))
     assert len(copies) == 1 and str(copies[0]) in result.stdout
@@ -58,10 +69,20 @@ def test_make_backup_script_writes_a_checked_copy(settings, queue, tmp_path):
 
 
 def test_worker_that_cannot_open_the_database_exits_non_zero_with_one_line(tmp_path):
-    env = dict(os.environ, DATABASE_PATH=str(tmp_path / "missing" / "q.db"),
-               WORKER_CHANNEL="whatsapp", PYTHONPATH=str(ROOT))
-    result = subprocess.run([sys.executable, str(ROOT / "run_worker.py")], cwd=tmp_path,
-                            env=env, capture_output=True, text=True, timeout=60)
+    env = dict(
+        os.environ,
+        DATABASE_PATH=str(tmp_path / "missing" / "q.db"),
+        WORKER_CHANNEL="whatsapp",
+        PYTHONPATH=str(ROOT),
+    )
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "run_worker.py")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 3
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "DATABASE_PATH" in lines[0]

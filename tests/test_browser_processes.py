@@ -1,4 +1,5 @@
 """Killing what is left of a browser that did not quit: the whole tree, and nothing else."""
+
 from __future__ import annotations
 
 import os
@@ -41,7 +42,7 @@ def test_a_stopped_tree_is_killed_to_the_last_grandchild():
 def test_a_pid_given_to_another_process_since_is_left_alone():
     other = subprocess.Popen(["sleep", "60"])
     try:
-        (pid, started), = process_tree(other.pid)
+        ((pid, started),) = process_tree(other.pid)
         assert kill_tree([(pid, started + 1)]) == 0  # same pid, another start time
         assert other.poll() is None
         assert kill_tree([(pid, started)]) == 1

@@ -1,4 +1,5 @@
 """The garbage collector pause around big requests: always undone, and never too early."""
+
 import gc
 import threading
 
@@ -21,9 +22,8 @@ def test_the_collector_is_off_inside_and_on_again_after():
 
 
 def test_an_error_inside_still_turns_the_collector_back_on():
-    with pytest.raises(RuntimeError):
-        with collector_paused():
-            raise RuntimeError("bad upload")
+    with pytest.raises(RuntimeError), collector_paused():
+        raise RuntimeError("bad upload")
     assert gc.isenabled()
 
 

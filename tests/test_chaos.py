@@ -5,6 +5,7 @@ off, the API restarted, SIGTERM mid-send. `make chaos` runs the full sizes.
 Each run draws its fault moments from a fresh seed; a failure names it and the command that
 replays the plan.
 """
+
 from __future__ import annotations
 
 import random
@@ -20,9 +21,13 @@ def holds(name: str, tmp_path) -> None:
     result = run_scenario(name, tmp_path, SEED, quick=True)
     print(result.line())
     assert result.ok, "\n".join(
-        [result.line(), *result.problems[:20],
-         f"replay: python -m tests.chaos --quick --seed {SEED} --scenario {name}",
-         f"logs: {tmp_path}"])
+        [
+            result.line(),
+            *result.problems[:20],
+            f"replay: python -m tests.chaos --quick --seed {SEED} --scenario {name}",
+            f"logs: {tmp_path}",
+        ]
+    )
 
 
 @pytest.mark.browser
@@ -63,9 +68,16 @@ def test_the_reckoning_catches_a_duplicate_a_lost_message_and_a_row_left_sending
         rig.queue_job(4, "reckon")
         rows = [rig.queue.claim_next("sms", "w") for _ in range(4)]
         for gid, row in (("a", rows[0]), ("b", rows[0]), ("c", rows[2]), ("d", rows[3])):
-            requests.post(f"{rig.gateway.url}/messages", auth=("sms", "secret"), timeout=5,
-                          json={"id": gid, "textMessage": {"text": row["text"]},
-                                "phoneNumbers": [row["phone"]]}).raise_for_status()
+            requests.post(
+                f"{rig.gateway.url}/messages",
+                auth=("sms", "secret"),
+                timeout=5,
+                json={
+                    "id": gid,
+                    "textMessage": {"text": row["text"]},
+                    "phoneNumbers": [row["phone"]],
+                },
+            ).raise_for_status()
         for row in (rows[0], rows[1], rows[3]):
             rig.queue.mark_sent(row["id"], "w")
         result = Result("reckon", "faults")
@@ -77,4 +89,5 @@ def test_the_reckoning_catches_a_duplicate_a_lost_message_and_a_row_left_sending
         f"to {rows[0]['phone']} arrived 2 times (row says sent)",
         f"to {rows[1]['phone']} never arrived (row says sent)",
         f"to {rows[2]['phone']} left sending",
-        "is running, not completed"]
+        "is running, not completed",
+    ]

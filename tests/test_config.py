@@ -1,4 +1,5 @@
 """Settings (contract section 4): read once from the environment and `.env`, validated."""
+
 from __future__ import annotations
 
 import os
@@ -42,13 +43,25 @@ def test_every_default_of_the_contract():
 
 
 def test_values_are_read_and_typed():
-    s = from_env(API_KEY=GOOD_KEY, HOST="0.0.0.0", PORT="9000", DATABASE_PATH="/tmp/q.db",
-                 DEFAULT_COUNTRY="br", MAX_UPLOAD_MB="2.5", MIN_DELAY="1", MAX_DELAY="1.5",
-                 LONG_PAUSE_EVERY="0", MAX_ATTEMPTS="5", WORKER_CHANNEL="SMS",
-                 HEADLESS="no", LOG_LEVEL="debug", LOG_FORMAT="JSON",
-                 SMS_GATEWAY_URL="http://192.168.1.5:8080", CHROME_BINARY="/opt/chrome")
-    assert (s.api_key, s.host, s.port, s.database_path) == (GOOD_KEY, "0.0.0.0", 9000,
-                                                            "/tmp/q.db")
+    s = from_env(
+        API_KEY=GOOD_KEY,
+        HOST="0.0.0.0",
+        PORT="9000",
+        DATABASE_PATH="/tmp/q.db",
+        DEFAULT_COUNTRY="br",
+        MAX_UPLOAD_MB="2.5",
+        MIN_DELAY="1",
+        MAX_DELAY="1.5",
+        LONG_PAUSE_EVERY="0",
+        MAX_ATTEMPTS="5",
+        WORKER_CHANNEL="SMS",
+        HEADLESS="no",
+        LOG_LEVEL="debug",
+        LOG_FORMAT="JSON",
+        SMS_GATEWAY_URL="http://192.168.1.5:8080",
+        CHROME_BINARY="/opt/chrome",
+    )
+    assert (s.api_key, s.host, s.port, s.database_path) == (GOOD_KEY, "0.0.0.0", 9000, "/tmp/q.db")
     assert s.default_country == "BR" and s.max_upload_mb == 2.5
     assert (s.min_delay, s.max_delay, s.long_pause_every, s.max_attempts) == (1, 1.5, 0, 5)
     assert s.worker_channel == "sms" and s.worker_id == f"{socket.gethostname()}-sms"
@@ -63,8 +76,10 @@ def test_explicit_worker_id_and_blank_values_keep_defaults():
 
 def test_dotenv_file_is_read_and_the_environment_wins(tmp_path):
     dotenv = tmp_path / ".env"
-    dotenv.write_text("# written by make run\nAPI_KEY=from-dotenv-0123456789\nPORT=9001\n"
-                      "MIN_DELAY=2\nDEFAULT_COUNTRY=IN\nSECRET_KEY='quoted secret'\n")
+    dotenv.write_text(
+        "# written by make run\nAPI_KEY=from-dotenv-0123456789\nPORT=9001\n"
+        "MIN_DELAY=2\nDEFAULT_COUNTRY=IN\nSECRET_KEY='quoted secret'\n"
+    )
     s = Settings.from_env(environ={"PORT": "9002", "MAX_DELAY": "3"}, dotenv_path=str(dotenv))
     assert s.api_key == "from-dotenv-0123456789"
     assert s.port == 9002  # the real environment wins over .env
@@ -82,32 +97,35 @@ def test_reads_os_environ_when_no_dict_is_given(monkeypatch, tmp_path):
     assert Settings.from_env(dotenv_path=str(tmp_path / "none")).long_pause_every == 7
 
 
-@pytest.mark.parametrize("values, setting", [
-    ({"MIN_DELAY": "abc"}, "MIN_DELAY"),
-    ({"MAX_DELAY": "8s"}, "MAX_DELAY"),
-    ({"MIN_DELAY": "nan"}, "MIN_DELAY"),
-    ({"MAX_DELAY": "inf"}, "MAX_DELAY"),
-    ({"MIN_DELAY": "-1"}, "MIN_DELAY"),
-    ({"MIN_DELAY": "9", "MAX_DELAY": "8"}, "MIN_DELAY"),
-    ({"MIN_DELAY": "9"}, "MIN_DELAY"),  # above the default MAX_DELAY of 8
-    ({"LONG_PAUSE_MIN": "50"}, "LONG_PAUSE_MIN"),
-    ({"LONG_PAUSE_EVERY": "ten"}, "LONG_PAUSE_EVERY"),
-    ({"LONG_PAUSE_EVERY": "-1"}, "LONG_PAUSE_EVERY"),
-    ({"MAX_ATTEMPTS": "0"}, "MAX_ATTEMPTS"),
-    ({"MAX_ATTEMPTS": "2.5"}, "MAX_ATTEMPTS"),
-    ({"MAX_UPLOAD_MB": "lots"}, "MAX_UPLOAD_MB"),
-    ({"PORT": "http"}, "PORT"),
-    ({"PORT": "70000"}, "PORT"),
-    ({"PORT": "0"}, "PORT"),
-    ({"WORKER_CHANNEL": "telegram"}, "WORKER_CHANNEL"),
-    ({"WORKER_CHANNEL": "whatsapp_then_sms"}, "WORKER_CHANNEL"),
-    ({"DEFAULT_COUNTRY": "XX"}, "DEFAULT_COUNTRY"),
-    ({"DEFAULT_COUNTRY": "Brazil"}, "DEFAULT_COUNTRY"),
-    ({"HEADLESS": "maybe"}, "HEADLESS"),
-    ({"HEADLESS": "2"}, "HEADLESS"),
-    ({"LOG_FORMAT": "xml"}, "LOG_FORMAT"),
-    ({"LOG_LEVEL": "loud"}, "LOG_LEVEL"),
-])
+@pytest.mark.parametrize(
+    "values, setting",
+    [
+        ({"MIN_DELAY": "abc"}, "MIN_DELAY"),
+        ({"MAX_DELAY": "8s"}, "MAX_DELAY"),
+        ({"MIN_DELAY": "nan"}, "MIN_DELAY"),
+        ({"MAX_DELAY": "inf"}, "MAX_DELAY"),
+        ({"MIN_DELAY": "-1"}, "MIN_DELAY"),
+        ({"MIN_DELAY": "9", "MAX_DELAY": "8"}, "MIN_DELAY"),
+        ({"MIN_DELAY": "9"}, "MIN_DELAY"),  # above the default MAX_DELAY of 8
+        ({"LONG_PAUSE_MIN": "50"}, "LONG_PAUSE_MIN"),
+        ({"LONG_PAUSE_EVERY": "ten"}, "LONG_PAUSE_EVERY"),
+        ({"LONG_PAUSE_EVERY": "-1"}, "LONG_PAUSE_EVERY"),
+        ({"MAX_ATTEMPTS": "0"}, "MAX_ATTEMPTS"),
+        ({"MAX_ATTEMPTS": "2.5"}, "MAX_ATTEMPTS"),
+        ({"MAX_UPLOAD_MB": "lots"}, "MAX_UPLOAD_MB"),
+        ({"PORT": "http"}, "PORT"),
+        ({"PORT": "70000"}, "PORT"),
+        ({"PORT": "0"}, "PORT"),
+        ({"WORKER_CHANNEL": "telegram"}, "WORKER_CHANNEL"),
+        ({"WORKER_CHANNEL": "whatsapp_then_sms"}, "WORKER_CHANNEL"),
+        ({"DEFAULT_COUNTRY": "XX"}, "DEFAULT_COUNTRY"),
+        ({"DEFAULT_COUNTRY": "Brazil"}, "DEFAULT_COUNTRY"),
+        ({"HEADLESS": "maybe"}, "HEADLESS"),
+        ({"HEADLESS": "2"}, "HEADLESS"),
+        ({"LOG_FORMAT": "xml"}, "LOG_FORMAT"),
+        ({"LOG_LEVEL": "loud"}, "LOG_LEVEL"),
+    ],
+)
 def test_bad_values_stop_with_an_error_naming_the_setting(values, setting):
     with pytest.raises(ConfigError) as caught:
         from_env(**values)
@@ -122,9 +140,23 @@ def test_bad_value_in_dotenv_is_named_too(tmp_path):
         Settings.from_env(environ={}, dotenv_path=str(dotenv))
 
 
-@pytest.mark.parametrize("key", ["", "   ", "change-me", "CHANGEME", "your-api-key", "secret",
-                                 "short-key", "abcdefghijk", " " * 20, "password1234",
-                                 "a" * 40, "0123456789" * 2])
+@pytest.mark.parametrize(
+    "key",
+    [
+        "",
+        "   ",
+        "change-me",
+        "CHANGEME",
+        "your-api-key",
+        "secret",
+        "short-key",
+        "abcdefghijk",
+        " " * 20,
+        "password1234",
+        "a" * 40,
+        "0123456789" * 2,
+    ],
+)
 def test_require_api_key_refuses_empty_placeholder_and_short_keys(key):
     with pytest.raises(ConfigError, match="API_KEY"):
         Settings(api_key=key).require_api_key()
@@ -145,13 +177,24 @@ def test_settings_are_frozen_and_replace_copies():
 
 # ---------------------------------------------------------------- `python app.py`
 
+
 def run_app(tmp_path, **env):
     """`python app.py` with only these variables, in a folder without `.env`."""
-    environment = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(PROJECT),
-                   "HOME": str(tmp_path), "DATABASE_PATH": str(tmp_path / "queue.db"),
-                   **env}
-    return subprocess.run([sys.executable, str(PROJECT / "app.py")], cwd=tmp_path,
-                          env=environment, capture_output=True, text=True, timeout=15)
+    environment = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "PYTHONPATH": str(PROJECT),
+        "HOME": str(tmp_path),
+        "DATABASE_PATH": str(tmp_path / "queue.db"),
+        **env,
+    }
+    return subprocess.run(
+        [sys.executable, str(PROJECT / "app.py")],
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=15,
+    )
 
 
 def test_app_refuses_to_start_without_an_api_key(tmp_path):

@@ -3,6 +3,7 @@
 No timing here (bench/input_costs.py measures); these assert what the fix changed: work done
 once instead of per column, a length known before a text is built, clear refusals.
 """
+
 from __future__ import annotations
 
 import csv
@@ -38,32 +39,47 @@ def test_twenty_thousand_repeated_headers_are_named_within_a_cpu_limit():
     def limit_cpu():
         resource.setrlimit(resource.RLIMIT_CPU, (20, 20))
 
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          preexec_fn=limit_cpu, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        preexec_fn=limit_cpu,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
 
 
 def test_unique_names_are_the_smallest_free_suffix_as_before():
     assert _variable_names(["x", "x_2", "x", "x", "X_3", ""]) == [
-        "x", "x_2", "x_3", "x_4", "x_3_2", "column_6"]
+        "x",
+        "x_2",
+        "x_3",
+        "x_4",
+        "x_3_2",
+        "column_6",
+    ]
     assert _variable_names(["a", "a", "a_2", "a"]) == ["a", "a_2", "a_2_2", "a_3"]
 
 
 def test_a_thousand_repeated_headers_preview(client):
     text = "phone," + ",".join("x" * 999) + "\n" + GOOD + "\n"
-    resp = client.post("/preview", data=_csv_form(text), headers=AUTH,
-                       content_type="multipart/form-data")
+    resp = client.post(
+        "/preview", data=_csv_form(text), headers=AUTH, content_type="multipart/form-data"
+    )
     assert resp.status_code == 200, resp.get_json()
     columns = resp.get_json()["columns"]
     assert columns[:3] == ["phone", "x", "x_2"] and columns[-1] == "x_999"
 
 
 def test_a_file_wider_than_the_column_limit_is_422_naming_it(client, queue):
-    for text in ("phone," + ",".join(f"c{i}" for i in range(MAX_COLUMNS)) + f"\n{GOOD}\n",
-                 f"phone,name\n{GOOD},Ana\n+14155550102" + ",x" * MAX_COLUMNS + "\n"):
+    for text in (
+        "phone," + ",".join(f"c{i}" for i in range(MAX_COLUMNS)) + f"\n{GOOD}\n",
+        f"phone,name\n{GOOD},Ana\n+14155550102" + ",x" * MAX_COLUMNS + "\n",
+    ):
         for route in ("/preview", "/send"):
-            resp = client.post(route, data=_csv_form(text), headers=AUTH,
-                               content_type="multipart/form-data")
+            resp = client.post(
+                route, data=_csv_form(text), headers=AUTH, content_type="multipart/form-data"
+            )
             assert resp.status_code == 422, resp.get_data(as_text=True)[:300]
             body = resp.get_json()
             assert f"{MAX_COLUMNS:,}" in body["detail"] and body["errors"][0]["field"] == "file"
@@ -71,8 +87,12 @@ def test_a_file_wider_than_the_column_limit_is_422_naming_it(client, queue):
 
 
 def test_one_wide_row_does_not_widen_every_row():
-    text = "phone,name\n+14155550100" + ",x" * 500 + "\n" + "".join(
-        f"+1415555{i:04d}\n" for i in range(1, 200))
+    text = (
+        "phone,name\n+14155550100"
+        + ",x" * 500
+        + "\n"
+        + "".join(f"+1415555{i:04d}\n" for i in range(1, 200))
+    )
     result = parse_contacts_file(text.encode(), "c.csv")
     assert len(result.columns) == 501
     assert result.contacts[5].variables == {"phone": "+14155550005"}
@@ -80,6 +100,7 @@ def test_one_wide_row_does_not_widen_every_row():
 
 class PassCounter(list):
     """Rows that count how often they are walked through."""
+
     passes = 0
 
     def __iter__(self):
@@ -89,8 +110,9 @@ class PassCounter(list):
 
 def test_the_phone_column_is_guessed_in_one_pass_over_the_rows():
     names = [f"c{i}" for i in range(300)]
-    rows = PassCounter([(2, ["a"])] * 50 + [(i, [""] * 299 + [f"+1415555{i:04d}"])
-                                             for i in range(3, 60)])
+    rows = PassCounter(
+        [(2, ["a"])] * 50 + [(i, [""] * 299 + [f"+1415555{i:04d}"]) for i in range(3, 60)]
+    )
     assert _phone_index(names, names, rows, None) == 299
     assert rows.passes == 1
 
@@ -131,8 +153,7 @@ def test_a_message_with_too_many_placeholders_is_422(client, queue):
 
 def test_a_job_whose_texts_add_up_past_the_limit_is_422(client, queue):
     numbers = [f"+1415555{i:04d}" for i in range(800)]
-    resp = client.post("/send", json={"message": "y" * 65_000, "numbers": numbers},
-                       headers=AUTH)
+    resp = client.post("/send", json={"message": "y" * 65_000, "numbers": numbers}, headers=AUTH)
     assert resp.status_code == 422, resp.get_data(as_text=True)[:300]
     assert "50,000,000" in resp.get_json()["detail"]
     assert queue.count_jobs(active_only=False) == 0

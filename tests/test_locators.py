@@ -1,4 +1,5 @@
 """Locator lookups and waits run inside the page: real Chromium on small local pages."""
+
 from __future__ import annotations
 
 import threading
@@ -106,8 +107,7 @@ def test_a_broken_selector_is_an_error_and_the_self_check_names_everything(drive
     loc = locators(outgoing_bubble=["p[", "p"])
     with pytest.raises(WebDriverException):
         loc.find_all(driver, "outgoing_bubble")
-    assert loc.missing(driver, ("app_shell", "outgoing_bubble")) == ["app_shell",
-                                                                     "outgoing_bubble"]
+    assert loc.missing(driver, ("app_shell", "outgoing_bubble")) == ["app_shell", "outgoing_bubble"]
 
 
 def test_a_wait_answers_with_what_appeared_later(driver, site):
@@ -150,5 +150,7 @@ def test_an_error_in_a_waited_check_is_raised_at_once(driver, site):
 def test_run_passes_arguments_and_helpers(driver, site):
     driver.get(site + "/list")
     loc = locators(outgoing_bubble=["p.x"])
-    assert loc.run(driver, "return [ARGS[0] + 1, read(find('outgoing_bubble'))];", 41) == \
-        [42, "one"]
+    assert loc.run(driver, "return [ARGS[0] + 1, read(find('outgoing_bubble'))];", 41) == [
+        42,
+        "one",
+    ]

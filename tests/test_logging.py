@@ -1,4 +1,5 @@
 """Logs: one JSON object a line with job and message ids, and never a secret."""
+
 from __future__ import annotations
 
 import io
@@ -50,8 +51,7 @@ def test_the_api_never_logs_the_key(app, client, caplog):
     caplog.set_level(logging.DEBUG)
     client.get("/jobs", headers={"X-API-Key": API_KEY})
     client.get("/jobs", headers={"Authorization": f"Bearer {API_KEY}-wrong"})
-    client.post("/send", data="{", content_type="application/json",
-                headers={"X-API-Key": API_KEY})
+    client.post("/send", data="{", content_type="application/json", headers={"X-API-Key": API_KEY})
     page = client.get("/app").get_data(as_text=True)
     token = page.split('name="csrf" value="')[1].split('"')[0]
     client.post("/app/sign-in", data={"csrf": token, "api_key": API_KEY + "x"})
@@ -64,13 +64,17 @@ def test_the_sms_worker_never_logs_the_gateway_password(settings, queue, caplog)
     password = "phone-password-7f3a9c"
     with GatewayServer(step_delay=0) as gw:
         gw.set_credentials("sms", "another-password")  # refused: the error path is logged
-        s = settings.replace(sms_gateway_url=gw.url, sms_gateway_password=password,
-                             worker_id="sms-log")
-        queue.create_job(NewJob(channel="sms", template="x"),
-                         [Recipient(phone="+15550001", text="hi", channel="sms")])
+        s = settings.replace(
+            sms_gateway_url=gw.url, sms_gateway_password=password, worker_id="sms-log"
+        )
+        queue.create_job(
+            NewJob(channel="sms", template="x"),
+            [Recipient(phone="+15550001", text="hi", channel="sms")],
+        )
         client = SmsGateClient(gw.url, "sms", password, timeout=(1, 1))
-        worker = Worker(s, queue, SmsTransport(s, client=client), threading.Event(),
-                        idle_poll=0, session_poll=0)
+        worker = Worker(
+            s, queue, SmsTransport(s, client=client), threading.Event(), idle_poll=0, session_poll=0
+        )
         for _ in range(3):
             worker.run_once()
         assert [w["state"] for w in queue.list_workers()] == ["gateway_down"]

@@ -1,4 +1,5 @@
 """The OpenAPI description names exactly the JSON routes the app serves, with their methods."""
+
 from __future__ import annotations
 
 import re
@@ -47,8 +48,9 @@ def test_every_operation_documents_its_problems_and_path_parameters():
 
 
 def test_status_schema_lists_every_field_the_api_returns(client, auth):
-    body = client.post("/send", json={"message": "hi", "numbers": ["+14155550101"]},
-                       headers=auth).get_json()
+    body = client.post(
+        "/send", json={"message": "hi", "numbers": ["+14155550101"]}, headers=auth
+    ).get_json()
     schema = load_spec()["components"]["schemas"]["Status"]
     returned = set(body) - {"rejected", "status_url"}
     assert returned <= set(schema["properties"])

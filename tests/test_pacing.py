@@ -1,4 +1,5 @@
 """Pacing and retry decisions, with an injected random source and clock."""
+
 from __future__ import annotations
 
 import random
@@ -7,9 +8,16 @@ import threading
 from config import Settings
 from utils.pacing import Delays, Pacer
 from worker.delay import wait
-from worker.errors import (ConfigurationError, NotOnWhatsApp, PermanentSendError,
-                           RetryableSendError, SessionLostError, TransportBroken,
-                           UncertainSendError, decide)
+from worker.errors import (
+    ConfigurationError,
+    NotOnWhatsApp,
+    PermanentSendError,
+    RetryableSendError,
+    SessionLostError,
+    TransportBroken,
+    UncertainSendError,
+    decide,
+)
 
 
 def test_delays_stay_in_range_and_long_pause_comes_every_n():
@@ -35,8 +43,10 @@ def test_same_seed_same_delays():
 
 
 def test_each_channel_is_paced_by_its_own_delays():
-    settings = Settings(min_delay=4, max_delay=8, sms_min_delay=10, sms_max_delay=20,
-                        long_pause_every=0)
+    settings = Settings(
+        min_delay=4, max_delay=8, sms_min_delay=10, sms_max_delay=20, long_pause_every=0
+    )
+
     def span(channel):
         delays = Delays.for_channel(settings, channel)
         return delays.low, delays.high
@@ -56,8 +66,10 @@ def test_wait_returns_at_once_when_stopped():
 
 def test_wait_ends_when_no_longer_wanted():
     calls = []
-    assert wait(threading.Event(), 3600, lambda: calls.append(1) or len(calls) < 2, step=0.001) \
+    assert (
+        wait(threading.Event(), 3600, lambda: calls.append(1) or len(calls) < 2, step=0.001)
         is False
+    )
     assert len(calls) == 2
 
 
@@ -72,10 +84,12 @@ def test_retry_decisions_by_error_class():
     assert decide(RetryableSendError("x"), 1, 3, now, 30).at == 1030
     assert decide(RetryableSendError("x"), 2, 3, now, 30).at == 1060
     assert decide(RetryableSendError("x"), 3, 3, now, 30).action == "fail"
-    assert decide(NotOnWhatsApp("x"), 1, 3, now, 30) .code == "not_on_whatsapp"
+    assert decide(NotOnWhatsApp("x"), 1, 3, now, 30).code == "not_on_whatsapp"
     assert decide(NotOnWhatsApp("x"), 1, 3, now, 30).action == "fail"
-    assert decide(PermanentSendError("x", code="gateway_rejected"), 1, 3, now, 30).code \
+    assert (
+        decide(PermanentSendError("x", code="gateway_rejected"), 1, 3, now, 30).code
         == "gateway_rejected"
+    )
     assert decide(SessionLostError("x"), 3, 3, now, 30).action == "release"
     assert decide(ConfigurationError("x"), 1, 3, now, 30).action == "release"
     assert decide(UncertainSendError("x"), 1, 3, now, 30).action == "verify"

@@ -3,6 +3,7 @@
 Time is an injected `Clock`; nothing here sleeps. SQL appears only to check the queue's own
 bookkeeping (counts, claimed ids) against what is really in the file.
 """
+
 from __future__ import annotations
 
 import multiprocessing
@@ -12,8 +13,14 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from message_queue import (IdempotencyConflict, IllegalTransition, JobNotFound, NewJob, Queue,
-                           Recipient)
+from message_queue import (
+    IdempotencyConflict,
+    IllegalTransition,
+    JobNotFound,
+    NewJob,
+    Queue,
+    Recipient,
+)
 from message_queue.states import MessageStatus
 from message_queue.workers import DEAD_AFTER
 
@@ -51,27 +58,37 @@ def q(db_path, clock):
 
 
 def recipients(n, channel="whatsapp", prefix="+1555"):
-    return [Recipient(phone=f"{prefix}{i:07d}", text=f"hello {i}", channel=channel,
-                      name=f"name {i}", row=i + 2) for i in range(n)]
+    return [
+        Recipient(
+            phone=f"{prefix}{i:07d}",
+            text=f"hello {i}",
+            channel=channel,
+            name=f"name {i}",
+            row=i + 2,
+        )
+        for i in range(n)
+    ]
 
 
 def make_job(q, n=3, channel="whatsapp", **kw):
     msg_channel = "whatsapp" if channel == "whatsapp_then_sms" else channel
-    job, created = q.create_job(NewJob(channel=channel, template="hello {name}", **kw),
-                                recipients(n, msg_channel))
+    job, created = q.create_job(
+        NewJob(channel=channel, template="hello {name}", **kw), recipients(n, msg_channel)
+    )
     assert created is True
     return job
 
 
 def zero_counts(**nonzero):
-    return {**{s: 0 for s in MessageStatus.ALL}, **nonzero}
+    return {**dict.fromkeys(MessageStatus.ALL, 0), **nonzero}
 
 
 def sql_counts(q, job_id):
     """What is really in the messages table, per status (zeros for absent statuses)."""
     rows = q.db.connection().execute(
-        "SELECT status, count(*) FROM messages WHERE job_id = ? GROUP BY status", (job_id,))
-    return zero_counts(**{status: n for status, n in rows})
+        "SELECT status, count(*) FROM messages WHERE job_id = ? GROUP BY status", (job_id,)
+    )
+    return zero_counts(**dict(rows))
 
 
 def sql_scalar(q, sql, *params):
@@ -79,8 +96,7 @@ def sql_scalar(q, sql, *params):
 
 
 def message(q, message_id):
-    row = q.db.connection().execute("SELECT * FROM messages WHERE id = ?",
-                                    (message_id,)).fetchone()
+    row = q.db.connection().execute("SELECT * FROM messages WHERE id = ?", (message_id,)).fetchone()
     return dict(row)
 
 
@@ -127,8 +143,10 @@ def test_four_processes_drain_one_job_and_never_claim_a_row_twice(db_path):
     job = make_job(q, DRAIN_ROWS)
     ctx = multiprocessing.get_context("spawn")
     results, start = ctx.Queue(), ctx.Barrier(CLAIMERS)
-    procs = [ctx.Process(target=_drain, args=(str(db_path), f"w{i}", start, results))
-             for i in range(CLAIMERS)]
+    procs = [
+        ctx.Process(target=_drain, args=(str(db_path), f"w{i}", start, results))
+        for i in range(CLAIMERS)
+    ]
     try:
         for p in procs:
             p.start()
@@ -147,14 +165,18 @@ def test_four_processes_drain_one_job_and_never_claim_a_row_twice(db_path):
     assert len(all_ids) == DRAIN_ROWS
     assert len(set(all_ids)) == DRAIN_ROWS  # no id claimed twice
     conn = q.db.connection()
-    assert set(all_ids) == {r[0] for r in conn.execute(
-        "SELECT id FROM messages WHERE job_id = ?", (job["id"],))}
+    assert set(all_ids) == {
+        r[0] for r in conn.execute("SELECT id FROM messages WHERE job_id = ?", (job["id"],))
+    }
     # Each claimer took rows in queue order, and really took part (not one process doing it all).
     assert all(ids == sorted(ids) for ids in by_worker.values())
     assert sum(1 for ids in by_worker.values() if ids) >= 2
     # The row records the claimer that reported it; every row was attempted exactly once.
-    claimed_by = dict(conn.execute("SELECT id, claimed_by FROM messages WHERE job_id = ?",
-                                   (job["id"],)).fetchall())
+    claimed_by = dict(
+        conn.execute(
+            "SELECT id, claimed_by FROM messages WHERE job_id = ?", (job["id"],)
+        ).fetchall()
+    )
     assert claimed_by == {i: w for w, ids in by_worker.items() for i in ids}
     assert sql_scalar(q, "SELECT count(*) FROM messages WHERE attempts <> 1") == 0
 
@@ -206,10 +228,12 @@ def test_stop_sent_eight_times_at_once_stops_once(q, attempt):
 
 # 2. A big job in one transaction ---------------------------------------------------------------
 
+
 def test_a_job_of_100000_recipients_is_created_whole(q):
-    job, created = q.create_job(NewJob(channel="sms", template="t"),
-                                (Recipient(phone=f"+1555{i:07d}", text="t", channel="sms")
-                                 for i in range(100_000)))
+    job, created = q.create_job(
+        NewJob(channel="sms", template="t"),
+        (Recipient(phone=f"+1555{i:07d}", text="t", channel="sms") for i in range(100_000)),
+    )
     assert created is True
     assert job["total"] == 100_000
     assert job["status"] == "pending"
@@ -224,18 +248,23 @@ def test_a_recipient_source_failing_midway_leaves_nothing_behind(q):
         raise RuntimeError("bad row 7,501")
 
     with pytest.raises(RuntimeError, match="bad row"):
-        q.create_job(NewJob(channel="whatsapp", template="t", idempotency_key="k1",
-                            request_hash="h1"), failing())
+        q.create_job(
+            NewJob(channel="whatsapp", template="t", idempotency_key="k1", request_hash="h1"),
+            failing(),
+        )
     for table in ("jobs", "messages", "job_counts"):
         assert sql_scalar(q, f"SELECT count(*) FROM {table}") == 0
     # No transaction left open, and the key was not used up by the failed attempt.
-    job, created = q.create_job(NewJob(channel="whatsapp", template="t", idempotency_key="k1",
-                                       request_hash="h1"), recipients(2))
+    job, created = q.create_job(
+        NewJob(channel="whatsapp", template="t", idempotency_key="k1", request_hash="h1"),
+        recipients(2),
+    )
     assert created is True
     assert job["total"] == 2
 
 
 # 3. A worker dies between claim and mark ------------------------------------------------------
+
 
 def test_rows_of_a_dead_worker_are_taken_over_and_live_ones_are_left(db_path, q, clock):
     job = make_job(q, 4)
@@ -254,7 +283,10 @@ def test_rows_of_a_dead_worker_are_taken_over_and_live_ones_are_left(db_path, q,
     assert recovered == [dead_row]  # the same shape and contents as the claim handed out
     stored = message(q2, dead_row["id"])
     assert (stored["status"], stored["claimed_by"], stored["claimed_at"]) == (
-        "sending", "w2", later.now)
+        "sending",
+        "w2",
+        later.now,
+    )
     assert recovered[0]["attempts"] == 1  # taking over is not a new attempt
     assert q2.mark_sent(dead_row["id"], "w1") is False  # w1 (if it was not really dead) lost it
     assert message(q2, dead_row["id"])["status"] == "sending"
@@ -276,7 +308,10 @@ def test_a_restarted_worker_gets_its_own_rows_back(db_path, q, clock):
     assert recovered == [row]
     stored = message(q2, row["id"])
     assert (stored["claimed_by"], stored["status"], stored["claimed_at"]) == (
-        "w1", "sending", clock.now)
+        "w1",
+        "sending",
+        clock.now,
+    )
     q2.close()
 
 
@@ -294,6 +329,7 @@ def test_recovery_takes_rows_of_stopped_or_unknown_workers_on_its_channel_only(q
 
 
 # 4. Job moves a person asks for, from every state ----------------------------------------------
+
 
 def job_in(q, state):
     """A job of 3 rows brought into `state` the way it happens in real use."""
@@ -317,8 +353,16 @@ def job_in(q, state):
     return jid
 
 
-STATES = ["pending", "running", "paused", "paused_after_start", "waiting_for_login",
-          "waiting_for_gateway", "completed", "stopped"]
+STATES = [
+    "pending",
+    "running",
+    "paused",
+    "paused_after_start",
+    "waiting_for_login",
+    "waiting_for_gateway",
+    "completed",
+    "stopped",
+]
 ALLOWED = {  # (state, move) → new state; anything absent raises IllegalTransition
     ("pending", "pause"): "paused",
     ("running", "pause"): "paused",
@@ -351,8 +395,7 @@ def test_user_move_from_each_job_state(q, clock, state, move):
     else:
         with pytest.raises(IllegalTransition) as err:
             do(jid)
-        assert (err.value.job_id, err.value.status, err.value.move) == (
-            jid, before["status"], move)
+        assert (err.value.job_id, err.value.status, err.value.move) == (jid, before["status"], move)
         assert q.get_job(jid) == before  # nothing changed
 
 
@@ -395,8 +438,11 @@ def test_a_row_given_back_after_its_job_stopped_is_cancelled_not_left_open(q, cl
     job = make_job(q, 2, channel="whatsapp_then_sms")
     m = q.claim_next("whatsapp", "w1")
     q.stop_job(job["id"])
-    args = {"release": ("session_lost",), "retry_later": ("chat_not_open", clock.now + 1),
-            "reroute": ("sms", "not_on_whatsapp")}[undo]
+    args = {
+        "release": ("session_lost",),
+        "retry_later": ("chat_not_open", clock.now + 1),
+        "reroute": ("sms", "not_on_whatsapp"),
+    }[undo]
     assert getattr(q, undo)(m["id"], "w1", *args) is True
     assert message(q, m["id"])["status"] == "cancelled"
     assert_counts(q, job["id"], cancelled=2)
@@ -406,8 +452,17 @@ def test_a_row_given_back_after_its_job_stopped_is_cancelled_not_left_open(q, cl
     assert q.claim_next("whatsapp", "w1") is None
 
 
-@pytest.mark.parametrize("state", ["paused", "paused_after_start", "waiting_for_login",
-                                   "waiting_for_gateway", "stopped", "completed"])
+@pytest.mark.parametrize(
+    "state",
+    [
+        "paused",
+        "paused_after_start",
+        "waiting_for_login",
+        "waiting_for_gateway",
+        "stopped",
+        "completed",
+    ],
+)
 def test_jobs_that_are_not_sendable_hand_out_nothing(q, state):
     job_in(q, state)
     assert q.claim_next("whatsapp", "w9") is None
@@ -431,8 +486,12 @@ def test_login_lost_waits_whatsapp_jobs_only_and_returns_them(q, clock):
 
     assert sorted(q.set_channel_waiting("whatsapp", "waiting_for_login")) == sorted([wa, both])
     statuses = {j: q.get_job(j)["status"] for j in (wa, both, sms, paused)}
-    assert statuses == {wa: "waiting_for_login", both: "waiting_for_login", sms: "pending",
-                        paused: "paused"}
+    assert statuses == {
+        wa: "waiting_for_login",
+        both: "waiting_for_login",
+        sms: "pending",
+        paused: "paused",
+    }
     assert q.claim_next("whatsapp", "w1") is None
     assert q.claim_next("sms", "s1")["job_id"] == sms  # the gateway is not affected
     assert q.end_channel_waiting("whatsapp", "waiting_for_gateway") == []  # wrong wait: nothing
@@ -455,6 +514,7 @@ def test_gateway_lost_waits_sms_jobs_only(q):
 
 # 4b. Message moves ---------------------------------------------------------------------------
 
+
 def test_first_claim_starts_the_job_and_hands_out_queue_order(q, clock):
     job = make_job(q, 2, attachment_path="/u/a.png", attachment_name="a.png")
     clock.advance(3)
@@ -462,9 +522,16 @@ def test_first_claim_starts_the_job_and_hands_out_queue_order(q, clock):
     assert (m["phone"], m["text"], m["name"], m["row"]) == ("+15550000000", "hello 0", "name 0", 2)
     stored = message(q, m["id"])
     assert (stored["status"], m["attempts"], stored["claimed_by"], stored["claimed_at"]) == (
-        "sending", 1, "w1", clock.now)
+        "sending",
+        1,
+        "w1",
+        clock.now,
+    )
     assert (m["attachment_path"], m["attachment_name"], m["job_channel"]) == (
-        "/u/a.png", "a.png", "whatsapp")
+        "/u/a.png",
+        "a.png",
+        "whatsapp",
+    )
     started = q.get_job(job["id"])
     assert (started["status"], started["started_at"]) == ("running", clock.now)
     assert q.claim_next("whatsapp", "w2")["phone"] == "+15550000001"
@@ -503,8 +570,13 @@ def test_retry_later_counts_the_attempt_and_waits_for_its_time(q, clock):
     m = q.claim_next("whatsapp", "w1")
     assert q.retry_later(m["id"], "w1", "chat_not_open", at=clock.now + 30) is True
     row = message(q, m["id"])
-    assert (row["status"], row["attempts"], row["error"], row["next_attempt_at"],
-            row["claimed_by"]) == ("retrying", 1, "chat_not_open", clock.now + 30, None)
+    assert (
+        row["status"],
+        row["attempts"],
+        row["error"],
+        row["next_attempt_at"],
+        row["claimed_by"],
+    ) == ("retrying", 1, "chat_not_open", clock.now + 30, None)
     assert q.get_job(job["id"])["last_error"] == "chat_not_open"
     assert_counts(q, job["id"], retrying=1)
     clock.advance(29.9)
@@ -522,7 +594,11 @@ def test_release_does_not_burn_an_attempt(q):
     assert q.release(m["id"], "w1", "session_lost") is True
     row = message(q, m["id"])
     assert (row["status"], row["attempts"], row["claimed_by"], row["error"]) == (
-        "pending", 0, None, "session_lost")
+        "pending",
+        0,
+        None,
+        "session_lost",
+    )
     assert_counts(q, job["id"], pending=1)
     assert q.claim_next("whatsapp", "w1")["attempts"] == 1
 
@@ -536,12 +612,22 @@ def test_reroute_sends_again_by_sms_from_scratch(q, clock):
     assert m["attempts"] == 2
     assert q.reroute(m["id"], "w1", "sms", "not_on_whatsapp") is True
     row = message(q, m["id"])
-    assert (row["status"], row["channel"], row["attempts"], row["claimed_by"], row["error"],
-            row["next_attempt_at"]) == ("pending", "sms", 0, None, "not_on_whatsapp", 0)
+    assert (
+        row["status"],
+        row["channel"],
+        row["attempts"],
+        row["claimed_by"],
+        row["error"],
+        row["next_attempt_at"],
+    ) == ("pending", "sms", 0, None, "not_on_whatsapp", 0)
     assert q.claim_next("whatsapp", "w1") is None
     by_sms = q.claim_next("sms", "s1")
     assert (by_sms["id"], by_sms["channel"], by_sms["attempts"], by_sms["job_channel"]) == (
-        m["id"], "sms", 1, "whatsapp_then_sms")
+        m["id"],
+        "sms",
+        1,
+        "whatsapp_then_sms",
+    )
     assert q.mark_sent(by_sms["id"], "s1") is True
     assert q.get_job(job["id"])["status"] == "completed"
 
@@ -598,18 +684,23 @@ def test_job_completes_exactly_when_its_last_open_row_finishes(q, clock):
     assert q.mark_unknown(c["id"], "w1", "send_not_confirmed") is True
     done = q.get_job(jid)
     assert (done["status"], done["finished_at"], done["last_error"]) == (
-        "completed", clock.now, "send_not_confirmed")
+        "completed",
+        clock.now,
+        "send_not_confirmed",
+    )
     assert_counts(q, jid, sent=1, failed=1, unknown=1)
     assert q.list_jobs() == []
 
 
 # 5. Idempotency ------------------------------------------------------------------------------
 
+
 def test_same_key_same_request_returns_the_first_job(q):
     first = make_job(q, 3, idempotency_key="key-1", request_hash="abc")
-    again, created = q.create_job(NewJob(channel="whatsapp", template="x",
-                                         idempotency_key="key-1", request_hash="abc"),
-                                  recipients(5))
+    again, created = q.create_job(
+        NewJob(channel="whatsapp", template="x", idempotency_key="key-1", request_hash="abc"),
+        recipients(5),
+    )
     assert created is False
     assert again == first
     assert sql_scalar(q, "SELECT count(*) FROM jobs") == 1
@@ -619,8 +710,10 @@ def test_same_key_same_request_returns_the_first_job(q):
 def test_same_key_other_request_is_a_conflict(q):
     make_job(q, 3, idempotency_key="key-1", request_hash="abc")
     with pytest.raises(IdempotencyConflict):
-        q.create_job(NewJob(channel="whatsapp", template="x", idempotency_key="key-1",
-                            request_hash="other"), recipients(5))
+        q.create_job(
+            NewJob(channel="whatsapp", template="x", idempotency_key="key-1", request_hash="other"),
+            recipients(5),
+        )
     assert sql_scalar(q, "SELECT count(*) FROM jobs") == 1
     assert sql_scalar(q, "SELECT count(*) FROM messages") == 3
     make_job(q, 1, idempotency_key="key-2", request_hash="abc")  # other keys still work
@@ -628,26 +721,47 @@ def test_same_key_other_request_is_a_conflict(q):
 
 # 6. Workers ----------------------------------------------------------------------------------
 
+
 def test_heartbeat_upserts_and_a_silent_worker_is_disconnected(q, clock):
     q.heartbeat("w1", "whatsapp", "starting")
     clock.advance(10)
     q.heartbeat("w1", "whatsapp", "sending", current_job_id="j_1", detail="row 4")
     q.heartbeat("s1", "sms", "stopped")
     assert q.list_workers() == [
-        {"id": "s1", "channel": "sms", "state": "stopped", "detail": None,
-         "current_job_id": None, "started_at": T0 + 10, "heartbeat_at": T0 + 10,
-         "qr_available": False, "heartbeat_age_s": 0.0},
-        {"id": "w1", "channel": "whatsapp", "state": "sending", "detail": "row 4",
-         "current_job_id": "j_1", "started_at": T0, "heartbeat_at": T0 + 10,
-         "qr_available": False, "heartbeat_age_s": 0.0},
+        {
+            "id": "s1",
+            "channel": "sms",
+            "state": "stopped",
+            "detail": None,
+            "current_job_id": None,
+            "started_at": T0 + 10,
+            "heartbeat_at": T0 + 10,
+            "qr_available": False,
+            "heartbeat_age_s": 0.0,
+        },
+        {
+            "id": "w1",
+            "channel": "whatsapp",
+            "state": "sending",
+            "detail": "row 4",
+            "current_job_id": "j_1",
+            "started_at": T0,
+            "heartbeat_at": T0 + 10,
+            "qr_available": False,
+            "heartbeat_age_s": 0.0,
+        },
     ]
     clock.advance(60)
-    assert [(w["id"], w["state"]) for w in q.list_workers()] == [("s1", "stopped"),
-                                                                 ("w1", "sending")]
+    assert [(w["id"], w["state"]) for w in q.list_workers()] == [
+        ("s1", "stopped"),
+        ("w1", "sending"),
+    ]
     clock.advance(0.5)
     workers = q.list_workers()
     assert [(w["id"], w["state"], w["heartbeat_age_s"]) for w in workers] == [
-        ("s1", "stopped", 60.5), ("w1", "disconnected", 60.5)]
+        ("s1", "stopped", 60.5),
+        ("w1", "disconnected", 60.5),
+    ]
 
 
 def test_qr_is_offered_only_by_a_live_worker_waiting_for_a_scan(q, clock):
@@ -678,11 +792,16 @@ def test_qr_is_offered_only_by_a_live_worker_waiting_for_a_scan(q, clock):
 
 # 7. Listing ----------------------------------------------------------------------------------
 
+
 def test_list_messages_pages_filters_and_searches_literally(q):
     names = ["100% Ali", "a_b", "axb", "plain", "back\\slash", *[f"n{i}" for i in range(20)]]
-    job, _ = q.create_job(NewJob(channel="whatsapp", template="t"),
-                          [Recipient(phone=f"+4915{i:08d}", text="t", channel="whatsapp",
-                                     name=name) for i, name in enumerate(names)])
+    job, _ = q.create_job(
+        NewJob(channel="whatsapp", template="t"),
+        [
+            Recipient(phone=f"+4915{i:08d}", text="t", channel="whatsapp", name=name)
+            for i, name in enumerate(names)
+        ],
+    )
     jid = job["id"]
     claim_and_send(q)
     claim_and_send(q)
@@ -747,7 +866,11 @@ def test_list_jobs_latest_job_and_stop_all(q, clock):
 
     assert sorted(q.stop_all()) == sorted([a, b, c])
     assert {j["id"]: j["status"] for j in q.list_jobs(active_only=False)} == {
-        a: "stopped", b: "stopped", c: "stopped", done: "completed"}
+        a: "stopped",
+        b: "stopped",
+        c: "stopped",
+        done: "completed",
+    }
     assert q.list_jobs() == []
     assert q.stop_all() == []
     assert q.integrity_check() == "ok"

@@ -1,4 +1,5 @@
 """Sending a job's failed, unknown or cancelled messages again, as a new job: each row once."""
+
 from __future__ import annotations
 
 import sqlite3
@@ -19,8 +20,7 @@ def q(tmp_path):
 
 def finished_job(q):
     """Six rows: failed, unknown, sent, delivered, then two cancelled by a stop."""
-    job = make_job(q, n=6, attachment_path="/u/a.pdf", attachment_name="menu.pdf",
-                   name="Promo")
+    job = make_job(q, n=6, attachment_path="/u/a.pdf", attachment_name="menu.pdf", name="Promo")
     outcomes = [q.mark_failed, q.mark_unknown]
     for mark in outcomes:
         m = q.claim_next("whatsapp", "w1")
@@ -45,15 +45,21 @@ def test_the_chosen_rows_become_a_new_pending_job_with_the_same_text_and_file(q)
 
     assert again["id"] != source["id"] and again["status"] == "pending"
     assert (again["name"], again["channel"], again["template"]) == (
-        "Promo (sent again)", "whatsapp", source["template"])
+        "Promo (sent again)",
+        "whatsapp",
+        source["template"],
+    )
     assert (again["attachment_path"], again["attachment_name"]) == ("/u/a.pdf", "menu.pdf")
     assert again["total"] == 2
     assert_counts(q, again["id"], pending=2)
     old = {m["status"]: m for m in rows(q, source["id"]) if m["status"] in ("failed", "unknown")}
     copies = rows(q, again["id"])
-    assert [(m["phone"], m["name"], m["text"], m["row"], m["channel"], m["attempts"])
-            for m in copies] == [(old[s]["phone"], old[s]["name"], old[s]["text"], old[s]["row"],
-                                  "whatsapp", 0) for s in ("failed", "unknown")]
+    assert [
+        (m["phone"], m["name"], m["text"], m["row"], m["channel"], m["attempts"]) for m in copies
+    ] == [
+        (old[s]["phone"], old[s]["name"], old[s]["text"], old[s]["row"], "whatsapp", 0)
+        for s in ("failed", "unknown")
+    ]
     assert {m["resent_to"] for m in old.values()} == {again["id"]}
     # The source job keeps its history: same counts, still stopped.
     assert_counts(q, source["id"], failed=1, unknown=1, sent=1, delivered=1, cancelled=2)
@@ -91,17 +97,25 @@ def test_rows_that_arrived_or_are_still_open_are_never_copied(q):
 
 def test_a_version_1_file_is_upgraded_in_place_and_keeps_its_rows(tmp_path):
     path = tmp_path / "old.db"
-    old_schema = SCHEMA.replace("    resent_to TEXT,  -- the job a person sent this row again in"
-                                " (failed, unknown, cancelled)\n", "")
+    old_schema = SCHEMA.replace(
+        "    resent_to TEXT,  -- the job a person sent this row again in"
+        " (failed, unknown, cancelled)\n",
+        "",
+    )
     assert "resent_to" not in old_schema
     conn = sqlite3.connect(path)
     conn.executescript(old_schema + "PRAGMA user_version = 1;")
-    conn.execute("INSERT INTO jobs (id, channel, status, template, total, created_at, updated_at)"
-                 " VALUES ('j_old', 'sms', 'stopped', 'hi', 1, 1, 1)")
-    conn.execute("INSERT INTO messages (job_id, phone, text, channel, status, updated_at)"
-                 " VALUES ('j_old', '+15550001', 'hi', 'sms', 'cancelled', 1)")
-    conn.executemany("INSERT INTO job_counts (job_id, status, n) VALUES ('j_old', ?, ?)",
-                     [("cancelled", 1)])
+    conn.execute(
+        "INSERT INTO jobs (id, channel, status, template, total, created_at, updated_at)"
+        " VALUES ('j_old', 'sms', 'stopped', 'hi', 1, 1, 1)"
+    )
+    conn.execute(
+        "INSERT INTO messages (job_id, phone, text, channel, status, updated_at)"
+        " VALUES ('j_old', '+15550001', 'hi', 'sms', 'cancelled', 1)"
+    )
+    conn.executemany(
+        "INSERT INTO job_counts (job_id, status, n) VALUES ('j_old', ?, ?)", [("cancelled", 1)]
+    )
     conn.commit()
     conn.close()
 
@@ -116,8 +130,9 @@ def test_a_version_1_file_is_upgraded_in_place_and_keeps_its_rows(tmp_path):
 
 
 def test_an_sms_job_keeps_its_parts_and_a_fallback_row_keeps_its_channel(q):
-    job, _ = q.create_job(NewJob(channel="whatsapp_then_sms", template="x", sms_parts=2),
-                          recipients(2, "whatsapp"))
+    job, _ = q.create_job(
+        NewJob(channel="whatsapp_then_sms", template="x", sms_parts=2), recipients(2, "whatsapp")
+    )
     m = q.claim_next("whatsapp", "w1")
     q.reroute(m["id"], "w1", "sms", "not_on_whatsapp")
     m = q.claim_next("sms", "s1")
@@ -129,10 +144,10 @@ def test_an_sms_job_keeps_its_parts_and_a_fallback_row_keeps_its_channel(q):
 
 # --- POST /jobs/<id>/resend ----------------------------------------------------------------
 
+
 def test_the_api_answers_202_with_the_new_job_and_where_to_follow_it(client, auth, queue):
     source = finished_job(queue)
-    resp = client.post(f"/jobs/{source['id']}/resend", json={"statuses": ["unknown"]},
-                       headers=auth)
+    resp = client.post(f"/jobs/{source['id']}/resend", json={"statuses": ["unknown"]}, headers=auth)
     assert resp.status_code == 202
     body = resp.get_json()
     assert body["status"] == "pending" and body["total"] == 1
@@ -140,18 +155,28 @@ def test_the_api_answers_202_with_the_new_job_and_where_to_follow_it(client, aut
     listed = client.get(f"/jobs/{source['id']}/messages?status=unknown", headers=auth).get_json()
     assert [m["resent_to"] for m in listed["messages"]] == [body["job_id"]]
 
-    again = client.post(f"/jobs/{source['id']}/resend", json={"statuses": ["unknown"]},
-                        headers=auth)
+    again = client.post(
+        f"/jobs/{source['id']}/resend", json={"statuses": ["unknown"]}, headers=auth
+    )
     assert again.status_code == 409
     assert again.mimetype == "application/problem+json"
     assert "sent again only once" in again.get_json()["detail"]
     assert f"they were sent again in {body['job_id']}" in again.get_json()["detail"]
 
 
-@pytest.mark.parametrize("body, status", [
-    ({"statuses": []}, 422), ({"statuses": ["sent"]}, 422), ({"statuses": "failed"}, 422),
-    ({"statuses": [1]}, 422), ({}, 422), ({"statuses": ["failed"], "extra": 1}, 422),
-    ([], 422), (None, 400)])
+@pytest.mark.parametrize(
+    "body, status",
+    [
+        ({"statuses": []}, 422),
+        ({"statuses": ["sent"]}, 422),
+        ({"statuses": "failed"}, 422),
+        ({"statuses": [1]}, 422),
+        ({}, 422),
+        ({"statuses": ["failed"], "extra": 1}, 422),
+        ([], 422),
+        (None, 400),
+    ],
+)
 def test_bad_bodies_are_refused_and_create_nothing(client, auth, queue, body, status):
     source = finished_job(queue)
     kwargs = {"json": body} if body is not None else {"data": b""}
@@ -162,8 +187,10 @@ def test_bad_bodies_are_refused_and_create_nothing(client, auth, queue, body, st
 
 
 def test_an_unknown_job_is_404_and_the_key_is_needed(client, auth):
-    assert client.post("/jobs/j_nope/resend", json={"statuses": ["failed"]},
-                       headers=auth).status_code == 404
+    assert (
+        client.post("/jobs/j_nope/resend", json={"statuses": ["failed"]}, headers=auth).status_code
+        == 404
+    )
     assert client.post("/jobs/j_nope/resend", json={"statuses": ["failed"]}).status_code == 401
 
 

@@ -1,4 +1,5 @@
 """Attachment retention: files go some days after their job finished; a resend then says so."""
+
 from __future__ import annotations
 
 import base64
@@ -21,9 +22,15 @@ class Clock:
 
 
 def send_with_attachment(client, numbers=("+14155550101",)) -> str:
-    resp = client.post("/send", headers=AUTH, json={
-        "message": "Menu", "numbers": list(numbers),
-        "attachment": {"filename": "menu.pdf", "content_base64": PDF}})
+    resp = client.post(
+        "/send",
+        headers=AUTH,
+        json={
+            "message": "Menu",
+            "numbers": list(numbers),
+            "attachment": {"filename": "menu.pdf", "content_base64": PDF},
+        },
+    )
     assert resp.status_code == 202, resp.get_json()
     return resp.get_json()["job_id"]
 

@@ -5,6 +5,7 @@ SESSION_IDLE_TIMEOUT without a request and SESSION_MAX_AGE after sign-in, and wh
 changes. Wrong API keys, in the form or in a header, are throttled per client address. Time is
 the queue's injected clock (sessions) and the limiter's (throttling): nothing sleeps.
 """
+
 from __future__ import annotations
 
 import base64
@@ -59,6 +60,7 @@ def session_rows(queue) -> list[dict]:
 
 
 # ---------------------------------------------------------------- how a session ends
+
 
 def test_sign_out_ends_the_session_even_for_a_kept_copy_of_the_cookie(client, queue):
     csrf = signed_in(client)
@@ -159,6 +161,7 @@ def test_expired_sessions_are_purged_at_the_next_sign_in(clocked, now):
 
 # ---------------------------------------------------------------- guessing keys in headers
 
+
 @pytest.fixture
 def limiter(app):
     """The app's wrong-key limiter, on a clock the test moves."""
@@ -182,8 +185,11 @@ def test_wrong_header_keys_are_throttled_then_even_the_right_key_waits(client, l
     assert refused.status_code == 429 and refused.mimetype == "application/problem+json"
     assert refused.headers["Retry-After"] == "60" and body["status"] == 429
     assert "even the right key" in body["detail"]
-    bearer = client.get("/jobs", headers={"Authorization": f"Bearer {API_KEY}"},
-                        environ_base={"REMOTE_ADDR": "10.0.0.9"})
+    bearer = client.get(
+        "/jobs",
+        headers={"Authorization": f"Bearer {API_KEY}"},
+        environ_base={"REMOTE_ADDR": "10.0.0.9"},
+    )
     assert bearer.status_code == 429
     assert get_jobs(client, API_KEY, address="10.0.0.10").status_code == 200
     limiter.test_clock[0] += 61
@@ -221,6 +227,7 @@ def test_a_signed_in_page_is_not_throttled_by_guesses_from_its_address(client, l
 
 
 # ---------------------------------------------------------------- the limiter itself
+
 
 def test_the_limiter_stays_bounded_and_never_raises():
     clock = [0.0]
@@ -273,11 +280,16 @@ def test_signing_in_again_replaces_the_session(client, queue):
 
 # ---------------------------------------------------------------- the schema
 
+
 def test_a_version_2_database_gains_the_sessions_table_in_place(settings, auth):
     queue = Queue(settings.database_path)
     conn = queue.db.connection()
-    job = create_app(settings, queue).test_client().post(
-        "/send", headers=auth, json={"message": "Hi", "numbers": ["+14155550101"]}).get_json()
+    job = (
+        create_app(settings, queue)
+        .test_client()
+        .post("/send", headers=auth, json={"message": "Hi", "numbers": ["+14155550101"]})
+        .get_json()
+    )
     conn.execute("DROP TABLE sessions")  # what version 2 wrote
     conn.execute("PRAGMA user_version = 2")
     queue.close()

@@ -1,4 +1,5 @@
 """The SMS transport and worker against the gateway stand-in, a real HTTP server on 127.0.0.1."""
+
 from __future__ import annotations
 
 import threading
@@ -9,8 +10,13 @@ import pytest
 from message_queue import NewJob, Recipient
 from tests.sms_standin import GatewayServer
 from worker import transport as t
-from worker.errors import (ConfigurationError, GatewayDownError, PermanentSendError,
-                           RetryableSendError, UncertainSendError)
+from worker.errors import (
+    ConfigurationError,
+    GatewayDownError,
+    PermanentSendError,
+    RetryableSendError,
+    UncertainSendError,
+)
 from worker.sms import SmsTransport, gateway_id
 from worker.sms.gateway import SmsGateClient
 from worker.worker import Worker
@@ -30,20 +36,26 @@ def gw(server):
 
 @pytest.fixture
 def sms_settings(settings, gw):
-    return settings.replace(sms_gateway_url=gw.url, sms_gateway_password="secret",
-                            worker_id="sms-1", send_timeout=3)
+    return settings.replace(
+        sms_gateway_url=gw.url, sms_gateway_password="secret", worker_id="sms-1", send_timeout=3
+    )
 
 
 def transport_for(settings, timeout=(1.0, 1.0)):
-    client = SmsGateClient(settings.sms_gateway_url, settings.sms_gateway_username,
-                           settings.sms_gateway_password, timeout=timeout)
+    client = SmsGateClient(
+        settings.sms_gateway_url,
+        settings.sms_gateway_username,
+        settings.sms_gateway_password,
+        timeout=timeout,
+    )
     return SmsTransport(settings, client=client)
 
 
 def make_job(queue, phones):
-    job, _ = queue.create_job(NewJob(channel="sms", template="x"),
-                              [Recipient(phone=p, text=f"Olá {p} ✓", channel="sms")
-                               for p in phones])
+    job, _ = queue.create_job(
+        NewJob(channel="sms", template="x"),
+        [Recipient(phone=p, text=f"Olá {p} ✓", channel="sms") for p in phones],
+    )
     return job["id"]
 
 
@@ -61,8 +73,9 @@ def wait_until(condition, seconds=10.0):
 
 
 def run_worker(settings, queue, stop):
-    worker = Worker(settings, queue, transport_for(settings), stop, idle_poll=0.05,
-                    session_poll=0.05)
+    worker = Worker(
+        settings, queue, transport_for(settings), stop, idle_poll=0.05, session_poll=0.05
+    )
     thread = threading.Thread(target=worker.run, daemon=True)
     thread.start()
     return thread
@@ -73,8 +86,9 @@ def test_sends_and_follows_to_delivered(queue, sms_settings, gw):
     m = message(queue, job_id)
     result = transport_for(sms_settings).send(m)
     assert result.delivered and result.provider_id == gateway_id(m)
-    assert [(a["id"], a["phone"], a["text"]) for a in gw.accepted()] == \
-        [(gateway_id(m), "+5511912345678", "Olá +5511912345678 ✓")]
+    assert [(a["id"], a["phone"], a["text"]) for a in gw.accepted()] == [
+        (gateway_id(m), "+5511912345678", "Olá +5511912345678 ✓")
+    ]
 
 
 def test_health_and_credentials_decide_the_session(sms_settings, gw):
@@ -128,11 +142,14 @@ def test_wrong_password_and_bad_request(queue, sms_settings, gw):
     assert gw.accepted() == []
 
 
-@pytest.mark.parametrize("reason, error", [
-    ("RESULT_ERROR_NO_SERVICE", RetryableSendError),
-    ("RESULT_ERROR_LIMIT_EXCEEDED", RetryableSendError),
-    ("RESULT_ERROR_NULL_PDU", PermanentSendError),
-])
+@pytest.mark.parametrize(
+    "reason, error",
+    [
+        ("RESULT_ERROR_NO_SERVICE", RetryableSendError),
+        ("RESULT_ERROR_LIMIT_EXCEEDED", RetryableSendError),
+        ("RESULT_ERROR_NULL_PDU", PermanentSendError),
+    ],
+)
 def test_failed_reasons_retry_or_fail(queue, sms_settings, gw, reason, error):
     job_id = make_job(queue, ["+5511912345678"])
     m = message(queue, job_id)
@@ -215,7 +232,8 @@ def test_wrong_password_stops_sending_without_burning_attempts(queue, sms_settin
 
 
 def test_a_phone_gone_mid_send_shows_at_once_and_the_message_is_settled_after(
-        queue, sms_settings, gw):
+    queue, sms_settings, gw
+):
     """The phone took the message and vanished while it was followed: the outage shows within
     seconds (not after SEND_TIMEOUT), the row stays `sending` until the phone can say what
     became of it, and it is never sent twice."""

@@ -1,11 +1,12 @@
 """Delivery reports: an idle SMS worker asks the phone about messages it recorded as `sent`."""
+
 from __future__ import annotations
 
 import threading
 
-
 from message_queue import NewJob, Queue, Recipient
 from tests.fakes import Clock, FakeTransport, ReportingTransport
+
 # The gateway stand-in fixtures of test_sms.py, shared rather than written again.
 from tests.test_sms import gw, server, sms_settings, transport_for, wait_until  # noqa: F401
 from tests.wa_e2e_support import WorkerThread, holds_for
@@ -16,9 +17,10 @@ from worker.worker import Worker
 
 
 def make_job(queue, phones, channel="sms"):
-    job, _ = queue.create_job(NewJob(channel=channel, template="x"),
-                              [Recipient(phone=p, text=f"Oi {p}", channel=channel)
-                               for p in phones])
+    job, _ = queue.create_job(
+        NewJob(channel=channel, template="x"),
+        [Recipient(phone=p, text=f"Oi {p}", channel=channel) for p in phones],
+    )
     return job["id"]
 
 
@@ -58,8 +60,9 @@ def test_queue_lists_recent_sent_rows_with_a_provider_id_in_batches(tmp_path):
     since = clock() - 60
     assert [r["id"] for r in queue.sent_awaiting_delivery("sms", since)] == sent[:2]
     assert [r["id"] for r in queue.sent_awaiting_delivery("sms", since, limit=1)] == sent[:1]
-    assert [r["id"] for r in queue.sent_awaiting_delivery("sms", since, after_id=sent[0])] \
-        == sent[1:2]
+    assert [r["id"] for r in queue.sent_awaiting_delivery("sms", since, after_id=sent[0])] == sent[
+        1:2
+    ]
     assert len(queue.sent_awaiting_delivery("sms", since - 3600)) == 3  # the old one too
     assert [r["provider_id"] for r in queue.sent_awaiting_delivery("whatsapp", since)] == ["wa-1"]
     assert statuses(queue, old) == {"+5511900000001": "sent"}
@@ -67,7 +70,8 @@ def test_queue_lists_recent_sent_rows_with_a_provider_id_in_batches(tmp_path):
 
 
 def test_poll_deliveries_reports_delivered_ids_and_stops_when_the_phone_is_away(
-        queue, sms_settings, gw):
+    queue, sms_settings, gw
+):
     job_id = make_job(queue, ["+5511912340001", "+5511912340002", "+5511912340003"])
     gw.stick_in_processed("+5511912340002")
     transport = transport_for(sms_settings)
@@ -85,8 +89,7 @@ def test_poll_deliveries_reports_delivered_ids_and_stops_when_the_phone_is_away(
     assert transport.poll_deliveries(rows) == []
 
 
-def test_idle_worker_marks_delivered_what_the_phone_delivered(queue, sms_settings, gw,
-                                                              monkeypatch):
+def test_idle_worker_marks_delivered_what_the_phone_delivered(queue, sms_settings, gw, monkeypatch):
     monkeypatch.setattr(deliveries_module, "BATCH", 2)  # walk the rows batch by batch
     phones = [f"+55119123411{i:02d}" for i in range(7)]
     job_id = make_job(queue, phones)
@@ -94,11 +97,11 @@ def test_idle_worker_marks_delivered_what_the_phone_delivered(queue, sms_setting
     transport = transport_for(sms_settings)
     post_and_mark_sent(queue, transport, job_id, 6)
     post_and_mark_sent(queue, transport, job_id, 1, with_provider=False)  # not trackable
-    with WorkerThread(sms_settings, queue, transport, idle_poll=0.02, session_poll=0.05,
-                      delivery_poll=0.05):
-        expected = {p: "delivered" for p in phones[:5]} | {phones[5]: "sent", phones[6]: "sent"}
-        assert wait_until(lambda: statuses(queue, job_id) == expected, 10), \
-            statuses(queue, job_id)
+    with WorkerThread(
+        sms_settings, queue, transport, idle_poll=0.02, session_poll=0.05, delivery_poll=0.05
+    ):
+        expected = dict.fromkeys(phones[:5], "delivered") | {phones[5]: "sent", phones[6]: "sent"}
+        assert wait_until(lambda: statuses(queue, job_id) == expected, 10), statuses(queue, job_id)
         holds_for(lambda: statuses(queue, job_id) == expected, 0.3, "the rest stay sent")
         assert queue.get_job(job_id)["counts"]["delivered"] == 5
 
@@ -117,8 +120,9 @@ def test_the_pause_between_two_sends_is_used_to_ask_about_deliveries(queue, sett
     job_id = make_job(queue, ["+5511912341201", "+5511912341202", "+5511912341203"])
     paced = settings.replace(sms_min_delay=0.2, sms_max_delay=0.2)
     with WorkerThread(paced, queue, transport, idle_poll=5, delivery_poll=0):
-        assert wait_until(lambda: queue.get_job(job_id)["counts"]["delivered"] == 3, 10), \
+        assert wait_until(lambda: queue.get_job(job_id)["counts"]["delivered"] == 3, 10), (
             queue.get_job(job_id)["counts"]
+        )
     assert asked_after[:2] == [1, 2]  # between the sends, before the job ended
 
 
@@ -129,10 +133,12 @@ def test_a_message_recovered_as_sent_is_still_followed_to_delivered(queue, sms_s
     left = queue.claim_next("sms", "sms-1")  # the previous life of this worker
     transport = transport_for(sms_settings)
     transport.client.send(gateway_id(left), left["phone"], left["text"], 3600)
-    with WorkerThread(sms_settings, queue, transport, idle_poll=0.02, session_poll=0.05,
-                      delivery_poll=0.05):
-        assert wait_until(lambda: statuses(queue, job_id) == {"+5511912341301": "delivered"},
-                          10), statuses(queue, job_id)
+    with WorkerThread(
+        sms_settings, queue, transport, idle_poll=0.02, session_poll=0.05, delivery_poll=0.05
+    ):
+        assert wait_until(lambda: statuses(queue, job_id) == {"+5511912341301": "delivered"}, 10), (
+            statuses(queue, job_id)
+        )
     assert [m["phone"] for m in gw.accepted()] == ["+5511912341301"]  # recovered, not resent
 
 

@@ -5,6 +5,7 @@ environment, in their own process group, and are killed with SIGKILL as the kern
 test compares what reached the stand-in with the rows in the database: every recipient exactly
 once with its exact text, no row left `sending`.
 """
+
 from __future__ import annotations
 
 import time
@@ -13,8 +14,15 @@ from collections import Counter
 import pytest
 
 from message_queue import NewJob, Recipient
-from tests.sms_e2e_support import (SmsWorkers, assert_each_once, in_flight, rows, wait_job,
-                                   worker_in, worker_row)
+from tests.sms_e2e_support import (
+    SmsWorkers,
+    assert_each_once,
+    in_flight,
+    rows,
+    wait_job,
+    worker_in,
+    worker_row,
+)
 from tests.sms_standin import GatewayServer
 from tests.wa_e2e_support import ROOT, WorkerThread, holds_for, wait_until
 from worker.sms import gateway_id
@@ -56,9 +64,10 @@ def post_job(client, auth, **body) -> str:
 
 
 def queue_job(queue, numbers, text="SMS {phone} ✓") -> str:
-    job, _ = queue.create_job(NewJob(channel="sms", template=text),
-                              [Recipient(phone=p, text=text.format(phone=p), channel="sms")
-                               for p in numbers])
+    job, _ = queue.create_job(
+        NewJob(channel="sms", template=text),
+        [Recipient(phone=p, text=text.format(phone=p), channel="sms") for p in numbers],
+    )
     return job["id"]
 
 
@@ -74,17 +83,19 @@ def stop_cleanly(proc) -> None:
     assert "Traceback" not in log and " ERROR " not in log, log
 
 
-def test_job_of_50_from_the_api_arrives_once_each_with_its_text(client, auth, queue, gw,
-                                                                 workers):
-    contacts = [{"phone": p, "name": f"Zoë {i}", "code": f"C-{i:02d}"}
-                for i, p in enumerate(phones(50))]
-    job_id = post_job(client, auth, channel="sms", contacts=contacts,
-                      message="Olá {name}, seu código é {code} ✓")
+def test_job_of_50_from_the_api_arrives_once_each_with_its_text(client, auth, queue, gw, workers):
+    contacts = [
+        {"phone": p, "name": f"Zoë {i}", "code": f"C-{i:02d}"} for i, p in enumerate(phones(50))
+    ]
+    job_id = post_job(
+        client, auth, channel="sms", contacts=contacts, message="Olá {name}, seu código é {code} ✓"
+    )
     worker = workers.start()
     wait_job(queue, job_id, "completed", 30, details=worker.log)
 
-    assert_each_once(gw, {c["phone"]: f"Olá {c['name']}, seu código é {c['code']} ✓"
-                          for c in contacts})
+    assert_each_once(
+        gw, {c["phone"]: f"Olá {c['name']}, seu código é {c['code']} ✓" for c in contacts}
+    )
     status = client.get(f"/status/{job_id}", headers=auth).get_json()
     assert status["counts"]["sent"] + status["counts"]["delivered"] == 50
     assert {r["status"] for r in rows(queue, job_id)} <= set(DONE)
@@ -96,22 +107,35 @@ def test_gateway_away_mid_job_waits_and_resumes_by_itself(queue, gw, workers):
     numbers = phones(30, 100)
     job_id = queue_job(queue, numbers)
     worker = workers.start(sms_min_delay=0.1, sms_max_delay=0.1, send_timeout=2)
-    wait_until(lambda: len(gw.accepted()) >= 10, 20, "10 messages to arrive",
-               details=worker.log)
+    wait_until(lambda: len(gw.accepted()) >= 10, 20, "10 messages to arrive", details=worker.log)
     # The phone leaves the Wi-Fi while the worker follows a message it holds Pending.
     gw.configure(step_delay=1.0)
-    wait_until(lambda: in_flight(gw, queue, job_id, "Pending"), 10,
-               "a message held by the phone", interval=0.01, details=worker.log)
+    wait_until(
+        lambda: in_flight(gw, queue, job_id, "Pending"),
+        10,
+        "a message held by the phone",
+        interval=0.01,
+        details=worker.log,
+    )
     gw.refuse_connections(True)
     try:
         wait_job(queue, job_id, "waiting_for_gateway", 20, details=worker.log)
-        wait_until(lambda: worker_in(queue, WORKER, "gateway_down"), 10,
-                   "the worker to show gateway_down", details=lambda: queue.list_workers())
+        wait_until(
+            lambda: worker_in(queue, WORKER, "gateway_down"),
+            10,
+            "the worker to show gateway_down",
+            details=lambda: queue.list_workers(),
+        )
         arrived = len(gw.accepted())
         assert arrived < len(numbers)
-        holds_for(lambda: len(gw.accepted()) == arrived
-                  and queue.get_job(job_id)["status"] == "waiting_for_gateway",
-                  0.5, "nothing sent while the phone is away")
+        holds_for(
+            lambda: (
+                len(gw.accepted()) == arrived
+                and queue.get_job(job_id)["status"] == "waiting_for_gateway"
+            ),
+            0.5,
+            "nothing sent while the phone is away",
+        )
     finally:
         gw.configure(step_delay=0)
         gw.refuse_connections(False)
@@ -130,8 +154,12 @@ def test_wrong_password_waits_without_sending_until_fixed(queue, gw, workers):
     gw.set_credentials("sms", "changed-on-the-phone")
     worker = workers.start()
 
-    down = wait_until(lambda: worker_in(queue, WORKER, "gateway_down"), 15,
-                      "the worker to show gateway_down", details=worker.log)
+    down = wait_until(
+        lambda: worker_in(queue, WORKER, "gateway_down"),
+        15,
+        "the worker to show gateway_down",
+        details=worker.log,
+    )
     assert "SMS_GATEWAY_PASSWORD" in down["detail"]
     wait_job(queue, job_id, "waiting_for_gateway", 10, details=worker.log)
     holds_for(lambda: gw.accepted() == [], 0.3, "nothing sent with a refused password")
@@ -156,17 +184,25 @@ def test_sigkill_mid_send_and_restart_sends_each_message_exactly_once(queue, gw,
     # SEND_TIMEOUT long enough to follow the slow message to Sent after the last restart.
     worker = workers.start(send_timeout=8)
     for kill, (on_phone, _) in enumerate(plan, 1):
-        row = wait_until(lambda: in_flight(gw, queue, job_id, on_phone), 20,
-                         f"a message {on_phone} on the phone (kill {kill})", interval=0.01,
-                         details=worker.log)
+        row = wait_until(
+            lambda on_phone=on_phone: in_flight(gw, queue, job_id, on_phone),
+            20,
+            f"a message {on_phone} on the phone (kill {kill})",
+            interval=0.01,
+            details=worker.log,
+        )
         worker.kill()
         assert worker.proc.returncode == -9
         killed.append(row)
         gw.configure(step_delay=plan[kill][1] if kill < len(plan) else 0.3)
         worker = workers.start(send_timeout=8)
         # The next kill must hit a fresh send, not this row's recovery.
-        wait_until(lambda: status_of(queue, job_id, row["id"]) != "sending", 15,
-                   f"the restarted worker to settle message {row['id']}", details=worker.log)
+        wait_until(
+            lambda row=row: status_of(queue, job_id, row["id"]) != "sending",
+            15,
+            f"the restarted worker to settle message {row['id']}",
+            details=worker.log,
+        )
 
     wait_job(queue, job_id, "completed", 40, details=worker.log)
     final = rows(queue, job_id)
@@ -182,55 +218,73 @@ def test_sigkill_mid_send_and_restart_sends_each_message_exactly_once(queue, gw,
     # Rows sent by a follow carry the gateway's id; the idle worker learns their delivery.
     tracked = {r["id"] for r in final if r["provider_id"]}
     assert tracked
-    wait_until(lambda: {r["id"] for r in rows(queue, job_id) if r["status"] == "delivered"}
-               >= tracked, 15, "the delivery reports to be recorded", details=worker.log)
+    wait_until(
+        lambda: {r["id"] for r in rows(queue, job_id) if r["status"] == "delivered"} >= tracked,
+        15,
+        "the delivery reports to be recorded",
+        details=worker.log,
+    )
     stop_cleanly(worker)
 
 
 def test_timed_out_post_is_repeated_with_the_same_id_and_arrives_once(queue, gw, workers):
     worker = workers.start(sms_gateway_timeout=1)
-    wait_until(lambda: worker_in(queue, WORKER, "logged_in"), 15, "the worker to be up",
-               details=worker.log)
+    wait_until(
+        lambda: worker_in(queue, WORKER, "logged_in"), 15, "the worker to be up", details=worker.log
+    )
     gw.hang(30)  # the phone takes the POST but answers long after the 1 s read timeout
     try:
         job_id = queue_job(queue, ["+5511912345400"])
-        wait_until(lambda: gw.accepted() and time.time() - gw.accepted()[0]["at"] > 1.8, 10,
-                   "the first POST to arrive and time out", details=worker.log)
+        wait_until(
+            lambda: gw.accepted() and time.time() - gw.accepted()[0]["at"] > 1.8,
+            10,
+            "the first POST to arrive and time out",
+            details=worker.log,
+        )
     finally:
         gw.hang(0)
     wait_job(queue, job_id, "completed", 20, details=worker.log)
 
     assert_each_once(gw, {"+5511912345400": "SMS +5511912345400 ✓"})
     (row,) = rows(queue, job_id)
-    assert (row["status"], row["attempts"], row["provider_id"]) == ("delivered", 1,
-                                                                    gateway_id(row))
-    posts = [status for method, path, status in gw.request_log()
-             if (method, path) == ("POST", "/messages")]
+    assert (row["status"], row["attempts"], row["provider_id"]) == ("delivered", 1, gateway_id(row))
+    posts = [
+        status
+        for method, path, status in gw.request_log()
+        if (method, path) == ("POST", "/messages")
+    ]
     assert 409 in posts, gw.request_log()
     stop_cleanly(worker)
 
 
 # --- WhatsApp first, SMS for numbers not on WhatsApp ----------------------------------------
 
+
 @pytest.fixture(scope="module")
 def wa_server(chromium):
     from tests.wa_standin import StandinServer
+
     with StandinServer(tick_delay=0.05) as srv:
         yield srv
 
 
 @pytest.mark.browser
 def test_whatsapp_then_sms_sends_each_number_once_on_one_channel(
-        client, auth, queue, settings, gw, workers, wa_server):
+    client, auth, queue, settings, gw, workers, wa_server
+):
     wa_server.reset()
     numbers = [f"+1415555{i:04d}" for i in range(100, 106)]
     not_on_wa = {numbers[1], numbers[4]}
-    job_id = post_job(client, auth, channel="whatsapp_then_sms", numbers=numbers,
-                      message="Oi {phone} 😀")
+    job_id = post_job(
+        client, auth, channel="whatsapp_then_sms", numbers=numbers, message="Oi {phone} 😀"
+    )
     wa_server.set_invalid(sorted(not_on_wa))
     wa_server.login()
-    wa_settings = settings.replace(whatsapp_web_url=wa_server.url, send_timeout=10,
-                                   selectors_file=str(ROOT / "worker" / "selectors.json"))
+    wa_settings = settings.replace(
+        whatsapp_web_url=wa_server.url,
+        send_timeout=10,
+        selectors_file=str(ROOT / "worker" / "selectors.json"),
+    )
     wa_worker = WorkerThread(wa_settings, queue)
     try:
         sms_worker = workers.start()
@@ -240,7 +294,8 @@ def test_whatsapp_then_sms_sends_each_number_once_on_one_channel(
 
     digits = {p: p.lstrip("+") for p in numbers}
     assert Counter((m["phone"], m["text"]) for m in wa_server.messages()) == Counter(
-        (digits[p], f"Oi {p} 😀") for p in numbers if p not in not_on_wa)
+        (digits[p], f"Oi {p} 😀") for p in numbers if p not in not_on_wa
+    )
     assert_each_once(gw, {p: f"Oi {p} 😀" for p in sorted(not_on_wa)})
     listed = client.get(f"/jobs/{job_id}/messages", headers=auth).get_json()["messages"]
     by_phone = {m["phone"]: m for m in listed}
@@ -253,11 +308,13 @@ def test_whatsapp_then_sms_sends_each_number_once_on_one_channel(
     stop_cleanly(sms_worker)
 
 
-@pytest.mark.parametrize("raw, ok", [("1", True), ("0.5", True), ("0", False), ("-1", False),
-                                     ("soon", False)])
+@pytest.mark.parametrize(
+    "raw, ok", [("1", True), ("0.5", True), ("0", False), ("-1", False), ("soon", False)]
+)
 def test_sms_gateway_timeout_is_read_validated_and_reaches_the_client(raw, ok):
     from config import ConfigError, Settings
     from worker.sms import SmsTransport
+
     env = {"SMS_GATEWAY_TIMEOUT": raw, "SMS_GATEWAY_URL": "http://127.0.0.1:9"}
     if not ok:
         with pytest.raises(ConfigError, match="SMS_GATEWAY_TIMEOUT"):

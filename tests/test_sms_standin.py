@@ -3,6 +3,7 @@
 If these pass, an SMS sender written against the SMSGate local-server API
 (shared/reference/smsgate-api.md) can be tested on it, faults included.
 """
+
 from __future__ import annotations
 
 import threading
@@ -64,9 +65,11 @@ def stays(gw, msg_id, state, seconds=6 * STEP):
 # --- auth and health --------------------------------------------------------------------
 @pytest.mark.parametrize("auth", [None, ("sms", "wrong"), ("other", "secret")])
 def test_every_route_but_health_needs_basic_auth(gw, auth):
-    for response in (send(gw, {"id": "x", "message": "m", "phoneNumbers": [PHONE]}, auth=auth),
-                     requests.get(gw.url + "/messages/x", auth=auth, timeout=TIMEOUT),
-                     requests.delete(gw.url + "/messages/x", auth=auth, timeout=TIMEOUT)):
+    for response in (
+        send(gw, {"id": "x", "message": "m", "phoneNumbers": [PHONE]}, auth=auth),
+        requests.get(gw.url + "/messages/x", auth=auth, timeout=TIMEOUT),
+        requests.delete(gw.url + "/messages/x", auth=auth, timeout=TIMEOUT),
+    ):
         assert response.status_code == 401
         assert response.headers["WWW-Authenticate"].startswith('Basic realm="')
         assert "SMS Gateway" in response.headers["WWW-Authenticate"]
@@ -94,12 +97,24 @@ def test_health_reports_status_in_body_and_code(gw, health, code):
 
 # --- sending and states -----------------------------------------------------------------
 def test_send_is_accepted_then_moves_to_delivered(gw):
-    response = send(gw, {"id": "m_1_a", "textMessage": {"text": "Hi Ana"}, "ttl": 86400,
-                         "phoneNumbers": [PHONE], "withDeliveryReport": True})
+    response = send(
+        gw,
+        {
+            "id": "m_1_a",
+            "textMessage": {"text": "Hi Ana"},
+            "ttl": 86400,
+            "phoneNumbers": [PHONE],
+            "withDeliveryReport": True,
+        },
+    )
     assert response.status_code == 202
     body = response.json()
     assert {k: body[k] for k in ("id", "state", "isHashed", "isEncrypted")} == {
-        "id": "m_1_a", "state": "Pending", "isHashed": False, "isEncrypted": False}
+        "id": "m_1_a",
+        "state": "Pending",
+        "isHashed": False,
+        "isEncrypted": False,
+    }
     assert body["deviceId"]
     assert body["recipients"] == [{"phoneNumber": PHONE, "state": "Pending"}]
     assert list(body["states"]) == ["Pending"]
@@ -113,15 +128,23 @@ def test_send_is_accepted_then_moves_to_delivered(gw):
 
 
 def test_without_delivery_report_it_ends_sent(gw):
-    send(gw, {"id": "nodr", "textMessage": {"text": "x"}, "phoneNumbers": [PHONE],
-              "withDeliveryReport": False})
+    send(
+        gw,
+        {
+            "id": "nodr",
+            "textMessage": {"text": "x"},
+            "phoneNumbers": [PHONE],
+            "withDeliveryReport": False,
+        },
+    )
     wait_for_state(gw, "nodr", "Sent")
     stays(gw, "nodr", "Sent")
 
 
 def test_legacy_body_and_path(gw):
-    response = send(gw, {"id": "old", "message": "Hi Ana", "phoneNumbers": [PHONE]},
-                    path="/message")
+    response = send(
+        gw, {"id": "old", "message": "Hi Ana", "phoneNumbers": [PHONE]}, path="/message"
+    )
     assert response.status_code == 202
     assert get(gw, "old", path="/message").json()["id"] == "old"
     assert get(gw, "old").status_code == 200
@@ -129,27 +152,49 @@ def test_legacy_body_and_path(gw):
 
 
 def test_id_is_generated_and_unknown_fields_are_tolerated(gw):
-    response = send(gw, {"textMessage": {"text": "x", "extra": 1}, "phoneNumbers": [PHONE],
-                         "simNumber": 1, "priority": 0, "somethingNew": {"a": [1]}})
+    response = send(
+        gw,
+        {
+            "textMessage": {"text": "x", "extra": 1},
+            "phoneNumbers": [PHONE],
+            "simNumber": 1,
+            "priority": 0,
+            "somethingNew": {"a": [1]},
+        },
+    )
     assert response.status_code == 202
     msg_id = response.json()["id"]
     assert msg_id and get(gw, msg_id).status_code == 200
     assert gw.accepted()[0]["id"] == msg_id
 
 
-@pytest.mark.parametrize("body", [
-    {"textMessage": {"text": "x"}},
-    {"textMessage": {"text": "x"}, "phoneNumbers": []},
-    {"phoneNumbers": [PHONE]},
-    {"textMessage": {"text": ""}, "phoneNumbers": [PHONE]},
-    {"textMessage": {}, "phoneNumbers": [PHONE]},
-    {"message": "x", "textMessage": {"text": "x"}, "phoneNumbers": [PHONE]},
-    {"textMessage": {"text": "x"}, "phoneNumbers": ["12ab"]},
-    {"textMessage": {"text": "x"}, "phoneNumbers": [PHONE, "call me"]},
-    {"textMessage": {"text": "x"}, "phoneNumbers": PHONE},
-    ["not", "an", "object"],
-], ids=["no-phones", "empty-phones", "no-text", "empty-text", "text-missing",
-        "two-kinds", "bad-phone", "one-bad-phone", "phones-not-list", "not-object"])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"textMessage": {"text": "x"}},
+        {"textMessage": {"text": "x"}, "phoneNumbers": []},
+        {"phoneNumbers": [PHONE]},
+        {"textMessage": {"text": ""}, "phoneNumbers": [PHONE]},
+        {"textMessage": {}, "phoneNumbers": [PHONE]},
+        {"message": "x", "textMessage": {"text": "x"}, "phoneNumbers": [PHONE]},
+        {"textMessage": {"text": "x"}, "phoneNumbers": ["12ab"]},
+        {"textMessage": {"text": "x"}, "phoneNumbers": [PHONE, "call me"]},
+        {"textMessage": {"text": "x"}, "phoneNumbers": PHONE},
+        ["not", "an", "object"],
+    ],
+    ids=[
+        "no-phones",
+        "empty-phones",
+        "no-text",
+        "empty-text",
+        "text-missing",
+        "two-kinds",
+        "bad-phone",
+        "one-bad-phone",
+        "phones-not-list",
+        "not-object",
+    ],
+)
 def test_bad_requests_get_400_with_a_message(gw, body):
     response = send(gw, body)
     assert response.status_code == 400
@@ -158,8 +203,13 @@ def test_bad_requests_get_400_with_a_message(gw, body):
 
 
 def test_invalid_json_gets_400(gw):
-    response = requests.post(gw.url + "/messages", data=b'{"phoneNumbers": [', auth=AUTH,
-                             headers={"Content-Type": "application/json"}, timeout=TIMEOUT)
+    response = requests.post(
+        gw.url + "/messages",
+        data=b'{"phoneNumbers": [',
+        auth=AUTH,
+        headers={"Content-Type": "application/json"},
+        timeout=TIMEOUT,
+    )
     assert response.status_code == 400
     assert response.json()["message"]
 
@@ -174,8 +224,10 @@ def test_skip_phone_validation(gw):
 
 def test_bad_phone_fail_mode_accepts_then_fails_like_the_phone(gw):
     gw.configure(bad_phone="fail")
-    assert send(gw, {"id": "bp", "textMessage": {"text": "x"},
-                     "phoneNumbers": ["12ab"]}).status_code == 202
+    assert (
+        send(gw, {"id": "bp", "textMessage": {"text": "x"}, "phoneNumbers": ["12ab"]}).status_code
+        == 202
+    )
     body = wait_for_state(gw, "bp", "Failed")
     assert body["recipients"][0]["error"] == "sendSMS: Invalid phone number"
 
@@ -209,8 +261,7 @@ def test_delete_cancels_only_while_pending(gw):
     wait_for_state(gw, "c2", "Delivered")
     response = requests.delete(gw.url + "/messages/c2", auth=AUTH, timeout=TIMEOUT)
     assert response.status_code == 400 and response.json()["message"]
-    assert requests.delete(gw.url + "/messages/nope", auth=AUTH,
-                           timeout=TIMEOUT).status_code == 404
+    assert requests.delete(gw.url + "/messages/nope", auth=AUTH, timeout=TIMEOUT).status_code == 404
     stays(gw, "c1", "Cancelled", seconds=3 * STEP)
 
 
@@ -223,13 +274,17 @@ def test_recipients_have_their_own_states(gw):
         assert time.monotonic() < deadline, body
         body = get(gw, "two").json()
     assert body["state"] == "Sent"
-    assert body["recipients"][1] == {"phoneNumber": OTHER, "state": "Failed",
-                                     "error": "Send result: RESULT_ERROR_NO_SERVICE"}
+    assert body["recipients"][1] == {
+        "phoneNumber": OTHER,
+        "state": "Failed",
+        "error": "Send result: RESULT_ERROR_NO_SERVICE",
+    }
 
 
 # --- faults -----------------------------------------------------------------------------
-@pytest.mark.parametrize("status,body", [(500, None), (503, "<html>Bad gateway</html>"),
-                                         (503, {"error": "down"})])
+@pytest.mark.parametrize(
+    "status,body", [(500, None), (503, "<html>Bad gateway</html>"), (503, {"error": "down"})]
+)
 def test_fail_with_answers_every_request_with_that_status(gw, status, body):
     gw.fail_with(status, body=body)
     for response in (send(gw), get(gw, "x"), requests.get(gw.url + "/health", timeout=TIMEOUT)):
@@ -246,14 +301,16 @@ def test_fail_with_answers_every_request_with_that_status(gw, status, body):
     assert send(gw).status_code == 202
 
 
-@pytest.mark.parametrize("reason", ["RESULT_ERROR_LIMIT_EXCEEDED", "RESULT_ERROR_RADIO_OFF",
-                                    "RESULT_ERROR_NULL_PDU"])
+@pytest.mark.parametrize(
+    "reason", ["RESULT_ERROR_LIMIT_EXCEEDED", "RESULT_ERROR_RADIO_OFF", "RESULT_ERROR_NULL_PDU"]
+)
 def test_fail_message_ends_failed_with_the_reason_once(gw, reason):
     gw.fail_message(PHONE, reason)
     msg_id = send(gw).json()["id"]
     body = wait_for_state(gw, msg_id, "Failed")
-    assert body["recipients"] == [{"phoneNumber": PHONE, "state": "Failed",
-                                   "error": f"Send result: {reason}"}]
+    assert body["recipients"] == [
+        {"phoneNumber": PHONE, "state": "Failed", "error": f"Send result: {reason}"}
+    ]
     assert list(body["states"]) == ["Pending", "Processed", "Failed"]
     wait_for_state(gw, send(gw).json()["id"], "Delivered")  # only the next message fails
 
@@ -262,8 +319,7 @@ def test_hang_times_out_the_client_but_the_phone_has_the_message(gw):
     gw.hang(5)
     started = time.monotonic()
     with pytest.raises(requests.Timeout):
-        send(gw, {"id": "slow", "textMessage": {"text": "x"}, "phoneNumbers": [PHONE]},
-             timeout=0.3)
+        send(gw, {"id": "slow", "textMessage": {"text": "x"}, "phoneNumbers": [PHONE]}, timeout=0.3)
     assert time.monotonic() - started < 2
     assert [m["id"] for m in gw.accepted()] == ["slow"]
     gw.hang(0)  # also lets the held request go at once
@@ -298,6 +354,7 @@ def test_refusing_cuts_a_request_in_flight(gw):
             send(gw, timeout=TIMEOUT)
         except requests.RequestException as exc:
             errors.append(exc)
+
     client = threading.Thread(target=slow_send)
     client.start()
     deadline = time.monotonic() + 2
@@ -335,7 +392,10 @@ def test_accepted_records_each_recipient_exactly_once(gw):
     send(gw, {"id": "a", "textMessage": {"text": "one"}, "phoneNumbers": [PHONE, OTHER]})
     send(gw, {"textMessage": {"text": "bad"}, "phoneNumbers": ["nope"]})
     assert [(m["id"], m["phone"], m["text"]) for m in gw.accepted()] == [
-        ("a", PHONE, "one"), ("a", OTHER, "one"), ("b", OTHER, "two")]
+        ("a", PHONE, "one"),
+        ("a", OTHER, "one"),
+        ("b", OTHER, "two"),
+    ]
     ats = [m["at"] for m in gw.accepted()]
     assert ats == sorted(ats)
 
@@ -345,14 +405,18 @@ def test_request_log(gw):
     msg_id = send(gw).json()["id"]
     get(gw, msg_id)
     requests.get(gw.url + "/_standin/requests", timeout=TIMEOUT)  # controls are not logged
-    assert gw.request_log() == [("POST", "/messages", 401), ("POST", "/messages", 202),
-                                ("GET", f"/messages/{msg_id}", 200)]
+    assert gw.request_log() == [
+        ("POST", "/messages", 401),
+        ("POST", "/messages", 202),
+        ("GET", f"/messages/{msg_id}", 200),
+    ]
 
 
 def test_http_controls_for_other_processes(gw):
     def control(name, **args):
         response = requests.post(f"{gw.url}/_standin/{name}", json=args, timeout=TIMEOUT)
         assert response.status_code == 200, response.text
+
     control("fail_message", phone=PHONE, reason="RESULT_ERROR_NO_SERVICE")
     control("stick_in_processed", phone=OTHER)
     control("credentials", username="u", password="p")

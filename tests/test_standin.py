@@ -2,6 +2,7 @@
 
 If these pass, a sender written against the real site's locators can be tested on it.
 """
+
 from __future__ import annotations
 
 import json
@@ -24,8 +25,10 @@ pytestmark = pytest.mark.browser
 PHONE = "15550001"
 QR = "div[data-ref] > canvas[aria-label='Scan this QR code to link a device!']"
 SHELL = "#side #pane-side div[aria-label='Chat list']"
-COMPOSE = ("#main footer div.lexical-rich-text-input > div[contenteditable='true'][role='textbox']"
-           "[data-tab='10'][aria-placeholder='Type a message']")
+COMPOSE = (
+    "#main footer div.lexical-rich-text-input > div[contenteditable='true'][role='textbox']"
+    "[data-tab='10'][aria-placeholder='Type a message']"
+)
 SEND = "#main footer button[aria-label='Send'] > span[data-icon='wds-ic-send-filled']"
 ATTACH = "#main footer div[aria-label='Attach'] > span[data-icon='plus-rounded']"
 CAPTION = "div[aria-label='Add a caption'][contenteditable='true'][data-lexical-editor='true']"
@@ -36,8 +39,9 @@ LAST_BUBBLE = "#main div[role='row']:last-child div.message-out"
 
 @pytest.fixture(scope="module")
 def driver(chromium, tmp_path_factory):
-    drv = build_driver(profile_dir=str(tmp_path_factory.mktemp("standin") / "profile"),
-                       headless=True)
+    drv = build_driver(
+        profile_dir=str(tmp_path_factory.mktemp("standin") / "profile"), headless=True
+    )
     yield drv
     drv.quit()
 
@@ -80,7 +84,10 @@ def insert_at_end(driver, box, text: str) -> None:
         "const box = arguments[0]; box.focus();"
         "const range = document.createRange(); range.selectNodeContents(box);"
         "range.collapse(false); getSelection().removeAllRanges(); getSelection().addRange(range);"
-        "document.execCommand('insertText', false, arguments[1]);", box, text)
+        "document.execCommand('insertText', false, arguments[1]);",
+        box,
+        text,
+    )
 
 
 def received(wa) -> list[dict]:
@@ -93,8 +100,9 @@ def wait_tick(driver) -> None:
 
 def http(wa, method: str, path: str, body: dict | None = None):
     data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(wa.url + path, data=data, method=method,
-                                 headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        wa.url + path, data=data, method=method, headers={"Content-Type": "application/json"}
+    )
     try:
         with urllib.request.urlopen(req, timeout=5) as resp:
             return resp.status, json.loads(resp.read())
@@ -156,8 +164,10 @@ def test_click_send_records_exact_text_and_ticks(driver, wa):
     assert bubble.find_elements(By.CSS_SELECTOR, "span[data-icon='msg-time']")
     wait_tick(driver)
     assert received(wa) == [{"phone": PHONE, "text": expected, "attachment": None, "caption": None}]
-    assert bubble.find_element(By.CSS_SELECTOR, "span.selectable-text").get_attribute(
-        "textContent") == expected
+    assert (
+        bubble.find_element(By.CSS_SELECTOR, "span.selectable-text").get_attribute("textContent")
+        == expected
+    )
     assert box.get_attribute("textContent") == ""
     assert absent(driver, SEND)  # the send button only shows while there is text
 
@@ -214,8 +224,14 @@ def test_attachment_with_caption_is_recorded_with_its_file_name(driver, wa, tmp_
     insert_at_end(driver, caption, "!")
     find(driver, PREVIEW_SEND).click()
     wait_tick(driver)
-    assert received(wa) == [{"phone": PHONE, "text": "See the menu\n😀!", "attachment": "menu.pdf",
-                             "caption": "See the menu\n😀!"}]
+    assert received(wa) == [
+        {
+            "phone": PHONE,
+            "text": "See the menu\n😀!",
+            "attachment": "menu.pdf",
+            "caption": "See the menu\n😀!",
+        }
+    ]
     assert absent(driver, CAPTION)
 
 
@@ -255,7 +271,9 @@ def test_history_bubbles_appear_when_reopening_a_chat(driver, wa):
     find(driver, COMPOSE)
     bubbles = driver.find_elements(By.CSS_SELECTOR, "#main div.message-out")
     assert [b.find_element(By.CSS_SELECTOR, "span.selectable-text").text for b in bubbles] == [
-        "earlier one", "earlier two"]
+        "earlier one",
+        "earlier two",
+    ]
     assert all(b.find_elements(By.CSS_SELECTOR, "span[data-icon='msg-check']") for b in bubbles)
     find(driver, "#pane-side span[title='+15550001']")  # chats with messages are listed
 
@@ -286,10 +304,14 @@ def test_http_controls_from_another_process(driver, wa):
     assert http(wa, "POST", "/_standin/config", {"never_tick": True, "tick_delay": 0.1})[0] == 200
     assert http(wa, "POST", "/_standin/config", {"no_such_option": 1})[0] == 400
     assert http(wa, "POST", "/_standin/api/send", {"phone": PHONE, "text": "x"}) == (
-        409, {"error": "logged_out"})
+        409,
+        {"error": "logged_out"},
+    )
     assert http(wa, "POST", "/_standin/login")[0] == 200
     assert http(wa, "POST", "/_standin/api/send", {"phone": PHONE, "text": "y"}) == (
-        200, {"tick_after": None})
+        200,
+        {"tick_after": None},
+    )
     status, body = http(wa, "GET", "/_standin/messages")
     assert [m["text"] for m in body["messages"]] == ["y"]
     assert http(wa, "POST", "/_standin/logout")[0] == 200

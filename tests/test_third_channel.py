@@ -4,6 +4,7 @@
 the real loop claims, paces, sends, records, parks its jobs when the loft is closed, resumes
 them, and follows deliveries, all from what the transport declares about itself.
 """
+
 from __future__ import annotations
 
 import re
@@ -27,6 +28,7 @@ LOOP_MODULES = ("worker.py", "deliveries.py", "recovery.py", "delay.py", "channe
 
 class PigeonTransport:
     """A channel with its own traits and delivery reports (pigeons come back to say so)."""
+
     channel = "pigeon"
     traits = t.Traits(JobStatus.WAITING_FOR_GATEWAY, "loft_closed", park_when_unavailable=True)
     delivery_window = 3600.0
@@ -64,8 +66,9 @@ def registered(monkeypatch):
 
 
 def test_a_registered_channel_is_built_by_name(registered, settings):
-    transport = channels.make_transport(settings.replace(worker_channel="pigeon"),
-                                        threading.Event())
+    transport = channels.make_transport(
+        settings.replace(worker_channel="pigeon"), threading.Event()
+    )
     assert isinstance(transport, PigeonTransport)
     assert isinstance(transport, t.ReportsDelivery)
     assert not isinstance(transport, t.ReceivesMessages)  # abilities are declared, not assumed
@@ -74,13 +77,24 @@ def test_a_registered_channel_is_built_by_name(registered, settings):
 def test_the_real_loop_sends_parks_resumes_and_follows_a_third_channel(registered, settings):
     clock = Clock()
     queue = Queue(settings.database_path, clock=clock)
-    transport = channels.make_transport(settings.replace(worker_channel="pigeon"),
-                                        threading.Event())
+    transport = channels.make_transport(
+        settings.replace(worker_channel="pigeon"), threading.Event()
+    )
     phones = ["+15550001", "+15550002", "+15550003"]
-    job, _ = queue.create_job(NewJob(channel="pigeon", template="coo"),
-                              [Recipient(phone=p, text="coo", channel="pigeon") for p in phones])
-    worker = Worker(settings, queue, transport, threading.Event(), clock=clock, idle_poll=0,
-                    session_poll=0, delivery_poll=0)
+    job, _ = queue.create_job(
+        NewJob(channel="pigeon", template="coo"),
+        [Recipient(phone=p, text="coo", channel="pigeon") for p in phones],
+    )
+    worker = Worker(
+        settings,
+        queue,
+        transport,
+        threading.Event(),
+        clock=clock,
+        idle_poll=0,
+        session_poll=0,
+        delivery_poll=0,
+    )
 
     assert worker.run_once() is True  # one message out
     transport.loft_open = False

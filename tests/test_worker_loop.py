@@ -1,4 +1,5 @@
 """The worker loop with a scripted transport: no browser, no threads, no sleeping."""
+
 from __future__ import annotations
 
 import random
@@ -8,8 +9,13 @@ import pytest
 
 from message_queue import NewJob, Queue, Recipient
 from worker import transport as t
-from worker.errors import (NotOnWhatsApp, RetryableSendError, SessionLostError, TransportBroken,
-                           UncertainSendError)
+from worker.errors import (
+    NotOnWhatsApp,
+    RetryableSendError,
+    SessionLostError,
+    TransportBroken,
+    UncertainSendError,
+)
 from worker.worker import Worker
 
 from .fakes import Clock, FakeTransport
@@ -17,8 +23,10 @@ from .fakes import Clock, FakeTransport
 
 def make_job(queue, phones, channel="whatsapp"):
     first = "whatsapp" if channel == "whatsapp_then_sms" else channel
-    job, _ = queue.create_job(NewJob(channel=channel, template="hi"),
-                              [Recipient(phone=p, text=f"hi {p}", channel=first) for p in phones])
+    job, _ = queue.create_job(
+        NewJob(channel=channel, template="hi"),
+        [Recipient(phone=p, text=f"hi {p}", channel=first) for p in phones],
+    )
     return job["id"]
 
 
@@ -40,9 +48,18 @@ def make_worker(settings, queue, clock):
     def build(transport=None, **changes):
         transport = transport or FakeTransport()
         s = settings.replace(**changes)
-        w = Worker(s, queue, transport, threading.Event(), clock=clock, rng=random.Random(1),
-                   idle_poll=0, session_poll=0)
+        w = Worker(
+            s,
+            queue,
+            transport,
+            threading.Event(),
+            clock=clock,
+            rng=random.Random(1),
+            idle_poll=0,
+            session_poll=0,
+        )
         return w, transport
+
     return build
 
 
@@ -70,8 +87,10 @@ def test_not_on_whatsapp_fails_without_retry_and_the_rest_go(queue, make_worker)
     worker, transport = make_worker()
     transport.script["+1"] = [NotOnWhatsApp("modal")]
     drain(worker)
-    assert statuses(queue, job_id) == {"+1": ("failed", 1, "not_on_whatsapp"),
-                                       "+2": ("sent", 1, None)}
+    assert statuses(queue, job_id) == {
+        "+1": ("failed", 1, "not_on_whatsapp"),
+        "+2": ("sent", 1, None),
+    }
     assert queue.get_job(job_id)["last_error"] == "not_on_whatsapp"
 
 
@@ -99,8 +118,9 @@ def test_session_lost_burns_no_attempt_and_waits_for_login(queue, make_worker):
     job_id = make_job(queue, ["+1", "+2"])
     worker, transport = make_worker()
     transport.script["+1"] = [SessionLostError("logged out")]
-    transport.on_send = lambda m: setattr(transport, "session",
-                                          t.SessionState(t.QR_REQUIRED, qr_png=b"png1"))
+    transport.on_send = lambda m: setattr(
+        transport, "session", t.SessionState(t.QR_REQUIRED, qr_png=b"png1")
+    )
     worker.run_once()
     assert statuses(queue, job_id)["+1"] == ("pending", 0, "session_lost")
     worker.run_once()
@@ -237,8 +257,9 @@ def test_run_exits_cleanly_and_says_stopped(queue, make_worker):
     assert [w["state"] for w in queue.list_workers()] == ["stopped"]
 
 
-def test_an_idle_worker_deletes_attachments_past_their_retention(queue, make_worker, clock,
-                                                                  settings, tmp_path):
+def test_an_idle_worker_deletes_attachments_past_their_retention(
+    queue, make_worker, clock, settings, tmp_path
+):
     uploads = tmp_path / "uploads"
     uploads.mkdir(exist_ok=True)
     old, recent = uploads / "old.pdf", uploads / "recent.pdf"
@@ -246,9 +267,15 @@ def test_an_idle_worker_deletes_attachments_past_their_retention(queue, make_wor
         path.write_bytes(b"%PDF")
     ids = []
     for path in (old, recent):
-        job, _ = queue.create_job(NewJob(channel="whatsapp", template="hi",
-                                         attachment_path=str(path), attachment_name=path.name),
-                                  [Recipient(phone="+1", text="hi", channel="whatsapp")])
+        job, _ = queue.create_job(
+            NewJob(
+                channel="whatsapp",
+                template="hi",
+                attachment_path=str(path),
+                attachment_name=path.name,
+            ),
+            [Recipient(phone="+1", text="hi", channel="whatsapp")],
+        )
         ids.append(job["id"])
         worker, _ = make_worker(upload_dir=str(uploads), attachment_retention_days=30)
         drain(worker, 3)  # sent: the job is finished now

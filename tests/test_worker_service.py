@@ -1,4 +1,5 @@
 """The worker as a service: sd_notify to a real socket, browser recycling, 'Use here'."""
+
 from __future__ import annotations
 
 import logging
@@ -61,15 +62,25 @@ def test_abstract_socket_names_are_supported():
 
 
 def test_worker_speaks_sd_notify_ready_after_recovery_then_watchdog_status_stopping(
-        settings, queue, notify_socket):
+    settings, queue, notify_socket
+):
     path, sock = notify_socket
-    job, _ = queue.create_job(NewJob(channel="whatsapp", template="x"),
-                              [Recipient(phone="+1", text="hi", channel="whatsapp")])
+    job, _ = queue.create_job(
+        NewJob(channel="whatsapp", template="x"),
+        [Recipient(phone="+1", text="hi", channel="whatsapp")],
+    )
     queue.claim_next("whatsapp", settings.worker_id)  # left `sending` by a previous life
     transport = FakeTransport()
     transport.verdicts = {1: "sent"}
-    worker = Worker(settings, queue, transport, threading.Event(), notifier=Notifier(path),
-                    idle_poll=0, session_poll=0)
+    worker = Worker(
+        settings,
+        queue,
+        transport,
+        threading.Event(),
+        notifier=Notifier(path),
+        idle_poll=0,
+        session_poll=0,
+    )
     worker.run_once()
     worker.run_once()
     worker.stop.set()
@@ -84,18 +95,24 @@ def test_worker_speaks_sd_notify_ready_after_recovery_then_watchdog_status_stopp
 
 
 @pytest.mark.browser
-def test_browser_is_recycled_every_n_messages_and_keeps_the_login(settings, queue, chromium,
-                                                                   caplog):
+def test_browser_is_recycled_every_n_messages_and_keeps_the_login(
+    settings, queue, chromium, caplog
+):
     caplog.set_level(logging.INFO, logger="worker.session")
     with StandinServer(logged_in=True, tick_delay=0.02) as wa:
         s = settings.replace(whatsapp_web_url=wa.url, send_timeout=10, browser_recycle_after=3)
-        job, _ = queue.create_job(NewJob(channel="whatsapp", template="x"),
-                                  [Recipient(phone=f"+1415555{i:04d}", text=f"m{i}",
-                                             channel="whatsapp") for i in range(7)])
+        job, _ = queue.create_job(
+            NewJob(channel="whatsapp", template="x"),
+            [
+                Recipient(phone=f"+1415555{i:04d}", text=f"m{i}", channel="whatsapp")
+                for i in range(7)
+            ],
+        )
         worker = WorkerThread(s, queue)
         try:
-            wait_until(lambda: queue.get_job(job["id"])["status"] == "completed", 60,
-                       "the job to complete")
+            wait_until(
+                lambda: queue.get_job(job["id"])["status"] == "completed", 60, "the job to complete"
+            )
         finally:
             worker.stop()
         assert sorted(m["text"] for m in wa.messages()) == [f"m{i}" for i in range(7)]
@@ -107,13 +124,15 @@ def test_browser_is_recycled_every_n_messages_and_keeps_the_login(settings, queu
 def test_use_here_conflict_is_taken_back_and_sending_goes_on(settings, queue, chromium):
     with StandinServer(logged_in=True, tick_delay=0.02, use_here_conflict=True) as wa:
         s = settings.replace(whatsapp_web_url=wa.url, send_timeout=10)
-        job, _ = queue.create_job(NewJob(channel="whatsapp", template="x"),
-                                  [Recipient(phone="+14155550001", text="hello",
-                                             channel="whatsapp")])
+        job, _ = queue.create_job(
+            NewJob(channel="whatsapp", template="x"),
+            [Recipient(phone="+14155550001", text="hello", channel="whatsapp")],
+        )
         worker = WorkerThread(s, queue)
         try:
-            wait_until(lambda: queue.get_job(job["id"])["status"] == "completed", 40,
-                       "the job to complete")
+            wait_until(
+                lambda: queue.get_job(job["id"])["status"] == "completed", 40, "the job to complete"
+            )
         finally:
             worker.stop()
         assert [m["text"] for m in wa.messages()] == ["hello"]
@@ -136,11 +155,23 @@ runpy.run_path("run_worker.py", run_name="__main__")
 
 
 def test_a_sigterm_during_start_up_is_a_clean_stop(tmp_path, settings):
-    env = dict(os.environ, DATABASE_PATH=str(tmp_path / "q.db"), WORKER_CHANNEL="sms",
-               SMS_GATEWAY_URL="http://127.0.0.1:9", WORKER_ID="early-stop")
-    result = subprocess.run([sys.executable, "-c", SIGTERM_WHILE_IMPORTING], cwd=ROOT,
-                            env=env, capture_output=True, text=True, timeout=60)
+    env = dict(
+        os.environ,
+        DATABASE_PATH=str(tmp_path / "q.db"),
+        WORKER_CHANNEL="sms",
+        SMS_GATEWAY_URL="http://127.0.0.1:9",
+        WORKER_ID="early-stop",
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", SIGTERM_WHILE_IMPORTING],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     from message_queue import Queue
+
     (worker,) = Queue(tmp_path / "q.db").list_workers()
     assert (worker["id"], worker["state"]) == ("early-stop", "stopped")

@@ -4,6 +4,7 @@ A worker runs either in a thread of the test process (fast, used wherever the po
 how the process reacts to a signal) or as `python run_worker.py` in its own process group,
 which the tests send SIGTERM or SIGKILL as systemd or the kernel would.
 """
+
 from __future__ import annotations
 
 import os
@@ -45,6 +46,7 @@ def holds_for(predicate, seconds: float, what: str, interval: float = POLL) -> N
 
 # --- Chromium processes ------------------------------------------------------------------
 
+
 def processes_with(marker: str) -> list[int]:
     """Live processes whose command line contains `marker` (a test's own profile folder)."""
     needle = marker.encode()
@@ -71,6 +73,7 @@ def kill_all(pids, sig=signal.SIGKILL) -> None:
 
 # --- workers -----------------------------------------------------------------------------
 
+
 class WorkerThread:
     """A `Worker` running in a thread of the test process; `stop()` ends it like SIGTERM.
 
@@ -83,8 +86,9 @@ class WorkerThread:
 
         self.stop_event = threading.Event()
         options = {"session_poll": 0.2, "idle_poll": 0.2, **worker_options}
-        self.worker = Worker(settings, queue, transport or WhatsAppTransport(settings),
-                             self.stop_event, **options)
+        self.worker = Worker(
+            settings, queue, transport or WhatsAppTransport(settings), self.stop_event, **options
+        )
         self.errors: list[BaseException] = []
         self.thread = threading.Thread(target=self._run, name="e2e-worker", daemon=True)
         self.thread.start()
@@ -115,8 +119,11 @@ def worker_environment(**values) -> dict:
     Each setting is given (its default unless `values` says otherwise), so neither the test
     runner's environment nor a developer's `.env` in the checkout can change the run.
     """
-    env = {k: v for k, v in os.environ.items()
-           if k.upper() not in {f.name.upper() for f in fields(Settings)}}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k.upper() not in {f.name.upper() for f in fields(Settings)}
+    }
     for f in fields(Settings):
         value = values.pop(f.name, f.default)
         if value is MISSING:
@@ -132,10 +139,16 @@ class WorkerProcess:
 
     def __init__(self, env: dict, log_path: Path):
         self.log_path = log_path
-        self._log = open(log_path, "ab")
-        self.proc = subprocess.Popen([sys.executable, "run_worker.py"], cwd=ROOT, env=env,
-                                     stdin=subprocess.DEVNULL, stdout=self._log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+        self._log = open(log_path, "ab")  # noqa: SIM115 - closed in close()
+        self.proc = subprocess.Popen(
+            [sys.executable, "run_worker.py"],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
     def log(self, last: int = 4000) -> str:
         return self.log_path.read_text(errors="replace")[-last:]
@@ -160,8 +173,9 @@ class WorkerProcess:
         try:
             return self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
-            raise AssertionError(f"worker did not exit within {timeout:g} s\n{self.log()}") \
-                from None
+            raise AssertionError(
+                f"worker did not exit within {timeout:g} s\n{self.log()}"
+            ) from None
 
     def close(self) -> None:
         if self.proc.poll() is None:

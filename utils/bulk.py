@@ -8,6 +8,7 @@ already read get walked over and over, about a tenth of POST /send's time for a 
 for its duration frees nothing late, and reference counting still frees everything else at
 once. The collector runs again as soon as the last such request ends.
 """
+
 from __future__ import annotations
 
 import gc

@@ -1,4 +1,5 @@
 """Logging set up once: plain text for people, or one JSON object a line for collectors."""
+
 from __future__ import annotations
 
 import json
@@ -14,9 +15,13 @@ class JsonFormatter(logging.Formatter):
     """One JSON object a line, with the job and message ids when the call gave them."""
 
     def format(self, record: logging.LogRecord) -> str:
-        entry = {"time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-                 + f".{int(record.msecs):03d}Z",
-                 "level": record.levelname, "logger": record.name, "message": record.getMessage()}
+        entry = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
         for name in CONTEXT_FIELDS:
             if hasattr(record, name):
                 entry[name] = getattr(record, name)

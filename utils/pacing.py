@@ -4,6 +4,7 @@ The one home of the rule: the worker draws its pauses from it, and the API's est
 (`/preview`, a job's ETA, the /app page's words) are computed from the same numbers, so what
 the page promises and what the worker does cannot drift apart.
 """
+
 from __future__ import annotations
 
 import random
@@ -18,6 +19,7 @@ SEND_SECONDS = 5.0
 @dataclass(frozen=True)
 class Delays:
     """A random pause between `low` and `high` seconds, longer after every `every` messages."""
+
     low: float
     high: float
     every: int = 0
@@ -25,7 +27,7 @@ class Delays:
     long_high: float = 0.0
 
     @classmethod
-    def for_channel(cls, settings, channel: str) -> "Delays":
+    def for_channel(cls, settings, channel: str) -> Delays:
         """The pauses of a transport or job channel (a job is paced by its first transport).
 
         SMS has its own, slower delays: Android and carriers throttle far below WhatsApp.
@@ -34,8 +36,9 @@ class Delays:
             low, high = settings.sms_min_delay, settings.sms_max_delay
         else:
             low, high = settings.min_delay, settings.max_delay
-        return cls(low, high, settings.long_pause_every, settings.long_pause_min,
-                   settings.long_pause_max)
+        return cls(
+            low, high, settings.long_pause_every, settings.long_pause_min, settings.long_pause_max
+        )
 
     def seconds_per_message(self) -> float:
         """The mean time one message takes: its share of the pauses plus the send itself."""
@@ -56,12 +59,18 @@ class Delays:
             summary = f"One message every {_span(self.low, self.high)} seconds"
             if self.every and self.long_high > 0:
                 pause = _span(self.long_low, self.long_high)
-                summary += (f", with a longer break of {pause} seconds after every "
-                            f"{self.every} messages")
+                summary += (
+                    f", with a longer break of {pause} seconds after every {self.every} messages"
+                )
             summary += ", so it looks like a person typing and not like a robot."
-        return {"min_delay": self.low, "max_delay": self.high, "long_pause_every": self.every,
-                "long_pause_min": self.long_low, "long_pause_max": self.long_high,
-                "summary": summary}
+        return {
+            "min_delay": self.low,
+            "max_delay": self.high,
+            "long_pause_every": self.every,
+            "long_pause_min": self.long_low,
+            "long_pause_max": self.long_high,
+            "summary": summary,
+        }
 
 
 class Pacer:

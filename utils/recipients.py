@@ -3,6 +3,7 @@
 Numbers are normalised to E.164, duplicates (after normalising) and invalid numbers are set
 aside with the row they came from, and the template is rendered per recipient.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -45,12 +46,14 @@ def check_template(template: str, columns) -> None:
     if len(template) > MAX_MESSAGE_CHARS:
         raise RecipientError(
             f"The message is {len(template):,} characters; the limit is {MAX_MESSAGE_CHARS:,}.",
-            [{"field": "message", "message": "too long"}])
+            [{"field": "message", "message": "too long"}],
+        )
     occurrences = compile_template(template).occurrences
     if occurrences > MAX_PLACEHOLDERS:
         raise RecipientError(
             f"The message has {occurrences:,} placeholders; the limit is {MAX_PLACEHOLDERS}.",
-            [{"field": "message", "message": "too many placeholders"}])
+            [{"field": "message", "message": "too many placeholders"}],
+        )
     known = set(columns) | {"phone"}
     unknown = [name for name in placeholders(template) if name not in known]
     if unknown:
@@ -58,11 +61,13 @@ def check_template(template: str, columns) -> None:
         raise RecipientError(
             f"The message uses {', '.join(f'{{{u}}}' for u in unknown)}, which names no column."
             f" Available: {available}.",
-            [{"field": "message", "message": f"unknown placeholder {{{u}}}"} for u in unknown])
+            [{"field": "message", "message": f"unknown placeholder {{{u}}}"} for u in unknown],
+        )
 
 
-def build_recipients(lists: list[ContactList], template: str, channel: str,
-                     default_country: str | None) -> Built:
+def build_recipients(
+    lists: list[ContactList], template: str, channel: str, default_country: str | None
+) -> Built:
     """Normalise, de-duplicate and render every contact of `lists`, in order."""
     built, seen, total = Built(), set(), 0
     compiled = compile_template(template)
@@ -93,8 +98,11 @@ def build_recipients(lists: list[ContactList], template: str, channel: str,
             if total > MAX_JOB_CHARS:
                 raise _job_too_big()
             seen.add(phone)
-            built.recipients.append(Recipient(phone=phone, text=text, channel=channel,
-                                              name=variables["name"], row=contact.row))
+            built.recipients.append(
+                Recipient(
+                    phone=phone, text=text, channel=channel, name=variables["name"], row=contact.row
+                )
+            )
     return built
 
 
@@ -117,6 +125,8 @@ def _variables(cells: dict[str, str], used: list[str], phone: str) -> dict[str, 
 
 
 def _job_too_big() -> RecipientError:
-    message = (f"The messages of this job add up to more than {MAX_JOB_CHARS:,} characters, "
-               "the most one job can hold; shorten the message or split the list.")
+    message = (
+        f"The messages of this job add up to more than {MAX_JOB_CHARS:,} characters, "
+        "the most one job can hold; shorten the message or split the list."
+    )
     return RecipientError(message, [{"field": "message", "message": "job too large"}])

@@ -3,6 +3,7 @@
 Contact lists and their attachments are other people's data; keeping them for ever is a
 liability. The worker calls `sweep_attachments` while it is idle; nothing here knows Flask.
 """
+
 from __future__ import annotations
 
 import logging
@@ -31,8 +32,9 @@ def sweep_attachments(queue, upload_dir: str, retention_days: float, now: float)
         target = Path(path).resolve()
         if folder not in target.parents:
             # Not a file this service stored (UPLOAD_DIR moved?): forget it, never delete it.
-            log.warning("attachment of job %s is outside %s; left in place: %s",
-                        job["id"], folder, target)
+            log.warning(
+                "attachment of job %s is outside %s; left in place: %s", job["id"], folder, target
+            )
             continue
         target.unlink(missing_ok=True)
         log.info("deleted the attachment of job %s after %g days", job["id"], retention_days)

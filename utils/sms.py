@@ -2,12 +2,14 @@
 
 Carriers bill and Android rate-limits by part, so the count is shown before a job starts.
 """
+
 from __future__ import annotations
 
 # The GSM 03.38 default alphabet, and the extension table whose characters take two septets.
 GSM7_BASIC = set(
     "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞ\x1bÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
-    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà")
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
 GSM7_EXTENDED = set("^{}\\[~]|€\f")
 
 

@@ -73,8 +73,9 @@ class Compiled:
     def length(self, variables: dict[str, str]) -> int:
         """The length `fill(variables)` would have; a missing variable raises TemplateError."""
         try:
-            return self.literal_length + sum(n * len(variables[name])
-                                             for name, n in self.counts.items())
+            return self.literal_length + sum(
+                n * len(variables[name]) for name, n in self.counts.items()
+            )
         except KeyError as exc:
             raise TemplateError(exc.args[0]) from None
 
@@ -103,8 +104,7 @@ def compile_template(template: str) -> Compiled:
     if not names:
         return Compiled(len(render(template, {})), {}, 0, render(template, {}), None)
     length = sum(len(text) for text, name in _tokens(template) if name is None)
-    return Compiled(length, dict(Counter(names)), len(names), "".join(literal),
-                    itemgetter(*names))
+    return Compiled(length, dict(Counter(names)), len(names), "".join(literal), itemgetter(*names))
 
 
 @lru_cache(maxsize=32)
@@ -118,7 +118,7 @@ def _scan(template: str):
     pos = 0
     for match in _TOKEN.finditer(template):
         if match.start() > pos:
-            yield template[pos:match.start()], None
+            yield template[pos : match.start()], None
         token = match.group(0)
         name = normalize_name(match.group(1)) if match.group(1) is not None else ""
         if token in ("{{", "}}"):

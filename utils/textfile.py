@@ -18,11 +18,19 @@ _DELIMITERS = ",;\t|"
 # A few KB of lines say as much about the delimiter.
 _SNIFF_CHARS = 4096
 _SIGNATURES = {
-    b"\x89PNG": "a PNG image", b"\xff\xd8\xff": "a JPEG image", b"GIF8": "a GIF image",
-    b"%PDF": "a PDF document", b"PK\x03\x04": "an Excel .xlsx or other ZIP file",
-    b"\xd0\xcf\x11\xe0": "an old Excel .xls or Word file", b"\x1f\x8b": "a GZIP archive",
-    b"Rar!": "a RAR archive", b"7z\xbc\xaf": "a 7-Zip archive", b"RIFF": "a media file",
-    b"ID3": "an MP3 file", b"\x7fELF": "a program", b"{\\rtf": "an RTF document",
+    b"\x89PNG": "a PNG image",
+    b"\xff\xd8\xff": "a JPEG image",
+    b"GIF8": "a GIF image",
+    b"%PDF": "a PDF document",
+    b"PK\x03\x04": "an Excel .xlsx or other ZIP file",
+    b"\xd0\xcf\x11\xe0": "an old Excel .xls or Word file",
+    b"\x1f\x8b": "a GZIP archive",
+    b"Rar!": "a RAR archive",
+    b"7z\xbc\xaf": "a 7-Zip archive",
+    b"RIFF": "a media file",
+    b"ID3": "an MP3 file",
+    b"\x7fELF": "a program",
+    b"{\\rtf": "an RTF document",
 }
 _NOT_TEXT = "This does not look like a text/CSV file ({})."
 
@@ -74,7 +82,7 @@ def _lines(text: str, size: int) -> str:
     mislead the Sniffer."""
     sample = text[:size]
     if "\n" in sample or "\r" in sample:
-        sample = sample[:max(sample.rfind("\n"), sample.rfind("\r")) + 1]
+        sample = sample[: max(sample.rfind("\n"), sample.rfind("\r")) + 1]
     return sample
 
 

@@ -3,6 +3,7 @@
 Modules are imported only when their channel is asked for, so an SMS worker never loads
 Selenium and a WhatsApp worker never loads the gateway client.
 """
+
 from __future__ import annotations
 
 import importlib

@@ -4,6 +4,7 @@ The worker asks while idle and during the pause between two sends, never in the 
 
 Kept apart from the loop: it is a nicety that never stops sending, polled batch by batch.
 """
+
 from __future__ import annotations
 
 import logging
@@ -22,8 +23,9 @@ BATCH = 20
 class DeliveryTracker:
     """Walks a channel's sent rows batch by batch and marks the delivered ones."""
 
-    def __init__(self, queue, transport: Transport, clock,
-                 poll_every: float = DELIVERY_POLL_EVERY, ctx=None):
+    def __init__(
+        self, queue, transport: Transport, clock, poll_every: float = DELIVERY_POLL_EVERY, ctx=None
+    ):
         self.queue, self.clock, self.channel = queue, clock, transport.channel
         # None for a channel without reports (WhatsApp): every call here is then a no-op.
         self.reports = transport if isinstance(transport, ReportsDelivery) else None
@@ -43,7 +45,8 @@ class DeliveryTracker:
             return
         self.next_poll = now + self.poll_every
         rows = self.queue.sent_awaiting_delivery(
-            self.channel, now - self.reports.delivery_window, BATCH, self.cursor)
+            self.channel, now - self.reports.delivery_window, BATCH, self.cursor
+        )
         # Batch by batch through the sent rows, then from the start again.
         self.cursor = rows[-1]["id"] if len(rows) == BATCH else 0
         if not rows:

@@ -3,6 +3,7 @@
 Transports raise these; `decide()` turns one into what the queue records. The class says
 whether anything may have left: only errors that certainly sent nothing are ever retried.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 
 class SendError(Exception):
     """Base: a send did not end in a confirmed message. `code` is the contract's error code."""
+
     code = "send_failed"
 
     def __init__(self, detail: str = "", code: str | None = None):
@@ -35,6 +37,7 @@ class SessionLostError(SendError):
 
     The message goes back to the queue without burning an attempt and the channel waits.
     """
+
     code = "session_lost"
 
 
@@ -44,16 +47,19 @@ class GatewayDownError(SessionLostError):
 
 class ConfigurationError(SessionLostError):
     """The channel refuses us (wrong password): sending stops until a person fixes it."""
+
     code = "gateway_unauthorized"
 
 
 class UncertainSendError(SendError):
     """The send may have gone out but was not confirmed: verify, never blindly resend."""
+
     code = "send_not_confirmed"
 
 
 class TransportBroken(SendError):
     """The browser or the connection died mid-way; `may_have_sent` says if the click happened."""
+
     code = "session_lost"
 
     def __init__(self, detail: str = "", may_have_sent: bool = False):
@@ -64,18 +70,21 @@ class TransportBroken(SendError):
 @dataclass(frozen=True)
 class Outcome:
     """What to record for a failed send: `action` is retry, fail, release or verify."""
+
     action: str
     code: str
     at: float | None = None
 
 
-def decide(error: SendError, attempts: int, max_attempts: int, now: float,
-           backoff: float) -> Outcome:
+def decide(
+    error: SendError, attempts: int, max_attempts: int, now: float, backoff: float
+) -> Outcome:
     """Turn a send error into what the queue records, from its class and the attempts so far."""
     if isinstance(error, PermanentSendError):
         return Outcome("fail", error.code)
     if isinstance(error, UncertainSendError) or (
-            isinstance(error, TransportBroken) and error.may_have_sent):
+        isinstance(error, TransportBroken) and error.may_have_sent
+    ):
         return Outcome("verify", error.code)
     if isinstance(error, (SessionLostError, TransportBroken)):
         return Outcome("release", error.code)

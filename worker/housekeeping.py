@@ -3,6 +3,7 @@
 The API is stateless and runs no background work, so the long-lived worker does it, between
 sends only, never holding a message back.
 """
+
 from __future__ import annotations
 
 import logging
@@ -28,7 +29,8 @@ class Housekeeping:
             return
         self.next_run = now + self.every
         try:
-            sweep_attachments(self.queue, self.settings.upload_dir,
-                              self.settings.attachment_retention_days, now)
+            sweep_attachments(
+                self.queue, self.settings.upload_dir, self.settings.attachment_retention_days, now
+            )
         except OSError as exc:  # a file we may not delete: say so, keep sending
             log.warning("could not delete expired attachments: %s", exc)

@@ -5,6 +5,7 @@ before anything new is claimed; after a send that failed past the click, that on
 Both record a message found sent the same way: with the id the channel knows it by, so a
 delivery report can still reach it.
 """
+
 from __future__ import annotations
 
 import logging
@@ -35,8 +36,7 @@ class Recovery:
             except SessionLostError as exc:
                 log.warning("recovery paused: %s", exc, extra=self.ctx())
                 return False
-            log.info("recovered message %s: %s", message["id"], verdict,
-                     extra=self.ctx(message))
+            log.info("recovered message %s: %s", message["id"], verdict, extra=self.ctx(message))
             if verdict == "sent":
                 self.mark_sent(message)
             elif verdict == "not_sent":
@@ -52,8 +52,9 @@ class Recovery:
         except SessionLostError:
             raise
         except Exception as exc:  # the channel answered but cannot tell: nobody knows
-            log.warning("could not verify message %s: %s", message["id"], exc,
-                        extra=self.ctx(message))
+            log.warning(
+                "could not verify message %s: %s", message["id"], exc, extra=self.ctx(message)
+            )
             return "unknown"
 
     def mark_sent(self, message: ClaimedMessage) -> None:

@@ -3,6 +3,7 @@
 systemd sets NOTIFY_SOCKET for Type=notify services; we send READY, WATCHDOG, STATUS and
 STOPPING datagrams to it so `systemctl status` says what the worker does.
 """
+
 from __future__ import annotations
 
 import socket

@@ -7,6 +7,7 @@ now"). Optional abilities are protocols of their own, declared by implementing t
 ReportsDelivery)`, never a channel's name. A third channel is one module with a class of this
 shape, plus its line in worker/channels.py.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ REFUSED = "refused"  # the channel refuses our credentials: a person must act
 @dataclass(frozen=True)
 class SessionState:
     """Whether the channel can send now; a QR image when a login is needed."""
+
     state: str
     detail: str = ""
     qr_png: bytes | None = None
@@ -32,6 +34,7 @@ class SessionState:
 @dataclass(frozen=True)
 class SendResult:
     """A confirmed send: the channel's id for it, and whether it is already delivered."""
+
     provider_id: str | None = None
     delivered: bool = False
 
@@ -39,6 +42,7 @@ class SendResult:
 @dataclass(frozen=True)
 class Traits:
     """How a channel shows that it cannot send, on its jobs and on its worker."""
+
     # The job status while a person must act (log in, fix the phone).
     waiting_status: str
     # The worker state while the channel is unreachable.
@@ -52,6 +56,7 @@ class Traits:
 @dataclass(frozen=True)
 class Inbound:
     """A message someone sent us, as a channel read it (room for replies: issue 13)."""
+
     phone: str
     text: str
     received_at: float
@@ -60,6 +65,7 @@ class Inbound:
 
 class Transport(Protocol):
     """A channel opens itself when first asked (and again after `close`)."""
+
     channel: str
     traits: Traits
 
@@ -79,6 +85,7 @@ class Transport(Protocol):
 @runtime_checkable
 class ReportsDelivery(Protocol):
     """A channel whose provider reports when a sent message reached the phone."""
+
     # Seconds after sending during which a report is still looked for.
     delivery_window: float
 
@@ -98,5 +105,6 @@ class ReceivesMessages(Protocol):
 
 
 WAITS_FOR_LOGIN = Traits(JobStatus.WAITING_FOR_LOGIN, "disconnected", park_when_unavailable=False)
-WAITS_FOR_GATEWAY = Traits(JobStatus.WAITING_FOR_GATEWAY, "gateway_down",
-                           park_when_unavailable=True)
+WAITS_FOR_GATEWAY = Traits(
+    JobStatus.WAITING_FOR_GATEWAY, "gateway_down", park_when_unavailable=True
+)

@@ -5,6 +5,7 @@ It reads like the contract: recover what a crash left in `sending`, then while n
 within a second. One broad `except` sits at the message boundary: a failing message never
 kills the daemon; a broken database does (the caller exits non-zero and systemd restarts us).
 """
+
 from __future__ import annotations
 
 import logging
@@ -14,15 +15,21 @@ import time
 
 from message_queue import Queue, fallback_transport
 from message_queue.messages import ClaimedMessage
-
-from . import transport as t
 from utils.pacing import Delays, Pacer
 
+from . import transport as t
 from .delay import wait
 from .deliveries import DELIVERY_POLL_EVERY, DeliveryTracker
+from .errors import (
+    ConfigurationError,
+    RetryableSendError,
+    SendError,
+    SessionLostError,
+    TransportBroken,
+    UncertainSendError,
+    decide,
+)
 from .housekeeping import Housekeeping
-from .errors import (ConfigurationError, RetryableSendError, SendError, SessionLostError,
-                     TransportBroken, UncertainSendError, decide)
 from .recovery import Recovery
 from .systemd import Notifier
 
@@ -37,10 +44,20 @@ SESSION_RECHECK = 5.0
 class Worker:
     """Sends the queue's messages of one channel through one transport."""
 
-    def __init__(self, settings, queue: Queue, transport: t.Transport, stop: threading.Event,
-                 *, clock=time.time, rng: random.Random | None = None,
-                 notifier: Notifier | None = None, idle_poll: float = 1.0,
-                 session_poll: float = 2.0, delivery_poll: float = DELIVERY_POLL_EVERY):
+    def __init__(
+        self,
+        settings,
+        queue: Queue,
+        transport: t.Transport,
+        stop: threading.Event,
+        *,
+        clock=time.time,
+        rng: random.Random | None = None,
+        notifier: Notifier | None = None,
+        idle_poll: float = 1.0,
+        session_poll: float = 2.0,
+        delivery_poll: float = DELIVERY_POLL_EVERY,
+    ):
         self.settings, self.queue, self.transport, self.stop = settings, queue, transport, stop
         self.channel, self.worker_id = transport.channel, settings.worker_id
         self.traits = transport.traits
@@ -54,8 +71,12 @@ class Worker:
         self.logged_in = False
         self.ready_sent = False
         # (state, job, detail, when) of the last heartbeat written; run() writes `starting`.
-        self._last_beat: tuple[str, str | None, str | None, float] = ("starting", None, None,
-                                                                      float("-inf"))
+        self._last_beat: tuple[str, str | None, str | None, float] = (
+            "starting",
+            None,
+            None,
+            float("-inf"),
+        )
         self._last_qr: bytes | None = None
         self._down_streak = 0
         self._session_checked_at = float("-inf")
@@ -137,8 +158,13 @@ class Worker:
     def on_session_down(self, state: t.SessionState) -> None:
         """Nothing may be sent: park this channel's jobs and say what a person must do."""
         if self.logged_in or self._last_beat[0] == "starting":
-            log.warning("%s channel cannot send: %s %s", self.channel, state.state, state.detail,
-                        extra=self._ctx())
+            log.warning(
+                "%s channel cannot send: %s %s",
+                self.channel,
+                state.state,
+                state.detail,
+                extra=self._ctx(),
+            )
         self.logged_in = False
         if state.state == t.QR_REQUIRED:
             self.queue.set_channel_waiting(self.channel, self.traits.waiting_status)
@@ -174,8 +200,9 @@ class Worker:
         except SendError as exc:
             self.record_failure(message, exc)
         except Exception as exc:  # an unforeseen error: the message may or may not be out
-            log.exception("unexpected error sending message %s", message["id"],
-                          extra=self._ctx(message))
+            log.exception(
+                "unexpected error sending message %s", message["id"], extra=self._ctx(message)
+            )
             self.record_failure(message, UncertainSendError(repr(exc)))
         else:
             self.queue.mark_sent(message["id"], self.worker_id, result.provider_id)
@@ -187,10 +214,17 @@ class Worker:
     def record_failure(self, message: ClaimedMessage, error: SendError) -> None:
         """Retry, fail, release or verify the message, as the error's class decides."""
         now = self.clock()
-        outcome = decide(error, message["attempts"], self.settings.max_attempts, now,
-                         self.settings.retry_backoff)
-        log.warning("message %s: %s (%s) -> %s", message["id"], error.code, error, outcome.action,
-                    extra=self._ctx(message))
+        outcome = decide(
+            error, message["attempts"], self.settings.max_attempts, now, self.settings.retry_backoff
+        )
+        log.warning(
+            "message %s: %s (%s) -> %s",
+            message["id"],
+            error.code,
+            error,
+            outcome.action,
+            extra=self._ctx(message),
+        )
         mid, me = message["id"], self.worker_id
         if outcome.action == "fail":
             fallback = fallback_transport(message["job_channel"], outcome.code)
@@ -243,13 +277,17 @@ class Worker:
 
     # --- bookkeeping ---------------------------------------------------------------------
 
-    def heartbeat(self, state: str, job_id: str | None = None, detail: str | None = None,
-                  force: bool = False) -> None:
+    def heartbeat(
+        self, state: str, job_id: str | None = None, detail: str | None = None, force: bool = False
+    ) -> None:
         """Tell the queue we are alive; unchanged states are written every few seconds only."""
         now = self.clock()
         last_state, last_job, last_detail, at = self._last_beat
-        if not force and (state, job_id, detail) == (last_state, last_job, last_detail) \
-                and now - at < HEARTBEAT_EVERY:
+        if (
+            not force
+            and (state, job_id, detail) == (last_state, last_job, last_detail)
+            and now - at < HEARTBEAT_EVERY
+        ):
             return
         self.queue.heartbeat(self.worker_id, self.channel, state, job_id, detail)
         self._last_beat = (state, job_id, detail, now)

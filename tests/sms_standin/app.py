@@ -14,7 +14,7 @@ import secrets
 import socket
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
@@ -44,7 +44,7 @@ def _digits(phone) -> str:
 
 
 def _iso(wall: float) -> str:
-    return datetime.fromtimestamp(wall, timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.fromtimestamp(wall, UTC).isoformat(timespec="milliseconds")
 
 
 def _overall(states: list[str]) -> str:
@@ -64,12 +64,14 @@ def parse_send(body, skip_validation: bool, bad_phone: str, device_id: str) -> d
         raise BadRequest("Failed to convert request body to class PostMessageRequest")
     msg_id, legacy, text_message = body.get("id"), body.get("message"), body.get("textMessage")
     phones, ttl = body.get("phoneNumbers"), body.get("ttl")
-    if (msg_id is not None and not isinstance(msg_id, str)) \
-            or (legacy is not None and not isinstance(legacy, str)) \
-            or (text_message is not None and not isinstance(text_message, dict)) \
-            or not isinstance(phones, (list, type(None))) \
-            or not all(isinstance(p, str) for p in phones or []) \
-            or (ttl is not None and (not isinstance(ttl, int) or isinstance(ttl, bool))):
+    if (
+        (msg_id is not None and not isinstance(msg_id, str))
+        or (legacy is not None and not isinstance(legacy, str))
+        or (text_message is not None and not isinstance(text_message, dict))
+        or not isinstance(phones, (list, type(None)))
+        or not all(isinstance(p, str) for p in phones or [])
+        or (ttl is not None and (not isinstance(ttl, int) or isinstance(ttl, bool)))
+    ):
         raise BadRequest("Failed to convert request body to class PostMessageRequest")
     kinds = [k for k in (text_message, body.get("dataMessage"), legacy) if k is not None]
     if not kinds:
@@ -89,14 +91,21 @@ def parse_send(body, skip_validation: bool, bad_phone: str, device_id: str) -> d
         raise BadRequest("message already expired")
     if body.get("deviceId") not in (None, device_id):
         raise BadRequest("Invalid device ID")
-    invalid = set() if skip_validation else {
-        p for p in phones if not PHONE.fullmatch(re.sub(r"[\s().-]", "", p))}
+    invalid = (
+        set()
+        if skip_validation
+        else {p for p in phones if not PHONE.fullmatch(re.sub(r"[\s().-]", "", p))}
+    )
     if invalid and bad_phone == "reject":
         raise BadRequest(f"Invalid phone number: {sorted(invalid)[0]}")
-    return {"id": msg_id if msg_id is not None else secrets.token_urlsafe(16)[:21],
-            "text": text, "phones": list(phones), "invalid": invalid,
-            "with_report": body.get("withDeliveryReport") is not False,  # the app's default: true
-            "is_encrypted": bool(body.get("isEncrypted"))}
+    return {
+        "id": msg_id if msg_id is not None else secrets.token_urlsafe(16)[:21],
+        "text": text,
+        "phones": list(phones),
+        "invalid": invalid,
+        "with_report": body.get("withDeliveryReport") is not False,  # the app's default: true
+        "is_encrypted": bool(body.get("isEncrypted")),
+    }
 
 
 class _Message:
@@ -125,12 +134,17 @@ class _Message:
             for step in range(self._steps(time.monotonic()) + 1):
                 recipients = [plan[min(step, len(plan) - 1)] for plan in self.plans]
                 states.setdefault(_overall(recipients), step * self.step)
-        body = {"id": self.id, "deviceId": device_id, "state": _overall(recipients),
-                "isHashed": False, "isEncrypted": self.is_encrypted}
+        body = {
+            "id": self.id,
+            "deviceId": device_id,
+            "state": _overall(recipients),
+            "isHashed": False,
+            "isEncrypted": self.is_encrypted,
+        }
         if content:
             body["textMessage"] = {"text": self.text}
         body["recipients"] = []
-        for phone, state, error in zip(self.phones, recipients, self.errors):
+        for phone, state, error in zip(self.phones, recipients, self.errors, strict=True):
             recipient = {"phoneNumber": phone, "state": state}
             if state == "Failed":  # the app's JSON leaves out null fields
                 recipient["error"] = error
@@ -217,9 +231,12 @@ class GatewayState:
     # --- the gateway itself --------------------------------------------------------------
     def check_auth(self, auth) -> bool:
         with self.lock:
-            return (auth is not None and auth.type == "basic"
-                    and secrets.compare_digest(str(auth.username).encode(), self.username.encode())
-                    and secrets.compare_digest(str(auth.password).encode(), self.password.encode()))
+            return (
+                auth is not None
+                and auth.type == "basic"
+                and secrets.compare_digest(str(auth.username).encode(), self.username.encode())
+                and secrets.compare_digest(str(auth.password).encode(), self.password.encode())
+            )
 
     def health_body(self) -> dict:
         """The /health JSON, with check names and units as the app reports them."""
@@ -227,18 +244,34 @@ class GatewayState:
             health = self.health
 
         def check(status, value, unit, description):
-            return {"status": status, "observedValue": value, "observedUnit": unit,
-                    "description": description}
-        return {"status": health, "version": VERSION, "releaseId": RELEASE_ID, "checks": {
-            "messages:failed": check("pass", 0, "messages", "Failed messages for last hour"),
-            "connection:status": check("fail" if health == "fail" else "pass",
-                                       0 if health == "fail" else 1, "boolean",
-                                       "Internet connection status"),
-            "battery:level": check("warn" if health == "warn" else "pass",
-                                   20 if health == "warn" else 80, "percent",
-                                   "Battery level in percent"),
-            "battery:charging": check("pass", 2, "flags", "Is the phone charging?"),
-        }}
+            return {
+                "status": status,
+                "observedValue": value,
+                "observedUnit": unit,
+                "description": description,
+            }
+
+        return {
+            "status": health,
+            "version": VERSION,
+            "releaseId": RELEASE_ID,
+            "checks": {
+                "messages:failed": check("pass", 0, "messages", "Failed messages for last hour"),
+                "connection:status": check(
+                    "fail" if health == "fail" else "pass",
+                    0 if health == "fail" else 1,
+                    "boolean",
+                    "Internet connection status",
+                ),
+                "battery:level": check(
+                    "warn" if health == "warn" else "pass",
+                    20 if health == "warn" else 80,
+                    "percent",
+                    "Battery level in percent",
+                ),
+                "battery:charging": check("pass", 2, "flags", "Is the phone charging?"),
+            },
+        }
 
     def submit(self, body, skip_validation: bool) -> tuple[int, dict]:
         """Take a send request: (202, state), (400 or 409, {"message": ...})."""
@@ -257,18 +290,32 @@ class GatewayState:
                     continue
                 kind, reason = self._take_fault(phone)
                 lost = lost or kind == "lose"
-                plans.append({"fail": ["Pending", "Processed", "Failed"],
-                              "stick": ["Pending", "Processed"]}.get(kind, (
-                    ["Pending", "Processed", "Sent", "Delivered"] if fields["with_report"]
-                    else ["Pending", "Processed", "Sent"])))
+                plans.append(
+                    {
+                        "fail": ["Pending", "Processed", "Failed"],
+                        "stick": ["Pending", "Processed"],
+                    }.get(
+                        kind,
+                        (
+                            ["Pending", "Processed", "Sent", "Delivered"]
+                            if fields["with_report"]
+                            else ["Pending", "Processed", "Sent"]
+                        ),
+                    )
+                )
                 errors.append(f"Send result: {reason}" if kind == "fail" else None)
             message = _Message(fields, plans, errors, self.step_delay)
             if not lost:  # a lost message leaves its id free: the phone never stored it
                 self._messages[message.id] = message
             for phone in message.phones:
                 (self._lost if lost else self._accepted).append(
-                    {"id": message.id, "phone": phone, "text": message.text,
-                     "at": message.born_wall})
+                    {
+                        "id": message.id,
+                        "phone": phone,
+                        "text": message.text,
+                        "at": message.born_wall,
+                    }
+                )
             return 202, message.view(self.device_id)
 
     def view(self, msg_id: str) -> dict | None:
@@ -356,8 +403,9 @@ def create_app(state: GatewayState) -> Flask:
         try:
             body = json.loads(request.get_data(as_text=True))
         except ValueError as exc:
-            return jsonify(message=f"Failed to convert request body to class "
-                                   f"PostMessageRequest: {exc}"), 400
+            return jsonify(
+                message=f"Failed to convert request body to class PostMessageRequest: {exc}"
+            ), 400
         status, payload = state.submit(body, skip == "true")
         return jsonify(payload), status
 
@@ -376,13 +424,13 @@ def create_app(state: GatewayState) -> Flask:
     # --- controls for tests in other processes (curl-able) ----------------------------
     controls = {
         "fail_with": lambda a: state.fail_with(a.get("status"), a.get("body")),
-        "fail_message": lambda a: state.add_fault("fail", a["phone"],
-                                                  a.get("reason", DEFAULT_REASON)),
+        "fail_message": lambda a: state.add_fault(
+            "fail", a["phone"], a.get("reason", DEFAULT_REASON)
+        ),
         "lose_message": lambda a: state.add_fault("lose", a["phone"]),
         "stick_in_processed": lambda a: state.add_fault("stick", a["phone"]),
         "hang": lambda a: state.hang(a.get("seconds", 0)),
-        "credentials": lambda a: state.configure(username=a["username"],
-                                                 password=a["password"]),
+        "credentials": lambda a: state.configure(username=a["username"], password=a["password"]),
         "health": lambda a: state.configure(health=a["status"]),
         "config": lambda a: state.configure(**a),
         "reset": lambda a: state.reset(),
@@ -419,6 +467,7 @@ def create_app(state: GatewayState) -> Flask:
             if not path.startswith("/_standin/"):
                 state.log_request(method, path, int(status.split()[0]))
             return start_response(status, headers, exc_info)
+
         return wsgi_app(environ, start)
 
     app.wsgi_app = logged
@@ -484,8 +533,12 @@ class GatewayServer:
         except SystemExit:  # werkzeug exits when it cannot bind; a test wants an error
             raise OSError(f"sms stand-in: cannot listen on 127.0.0.1:{self.port}") from None
         self._server, self.port = server, server.server_port
-        self._thread = threading.Thread(target=server.serve_forever, daemon=True,
-                                        kwargs={"poll_interval": 0.05}, name="sms-standin")
+        self._thread = threading.Thread(
+            target=server.serve_forever,
+            daemon=True,
+            kwargs={"poll_interval": 0.05},
+            name="sms-standin",
+        )
         self._thread.start()
 
     def _close(self) -> None:

@@ -5,7 +5,8 @@ real site (see shared/reference/whatsapp-web-dom.md), so a Selenium sender writt
 the real locators runs on it unchanged:
 
 - QR landing: ``div[data-ref] > canvas[aria-label='Scan this QR code to link a device!']``
-- app shell: ``#side``, ``#pane-side``, ``div[aria-label='Chat list']``, ``span[data-icon='search']``
+- app shell: ``#side``, ``#pane-side``, ``div[aria-label='Chat list']``,
+  ``span[data-icon='search']``
 - chat (``/send?phone=&text=``): ``#main``; compose box ``#main footer
   div.lexical-rich-text-input > div[contenteditable='true'][role='textbox'][data-tab='10']``
   with ``aria-placeholder='Type a message'``; send ``button[aria-label='Send'] >
@@ -13,8 +14,9 @@ the real locators runs on it unchanged:
   ``div[aria-label='Attach'] > span[data-icon='plus-rounded']``
 - attach menu: ``input[type='file'][accept='image/*,video/mp4,video/3gpp,video/quicktime']``
   and ``input[type='file'][accept='*']`` (hidden, as on the real site)
-- media preview: ``div[aria-label='Add a caption'][contenteditable='true'][data-lexical-editor='true']``
-  and ``div[role='button'][aria-label='Send'] > span[data-icon='wds-ic-send-filled']``
+- media preview: ``div[aria-label='Add a caption'][contenteditable='true']
+  [data-lexical-editor='true']`` and ``div[role='button'][aria-label='Send'] >
+  span[data-icon='wds-ic-send-filled']``
 - bubbles: ``div.message-out`` with ``span.selectable-text`` and a tick
   ``span[data-icon='msg-time']`` turning into ``span[data-icon='msg-check']``
 - modals: ``div[data-animate-modal-popup='true']`` with a last ``div[role='button']``

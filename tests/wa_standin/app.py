@@ -121,10 +121,15 @@ class StandinState:
 
     def snapshot(self) -> dict:
         with self.lock:
-            return {"version": self.version, "logged_in": self.logged_in,
-                    "session": self.session,
-                    "use_here": self.use_here_conflict, "qr": self.qr_payload(),
-                    "tick_delay": self.tick_delay, "never_tick": self.never_tick}
+            return {
+                "version": self.version,
+                "logged_in": self.logged_in,
+                "session": self.session,
+                "use_here": self.use_here_conflict,
+                "qr": self.qr_payload(),
+                "tick_delay": self.tick_delay,
+                "never_tick": self.never_tick,
+            }
 
     def is_invalid(self, phone: str) -> bool:
         with self.lock:
@@ -133,8 +138,13 @@ class StandinState:
     def record(self, phone, text, attachment=None, caption=None) -> dict:
         """Store one received message and return it (as ``messages()`` shows it)."""
         with self.lock:
-            message = {"phone": phone, "text": text, "attachment": attachment,
-                       "caption": caption, "at": time.time()}
+            message = {
+                "phone": phone,
+                "text": text,
+                "attachment": attachment,
+                "caption": caption,
+                "at": time.time(),
+            }
             # Internal: was it "acknowledged"? Chat history shows a tick only then.
             self._messages.append({**message, "_acked": not self.never_tick})
             return message
@@ -158,8 +168,13 @@ def create_app(state: StandinState) -> Flask:
             invalid = state.is_invalid(phone)
             history = [] if invalid else state.messages(phone, internal=True)
             chat = {"phone": phone, "text": text, "invalid": invalid, "history": history}
-        return render_template("page.html", s=snap, chat=chat, boot_delay=state.boot_delay,
-                               chats=sorted({m["phone"] for m in state.messages()}))
+        return render_template(
+            "page.html",
+            s=snap,
+            chat=chat,
+            boot_delay=state.boot_delay,
+            chats=sorted({m["phone"] for m in state.messages()}),
+        )
 
     @app.get("/favicon.ico")
     def favicon():
@@ -263,11 +278,13 @@ class StandinServer:
 
     def __init__(self, **options):
         self.state = StandinState(**options)
-        self._server = make_server("127.0.0.1", 0, create_app(self.state), threaded=True,
-                                   request_handler=_QuietHandler)
+        self._server = make_server(
+            "127.0.0.1", 0, create_app(self.state), threaded=True, request_handler=_QuietHandler
+        )
         self.url = f"http://127.0.0.1:{self._server.server_port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
-                                        name="wa-standin")
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, daemon=True, name="wa-standin"
+        )
         self._thread.start()
 
     def stop(self) -> None:

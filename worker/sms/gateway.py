@@ -4,6 +4,7 @@ Each HTTP outcome becomes one exception class, so the SMS transport can decide w
 for the message. Tolerant of older apps (`/message` path, `message` body field) and of
 fields and states it does not know. Every call has a timeout.
 """
+
 from __future__ import annotations
 
 import requests
@@ -16,7 +17,10 @@ class GatewayError(Exception):
 
 
 class GatewayUnreachable(GatewayError):
-    """Connection refused, timeout, 5xx or an answer that is not the API: the phone, not the message."""
+    """Connection refused, timeout, 5xx or an answer that is not the API.
+
+    The phone's problem, not the message's.
+    """
 
 
 class GatewayAuthError(GatewayError):
@@ -34,8 +38,14 @@ class GatewayConflict(GatewayError):
 class SmsGateClient:
     """Talks to one phone. `timeout` is (connect, read) seconds for every request."""
 
-    def __init__(self, base_url: str, username: str, password: str,
-                 timeout: tuple[float, float] = (5.0, 15.0), session: requests.Session | None = None):
+    def __init__(
+        self,
+        base_url: str,
+        username: str,
+        password: str,
+        timeout: tuple[float, float] = (5.0, 15.0),
+        session: requests.Session | None = None,
+    ):
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.http = session or requests.Session()
@@ -43,7 +53,7 @@ class SmsGateClient:
         self.messages_path = "/messages"
 
     def health(self) -> dict:
-        """The /health body ({"status": "pass" | "warn" | "fail", "checks": ...}), whatever the code."""
+        """The /health body, whatever the code: {"status": "pass" | "warn" | "fail", "checks"}."""
         response = self._request("GET", "/health", auth=False)
         body = _json(response)
         if not isinstance(body, dict) or "status" not in body:
@@ -52,17 +62,24 @@ class SmsGateClient:
 
     def send(self, message_id: str, phone: str, text: str, ttl: int) -> dict:
         """POST one message for one recipient; its state. GatewayConflict when the id is taken."""
-        body = {"id": message_id, "textMessage": {"text": text}, "phoneNumbers": [phone],
-                "withDeliveryReport": True, "ttl": ttl}
-        response = self._request("POST", self.messages_path, json=body,
-                                 params={"skipPhoneValidation": "true"})
+        body = {
+            "id": message_id,
+            "textMessage": {"text": text},
+            "phoneNumbers": [phone],
+            "withDeliveryReport": True,
+            "ttl": ttl,
+        }
+        response = self._request(
+            "POST", self.messages_path, json=body, params={"skipPhoneValidation": "true"}
+        )
         if response.status_code == 404 and self.messages_path == "/messages":
             self.messages_path = "/message"  # an app older than 1.28
             return self.send(message_id, phone, text, ttl)
         if response.status_code == 400 and "textMessage" in body and _asks_for_message(response):
             legacy = {k: v for k, v in body.items() if k != "textMessage"} | {"message": text}
-            response = self._request("POST", self.messages_path, json=legacy,
-                                     params={"skipPhoneValidation": "true"})
+            response = self._request(
+                "POST", self.messages_path, json=legacy, params={"skipPhoneValidation": "true"}
+            )
         return self._state(response, accept=(200, 201, 202))
 
     def get(self, message_id: str) -> dict | None:
@@ -82,13 +99,19 @@ class SmsGateClient:
 
     def _request(self, method: str, path: str, auth: bool = True, **kwargs) -> requests.Response:
         try:
-            response = self.http.request(method, self.base_url + path, timeout=self.timeout,
-                                         auth=None if auth else _NoAuth(), **kwargs)
+            response = self.http.request(
+                method,
+                self.base_url + path,
+                timeout=self.timeout,
+                auth=None if auth else _NoAuth(),
+                **kwargs,
+            )
         except requests.RequestException as exc:
             raise GatewayUnreachable(f"{type(exc).__name__}: {exc}") from exc
         if response.status_code in (401, 403):
-            raise GatewayAuthError(f"the gateway refused the username or password "
-                                   f"({response.status_code})")
+            raise GatewayAuthError(
+                f"the gateway refused the username or password ({response.status_code})"
+            )
         if response.status_code >= 500 and path != "/health":
             raise GatewayUnreachable(f"the gateway answered {response.status_code}")
         return response
@@ -100,8 +123,9 @@ class SmsGateClient:
             raise GatewayRejected(_text(response))
         body = _json(response)
         if response.status_code not in accept or not isinstance(body, dict) or "state" not in body:
-            raise GatewayUnreachable(f"unexpected answer {response.status_code}: "
-                                     f"{response.text[:200]!r}")
+            raise GatewayUnreachable(
+                f"unexpected answer {response.status_code}: {response.text[:200]!r}"
+            )
         return body
 
 

@@ -4,6 +4,7 @@ Our id is the gateway's id (`<job>-<message>-<attempt>`): a POST that timed out 
 with the same id, and 409 means the phone already has it, so it is never sent twice. After a
 crash the row left `sending` is simply looked up on the phone by that id.
 """
+
 from __future__ import annotations
 
 import logging
@@ -13,16 +14,34 @@ import time
 from message_queue.messages import ClaimedMessage
 
 from .. import transport as t
-from ..errors import (ConfigurationError, GatewayDownError, PermanentSendError,
-                     RetryableSendError, TransportBroken, UncertainSendError)
-from .gateway import (FINAL_STATES, GatewayAuthError, GatewayConflict, GatewayError, GatewayRejected,
-                      GatewayUnreachable, SmsGateClient, recipient_error)
+from ..errors import (
+    ConfigurationError,
+    GatewayDownError,
+    PermanentSendError,
+    RetryableSendError,
+    TransportBroken,
+    UncertainSendError,
+)
+from .gateway import (
+    FINAL_STATES,
+    GatewayAuthError,
+    GatewayConflict,
+    GatewayError,
+    GatewayRejected,
+    GatewayUnreachable,
+    SmsGateClient,
+    recipient_error,
+)
 
 log = logging.getLogger("worker.sms")
 
 # Failures the phone or network may get over by itself; the rest are final.
-RETRYABLE_REASONS = {"RESULT_ERROR_LIMIT_EXCEEDED", "RESULT_ERROR_GENERIC_FAILURE",
-                     "RESULT_ERROR_NO_SERVICE", "RESULT_ERROR_RADIO_OFF"}
+RETRYABLE_REASONS = {
+    "RESULT_ERROR_LIMIT_EXCEEDED",
+    "RESULT_ERROR_GENERIC_FAILURE",
+    "RESULT_ERROR_NO_SERVICE",
+    "RESULT_ERROR_RADIO_OFF",
+}
 POST_TRIES = 3  # same id each time: a timed-out POST may have reached the phone
 FOLLOW_POLL_EVERY = 0.3  # seconds between two questions about one message in flight
 # Unanswered questions in a row after which the phone counts as gone while a message is in
@@ -37,18 +56,26 @@ def gateway_id(message: ClaimedMessage) -> str:
 
 class SmsTransport:
     """Sends SMS through the phone's local REST server; the phone reports deliveries."""
+
     channel = "sms"
     traits = t.WAITS_FOR_GATEWAY
 
-    def __init__(self, settings, abort: threading.Event | None = None,
-                 client: SmsGateClient | None = None, clock=time.monotonic):
+    def __init__(
+        self,
+        settings,
+        abort: threading.Event | None = None,
+        client: SmsGateClient | None = None,
+        clock=time.monotonic,
+    ):
         self.settings, self.clock = settings, clock
         self.abort = abort or threading.Event()
         timeout = settings.sms_gateway_timeout
-        self.client = client or SmsGateClient(settings.sms_gateway_url,
-                                              settings.sms_gateway_username,
-                                              settings.sms_gateway_password,
-                                              timeout=(min(5.0, timeout), timeout))
+        self.client = client or SmsGateClient(
+            settings.sms_gateway_url,
+            settings.sms_gateway_username,
+            settings.sms_gateway_password,
+            timeout=(min(5.0, timeout), timeout),
+        )
         self.refused: str | None = None
         self.checked_auth = False
 
@@ -64,13 +91,17 @@ class SmsTransport:
             return t.SessionState(t.REFUSED, self.refused)
         except GatewayUnreachable as exc:
             return t.SessionState(t.UNAVAILABLE, f"phone unreachable: {exc}")
-        failing = [name for name, check in (health.get("checks") or {}).items()
-                   if isinstance(check, dict) and check.get("status") == "fail"]
+        failing = [
+            name
+            for name, check in (health.get("checks") or {}).items()
+            if isinstance(check, dict) and check.get("status") == "fail"
+        ]
         # A phone without internet still sends SMS: only non-connection failures stop us.
         blocking = [name for name in failing if not name.startswith("connection")]
         if health.get("status") == "fail" and (blocking or not failing):
-            return t.SessionState(t.UNAVAILABLE, "gateway health fails: "
-                                  + (", ".join(blocking) or "no details"))
+            return t.SessionState(
+                t.UNAVAILABLE, "gateway health fails: " + (", ".join(blocking) or "no details")
+            )
         return t.SessionState(t.LOGGED_IN)
 
     def send(self, message: ClaimedMessage) -> t.SendResult:
@@ -142,8 +173,9 @@ class SmsTransport:
         last: Exception | None = None
         for _ in range(POST_TRIES):
             try:
-                return self.client.send(gid, message["phone"], message["text"],
-                                        self.settings.sms_ttl)
+                return self.client.send(
+                    gid, message["phone"], message["text"], self.settings.sms_ttl
+                )
             except GatewayConflict:
                 state = self.client.get(gid)  # it is there already: follow it, never resend
                 if state is not None:
@@ -176,8 +208,9 @@ class SmsTransport:
             except GatewayUnreachable as exc:
                 misses += 1
                 if misses >= FOLLOW_MISSES:
-                    raise TransportBroken(f"the phone stopped answering: {exc}",
-                                          may_have_sent=True) from exc
+                    raise TransportBroken(
+                        f"the phone stopped answering: {exc}", may_have_sent=True
+                    ) from exc
                 continue
             misses = 0
             if fresh is None:

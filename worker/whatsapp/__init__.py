@@ -4,6 +4,7 @@
 `worker/selectors.json`, `session` keeps one logged-in browser, `sender` works one chat, and
 `transport` puts them behind the worker's channel interface.
 """
+
 from .transport import WhatsAppTransport
 
 __all__ = ["WhatsAppTransport"]

@@ -168,7 +168,7 @@ def build_driver(
 
 def is_hung(exc: BaseException) -> bool:
     """Whether a WebDriver call failed because the browser stopped answering in time."""
-    if isinstance(exc, MaxRetryError):
+    if isinstance(exc, MaxRetryError) and exc.reason is not None:
         exc = exc.reason
     return isinstance(exc, (ReadTimeoutError, TimeoutError))
 

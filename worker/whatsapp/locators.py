@@ -9,20 +9,35 @@ four, and a wait that polls from Python sleeps between round trips. Here a looku
 script whatever the number of alternatives, and a wait polls in the page every 25 ms and
 answers the moment its condition holds (docs/BENCHMARKS.md, "The browser path").
 """
+
 from __future__ import annotations
 
 import json
 import time
 from pathlib import Path
 
-from selenium.common.exceptions import (JavascriptException, TimeoutException,
-                                        WebDriverException)
+from selenium.common.exceptions import JavascriptException, TimeoutException, WebDriverException
 from selenium.webdriver.remote.webelement import WebElement
 
-REQUIRED = ("qr_canvas", "app_shell", "compose_box", "send_button", "attach_button",
-            "file_input_media", "file_input_document", "caption_box", "media_send_button",
-            "invalid_modal", "modal_button", "use_here_button", "outgoing_bubble",
-            "bubble_text", "tick_done", "tick_pending", "tick_error")
+REQUIRED = (
+    "qr_canvas",
+    "app_shell",
+    "compose_box",
+    "send_button",
+    "attach_button",
+    "file_input_media",
+    "file_input_document",
+    "caption_box",
+    "media_send_button",
+    "invalid_modal",
+    "modal_button",
+    "use_here_button",
+    "outgoing_bubble",
+    "bubble_text",
+    "tick_done",
+    "tick_pending",
+    "tick_error",
+)
 
 PAGE_JS = (Path(__file__).with_name("page.js")).read_text(encoding="utf-8")
 # An in-page wait: run check() every POLL_MS until it returns something truthy or the time
@@ -58,7 +73,7 @@ class Locators:
         self.table = table
 
     @classmethod
-    def load(cls, path: str | Path) -> "Locators":
+    def load(cls, path: str | Path) -> Locators:
         """Read a selectors JSON file (keys starting with `_` are comments)."""
         try:
             raw = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -72,7 +87,9 @@ class Locators:
                 continue
             if isinstance(alternatives, str):
                 alternatives = [alternatives]
-            if not isinstance(alternatives, list) or not all(isinstance(a, str) for a in alternatives):
+            if not isinstance(alternatives, list) or not all(
+                isinstance(a, str) for a in alternatives
+            ):
                 raise LocatorsError(f"selector {name!r} must be a list of strings")
             table[name] = alternatives
         return cls(table)
@@ -92,7 +109,8 @@ class Locators:
         while (left := deadline - time.monotonic()) > 0:
             try:
                 answer = driver.execute_async_script(
-                    script, self.table, int(min(left, WAIT_SLICE) * 1000), *args)
+                    script, self.table, int(min(left, WAIT_SLICE) * 1000), *args
+                )
             except (JavascriptException, TimeoutException) as exc:
                 # The page navigated away mid-wait (ChromeDriver says "document unloaded" or,
                 # in newer versions, "script timeout" at once): ask the page that replaced it.
@@ -125,8 +143,9 @@ class Locators:
         """The names for which no alternative matches: the start-up self-check."""
         driver, element = _split(root)
         try:
-            return self.run(driver, "return ARGS[0].filter((n) => !find(n, ARGS[1]));",
-                            list(names), element)
+            return self.run(
+                driver, "return ARGS[0].filter((n) => !find(n, ARGS[1]));", list(names), element
+            )
         except WebDriverException:
             return list(names)
 

@@ -4,6 +4,7 @@ Steps are what the page offers (open a chat, put the text in, click send, confir
 last outgoing bubble and its tick). Errors say whether anything could have left: before the
 click nothing did; after it, only the chat itself can tell.
 """
+
 from __future__ import annotations
 
 import logging
@@ -17,8 +18,13 @@ from selenium.webdriver.common.keys import Keys
 from message_queue.messages import ClaimedMessage
 
 from .. import transport as t
-from ..errors import (NotOnWhatsApp, RetryableSendError, SessionLostError, TransportBroken,
-                     UncertainSendError)
+from ..errors import (
+    NotOnWhatsApp,
+    RetryableSendError,
+    SessionLostError,
+    TransportBroken,
+    UncertainSendError,
+)
 from .locators import Locators
 
 log = logging.getLogger("worker.sender")
@@ -120,8 +126,9 @@ class ChatSender:
             url += "&text=" + quote(text, safe="")
         self._check_abort()
         self.driver.get(url)
-        found = self.locators.wait_for_any(self.driver, ("compose_box", "invalid_modal",
-                                                         "qr_canvas"), self.timeout)
+        found = self.locators.wait_for_any(
+            self.driver, ("compose_box", "invalid_modal", "qr_canvas"), self.timeout
+        )
         if found is None:
             raise RetryableSendError("the chat did not open in time")
         name, element = found
@@ -160,8 +167,7 @@ class ChatSender:
     def _outgoing_count(self) -> int:
         return len(self.locators.find_all(self.driver, "outgoing_bubble"))
 
-    def _wait_for(self, name: str, seconds: float, required: bool = True,
-                  code: str | None = None):
+    def _wait_for(self, name: str, seconds: float, required: bool = True, code: str | None = None):
         found = self.locators.wait_for_any(self.driver, (name,), seconds)
         if found is None:
             if not required:

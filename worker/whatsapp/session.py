@@ -3,6 +3,7 @@
 The profile keeps the login across restarts, so a crashed or recycled browser comes back
 logged in without a new QR scan. The QR, when shown, is captured as PNG for /app.
 """
+
 from __future__ import annotations
 
 import logging
@@ -38,8 +39,12 @@ class WhatsAppSession:
 
     def _build(self):
         s = self.settings
-        return build_driver(chrome_binary=s.chrome_binary, chromedriver_path=s.chromedriver_path,
-                            profile_dir=s.chrome_profile_dir, headless=s.headless)
+        return build_driver(
+            chrome_binary=s.chrome_binary,
+            chromedriver_path=s.chromedriver_path,
+            profile_dir=s.chrome_profile_dir,
+            headless=s.headless,
+        )
 
     def start(self) -> None:
         """Open Chromium on WhatsApp Web (no-op when it is already open)."""
@@ -71,8 +76,10 @@ class WhatsAppSession:
                 self.loaded = True
         except WebDriverException as exc:
             # No network path to WhatsApp: keep the browser, say so, try the page again later.
-            return t.SessionState(t.UNAVAILABLE, f"cannot reach {self.base_url}: "
-                                  f"{(exc.msg or str(exc)).splitlines()[0]}")
+            return t.SessionState(
+                t.UNAVAILABLE,
+                f"cannot reach {self.base_url}: {(exc.msg or str(exc)).splitlines()[0]}",
+            )
         except (Urllib3Error, OSError) as exc:
             return self._restart(exc)
         try:
@@ -82,8 +89,9 @@ class WhatsAppSession:
 
     def _restart(self, exc: Exception) -> t.SessionState:
         # A dead or hung browser: drop it; the next check starts a fresh one.
-        log.warning("browser is not answering (%s); restarting it",
-                    getattr(exc, "msg", None) or exc)
+        log.warning(
+            "browser is not answering (%s); restarting it", getattr(exc, "msg", None) or exc
+        )
         self.close(hung=is_hung(exc))
         return t.SessionState(t.UNAVAILABLE, "browser restarted")
 
@@ -95,8 +103,11 @@ class WhatsAppSession:
             return t.SessionState(t.UNAVAILABLE, "WhatsApp Web did not load (no network path?)")
         name, element = found
         if name == "qr_canvas":
-            return t.SessionState(t.QR_REQUIRED, "Scan the QR code with WhatsApp on your phone:"
-                                  " Settings → Linked devices", self._qr_image(element))
+            return t.SessionState(
+                t.QR_REQUIRED,
+                "Scan the QR code with WhatsApp on your phone: Settings → Linked devices",
+                self._qr_image(element),
+            )
         if LOGGED_OUT_MARK in driver.current_url:
             driver.get(self.base_url)  # logged out but the page still shows the old shell
             return t.SessionState(t.UNAVAILABLE, "logged out; reloading")
@@ -108,8 +119,8 @@ class WhatsAppSession:
     def _qr_image(self, canvas) -> bytes | None:
         """PNG of the QR canvas, taken again only when its payload (data-ref) rotates."""
         ref = self.browser.execute_script(
-            "const h = arguments[0].closest('[data-ref]'); return h ? h.dataset.ref : null;",
-            canvas)
+            "const h = arguments[0].closest('[data-ref]'); return h ? h.dataset.ref : null;", canvas
+        )
         if ref is None or ref != self._qr_ref or self._qr_png is None:
             self._qr_png = canvas.screenshot_as_png
             self._qr_ref = ref
@@ -148,7 +159,10 @@ class WhatsAppSession:
     def count_send(self) -> None:
         """One more message through this browser; recycle it when it has sent its share."""
         self.sends += 1
-        if self.settings.browser_recycle_after and self.sends >= self.settings.browser_recycle_after:
+        if (
+            self.settings.browser_recycle_after
+            and self.sends >= self.settings.browser_recycle_after
+        ):
             log.info("recycling Chromium after %d messages to keep memory flat", self.sends)
             self.close()
 

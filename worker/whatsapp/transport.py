@@ -4,6 +4,7 @@ Any WebDriver failure is sorted here into what it means for the message: if the 
 died, the session is dropped (the next check starts a fresh one with the same profile) and
 the error says whether the send button had already been clicked.
 """
+
 from __future__ import annotations
 
 import logging
@@ -15,8 +16,8 @@ from urllib3.exceptions import HTTPError as Urllib3Error
 from message_queue.messages import ClaimedMessage
 
 from .. import transport as t
-from .browser import is_hung
 from ..errors import RetryableSendError, TransportBroken, UncertainSendError
+from .browser import is_hung
 from .locators import Locators
 from .sender import ChatSender
 from .session import WhatsAppSession
@@ -28,11 +29,17 @@ SELF_CHECK = ("compose_box", "attach_button", "outgoing_bubble")
 
 class WhatsAppTransport:
     """Sends through WhatsApp Web in Chromium."""
+
     channel = "whatsapp"
     traits = t.WAITS_FOR_LOGIN
 
-    def __init__(self, settings, abort: threading.Event | None = None, driver_factory=None,
-                 locators: Locators | None = None):
+    def __init__(
+        self,
+        settings,
+        abort: threading.Event | None = None,
+        driver_factory=None,
+        locators: Locators | None = None,
+    ):
         self.settings, self.abort = settings, abort
         self.locators = locators or Locators.load(settings.selectors_file)
         self.session = WhatsAppSession(settings, self.locators, driver_factory)
@@ -67,8 +74,13 @@ class WhatsAppTransport:
 
     def _sender(self) -> ChatSender:
         self.session.start()
-        return ChatSender(self.session.driver, self.locators, self.session.base_url,
-                          self.settings.send_timeout, self.abort)
+        return ChatSender(
+            self.session.driver,
+            self.locators,
+            self.session.base_url,
+            self.settings.send_timeout,
+            self.abort,
+        )
 
     def _sort(self, exc: Exception, clicked: bool) -> Exception:
         if is_hung(exc):
@@ -90,5 +102,7 @@ class WhatsAppTransport:
         self._checked = True
         missing = self.locators.missing(self.session.driver, SELF_CHECK)
         if missing:
-            log.warning("selectors self-check: nothing matches %s; update SELECTORS_FILE",
-                        ", ".join(missing))
+            log.warning(
+                "selectors self-check: nothing matches %s; update SELECTORS_FILE",
+                ", ".join(missing),
+            )
