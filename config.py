@@ -84,6 +84,17 @@ class Settings:
     session_cookie_secure: bool = False
     # Attachments of jobs finished this many days ago are deleted; 0 keeps them for ever.
     attachment_retention_days: float = 30.0
+    # Replies that are only one of these words (case, accents, punctuation and spaces aside)
+    # add their number to the suppression list, or take it off again.
+    opt_out_keywords: str = (
+        "STOP,STOPALL,UNSUBSCRIBE,CANCEL,END,QUIT,PARAR,SAIR,CANCELAR,DESCADASTRAR,BAJA,ALTO"
+    )
+    opt_in_keywords: str = "START,UNSTOP,VOLTAR,ALTA"
+    # The one message that still goes to a number that just opted out; empty: none.
+    opt_out_confirmation: str = ""
+    # Where the phone posts sms:received (https, or http://127.0.0.1 on the phone itself).
+    sms_webhook_url: str = ""
+    sms_webhook_signing_key: str = ""
     notify_socket: str = ""
     log_level: str = "INFO"
     log_format: str = "text"

@@ -16,94 +16,10 @@ from pathlib import Path
 from .errors import DatabaseUnavailable
 
 BUSY_TIMEOUT_MS = 10_000
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS jobs (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL DEFAULT '',
-    channel TEXT NOT NULL,
-    status TEXT NOT NULL,
-    template TEXT NOT NULL,
-    attachment_path TEXT,
-    attachment_name TEXT,
-    total INTEGER NOT NULL,
-    sms_parts INTEGER,
-    last_error TEXT,
-    idempotency_key TEXT UNIQUE,
-    request_hash TEXT,
-    created_at REAL NOT NULL,
-    started_at REAL,
-    finished_at REAL,
-    updated_at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs(status, created_at);
-
-CREATE TABLE IF NOT EXISTS messages (
-    id INTEGER PRIMARY KEY,
-    job_id TEXT NOT NULL REFERENCES jobs(id),
-    row INTEGER,
-    phone TEXT NOT NULL,
-    name TEXT NOT NULL DEFAULT '',
-    text TEXT NOT NULL,
-    channel TEXT NOT NULL,
-    status TEXT NOT NULL DEFAULT 'pending',
-    attempts INTEGER NOT NULL DEFAULT 0,
-    error TEXT,
-    next_attempt_at REAL NOT NULL DEFAULT 0,
-    claimed_by TEXT,
-    claimed_at REAL,
-    sent_at REAL,
-    provider_id TEXT,
-    resent_to TEXT,  -- the job a person sent this row again in (failed, unknown, cancelled)
-    updated_at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS messages_by_job ON messages(job_id, status);
--- Claiming walks the active jobs oldest first and takes the first waiting row of each.
-CREATE INDEX IF NOT EXISTS messages_ready ON messages(job_id, channel, id)
-    WHERE status IN ('pending', 'retrying');
-CREATE INDEX IF NOT EXISTS messages_in_flight ON messages(channel, claimed_by)
-    WHERE status = 'sending';
--- SMS awaiting a delivery report: polled while the worker is idle, so never a table scan.
-CREATE INDEX IF NOT EXISTS messages_awaiting_delivery ON messages(channel, id)
-    WHERE status = 'sent' AND provider_id IS NOT NULL;
-
--- Counts per status, kept by a trigger so /status of a 100,000-row job is one small read.
-CREATE TABLE IF NOT EXISTS job_counts (
-    job_id TEXT NOT NULL,
-    status TEXT NOT NULL,
-    n INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (job_id, status)
-) WITHOUT ROWID;
-CREATE TRIGGER IF NOT EXISTS messages_count AFTER UPDATE OF status ON messages
-WHEN OLD.status <> NEW.status
-BEGIN
-    UPDATE job_counts SET n = n - 1 WHERE job_id = OLD.job_id AND status = OLD.status;
-    UPDATE job_counts SET n = n + 1 WHERE job_id = NEW.job_id AND status = NEW.status;
-END;
-
-CREATE TABLE IF NOT EXISTS workers (
-    id TEXT PRIMARY KEY,
-    channel TEXT NOT NULL,
-    state TEXT NOT NULL,
-    detail TEXT,
-    current_job_id TEXT,
-    started_at REAL NOT NULL,
-    heartbeat_at REAL NOT NULL,
-    qr_png BLOB,
-    qr_at REAL
-);
-
--- Signed-in /app pages. The cookie carries a random id; only its sha256 is kept here, so a
--- copy of this file (a backup) signs nobody in. key_mac binds the session to the API key.
-CREATE TABLE IF NOT EXISTS sessions (
-    id_hash TEXT PRIMARY KEY,
-    key_mac TEXT NOT NULL,
-    csrf TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    last_seen_at REAL NOT NULL
-) WITHOUT ROWID;
-"""
+# The tables, indexes and triggers, as one script every process runs at start (idempotent).
+SCHEMA = (Path(__file__).with_name("schema.sql")).read_text(encoding="utf-8")
 
 
 class Database:
@@ -127,8 +43,8 @@ class Database:
             columns = {row[1] for row in conn.execute("PRAGMA table_info(messages)")}
             if "resent_to" not in columns:  # version 1 -> 2
                 conn.execute("ALTER TABLE messages ADD COLUMN resent_to TEXT")
-            # Version 2 -> 3 only adds the sessions table, which the schema script above has
-            # just created (CREATE TABLE IF NOT EXISTS): nothing to change in place.
+            # Versions 3 and 4 only add tables and indexes, which the schema script above has
+            # just created (CREATE ... IF NOT EXISTS): nothing to change in place.
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         except BaseException:
             conn.execute("ROLLBACK")

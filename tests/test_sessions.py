@@ -18,6 +18,7 @@ import pytest
 from api.limiter import WrongKeyLimiter
 from app import create_app
 from message_queue import Queue
+from message_queue.db import SCHEMA_VERSION
 from tests.conftest import API_KEY
 from tests.test_app_page import page_token, sign_in
 
@@ -296,7 +297,7 @@ def test_a_version_2_database_gains_the_sessions_table_in_place(settings, auth):
 
     upgraded = Queue(settings.database_path)
     conn = upgraded.db.connection()
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert upgraded.get_job(job["job_id"])["total"] == 1  # what was there is still there
     client = create_app(settings, upgraded).test_client()
     assert sign_in(client).status_code == 303 and client.get("/jobs").status_code == 200
