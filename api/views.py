@@ -27,6 +27,9 @@ def status_object(job: dict, settings, now: float | None = None) -> dict:
         "status": job["status"],
         "total": total,
         "counts": counts,
+        # Rows built before replies existed (or by hand in a test) have none yet.
+        "replies": job.get("replies", 0),
+        "opted_out": job.get("opted_out", 0),
         "progress": round(finished / total, 4) if total else 1.0,
         "eta_seconds": _eta(job, total - finished, finished, settings, now),
         "last_error": job["last_error"],
@@ -68,4 +71,32 @@ def message_object(m: dict) -> dict:
         "sent_at": iso(m["sent_at"]),
         "updated_at": iso(m["updated_at"]),
         "resent_to": m["resent_to"],
+    }
+
+
+def conversation_object(c: dict) -> dict:
+    """One conversation as /conversations shows it."""
+    return {
+        "phone": c["phone"],
+        "name": c["name"],
+        "unread": c["unread"],
+        "starred": bool(c["starred"]),
+        "last_message_at": iso(c["last_message_at"]),
+        "last_text": c["last_text"],
+        "last_direction": c["last_direction"],
+        "channel": c["channel"],
+    }
+
+
+def thread_message_object(m: dict) -> dict:
+    """One bubble of a thread: sent by us (`out`, live status) or written by them (`in`)."""
+    return {
+        "id": m["id"],
+        "direction": m["direction"],
+        "channel": m["channel"],
+        "text": m["text"],
+        "status": m["status"],
+        "at": iso(m["at"]),
+        "job_id": m["job_id"],
+        "sender": m["sender"],
     }

@@ -2,6 +2,7 @@
 
 from .channels import JOB_CHANNELS, TRANSPORTS, JobChannel, fallback_transport, job_channel
 from .errors import (
+    ConversationNotFound,
     DatabaseUnavailable,
     IdempotencyConflict,
     IllegalTransition,
@@ -26,6 +27,7 @@ __all__ = [
     "fallback_transport",
     "QueueError",
     "JobNotFound",
+    "ConversationNotFound",
     "IllegalTransition",
     "IdempotencyConflict",
     "DatabaseUnavailable",

@@ -9,6 +9,10 @@ class JobNotFound(QueueError):
     """No job has that id."""
 
 
+class ConversationNotFound(QueueError):
+    """No conversation has that number: nothing was sent to it and it never wrote."""
+
+
 class IllegalTransition(QueueError):
     """The job is in a state from which the asked move is not allowed."""
 

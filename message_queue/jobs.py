@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from .channels import job_channels_using
+from .conversations import reply_counts
 from .errors import IdempotencyConflict, IllegalTransition, JobNotFound, NothingToResend
 from .states import USER_MOVES, JobStatus, MessageStatus
 from .store import Store
@@ -195,6 +196,10 @@ class JobStore(Store):
         job["counts"] = dict.fromkeys(MessageStatus.ALL, 0)
         for c in conn.execute("SELECT status, n FROM job_counts WHERE job_id = ?", (job_id,)):
             job["counts"][c["status"]] = c["n"]
+        # Every status object shows them, so they are read with the counts, in one snapshot.
+        job["replies"], job["opted_out"] = reply_counts(
+            conn, job_id, job["counts"][MessageStatus.CANCELLED]
+        )
         return job
 
     def list_jobs(self, active_only: bool = True, limit: int = 200, offset: int = 0) -> list[dict]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TypedDict
 
+from .conversations import ConversationStore
 from .states import JobStatus, MessageStatus
 from .store import Store
 from .workers import DEAD_AFTER
@@ -97,6 +98,9 @@ class MessageStore(Store):
             None,
             "sent_at = :now, provider_id = COALESCE(:provider, provider_id)",
             {"now": now, "provider": provider_id},
+            # The inbox lists a number once something was sent to it, in the same transaction
+            # as the send, so a thread never misses a message the queue says went out.
+            then=ConversationStore.touch_outbound,
         )
 
     def mark_failed(self, message_id: int, worker_id: str, error: str) -> bool:
@@ -169,7 +173,9 @@ class MessageStore(Store):
         )
         return [dict(r) for r in rows]
 
-    def _finish(self, message_id, worker_id, status, error, extra_set="", extra=None) -> bool:
+    def _finish(
+        self, message_id, worker_id, status, error, extra_set="", extra=None, then=None
+    ) -> bool:
         now = self.clock()
         params = {
             "id": message_id,
@@ -190,6 +196,8 @@ class MessageStore(Store):
             ).fetchone()
             if row is None:
                 return False
+            if then is not None:  # what else this outcome writes, in the same transaction
+                then(conn, message_id)
             if error and status in (
                 MessageStatus.FAILED,
                 MessageStatus.UNKNOWN,

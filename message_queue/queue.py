@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from .conversations import ConversationStore
 from .db import Database
 from .jobs import JobStore
 from .messages import MessageStore
@@ -12,7 +13,7 @@ from .sessions import SessionStore
 from .workers import WorkerStore
 
 
-class Queue(JobStore, MessageStore, WorkerStore, SessionStore):
+class Queue(JobStore, MessageStore, WorkerStore, SessionStore, ConversationStore):
     """Jobs, messages, workers and /app sessions in one SQLite file shared by several processes.
 
     `clock` returns seconds since the epoch; tests pass their own to move time.
