@@ -7,13 +7,16 @@ from pathlib import Path
 
 from .conversations import ConversationStore
 from .db import Database
+from .inbound import InboundStore
 from .jobs import JobStore
 from .messages import MessageStore
 from .sessions import SessionStore
 from .workers import WorkerStore
 
 
-class Queue(JobStore, MessageStore, WorkerStore, SessionStore, ConversationStore):
+class Queue(
+    JobStore, MessageStore, WorkerStore, SessionStore, ConversationStore, InboundStore
+):
     """Jobs, messages, workers and /app sessions in one SQLite file shared by several processes.
 
     `clock` returns seconds since the epoch; tests pass their own to move time.
