@@ -14,9 +14,7 @@ from .sessions import SessionStore
 from .workers import WorkerStore
 
 
-class Queue(
-    JobStore, MessageStore, WorkerStore, SessionStore, ConversationStore, InboundStore
-):
+class Queue(JobStore, MessageStore, WorkerStore, SessionStore, ConversationStore, InboundStore):
     """Jobs, messages, workers and /app sessions in one SQLite file shared by several processes.
 
     `clock` returns seconds since the epoch; tests pass their own to move time.
