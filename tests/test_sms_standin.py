@@ -6,6 +6,7 @@ If these pass, an SMS sender written against the SMSGate local-server API
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
@@ -13,6 +14,7 @@ import pytest
 import requests
 
 from tests.sms_standin import GatewayServer
+from tests.sms_standin.inbox import sign
 
 AUTH = ("sms", "secret")
 PHONE, OTHER = "+5511912345678", "+15550001234"
@@ -444,3 +446,166 @@ def test_http_controls_for_other_processes(gw):
     assert requests.get(gw.url + "/_standin/lost", timeout=TIMEOUT).json()["lost"] == []
     bad = requests.post(gw.url + "/_standin/health", json={"status": "great"}, timeout=TIMEOUT)
     assert bad.status_code == 400
+
+
+# --- receiving: the inbox, webhooks and their signature (tests/sms_standin/inbox.py) ----------
+class Receiver:
+    """A webhook receiver on 127.0.0.1 that answers the statuses it is given, then 200."""
+
+    def __init__(self, statuses=()):
+        from werkzeug.serving import make_server
+
+        self.statuses, self.calls = list(statuses), []
+        self.server = make_server("127.0.0.1", 0, self.wsgi, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def wsgi(self, environ, start_response):
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length)
+        headers = {
+            k[5:].replace("_", "-").title(): v for k, v in environ.items() if k[:5] == "HTTP_"
+        }
+        self.calls.append((body, headers))
+        status = self.statuses.pop(0) if self.statuses else 200
+        start_response(f"{status} X", [("Content-Type", "text/plain")])
+        return [b""]
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver():
+    made = []
+
+    def make(statuses=()):
+        made.append(Receiver(statuses))
+        return made[-1]
+
+    yield make
+    for r in made:
+        r.stop()
+
+
+def until(condition, seconds=5.0):
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "condition never held"
+        time.sleep(0.01)
+
+
+def register(gw, url, event="sms:received", **more):
+    body = {"url": url, "event": event, **more}
+    return requests.post(gw.url + "/webhooks", json=body, auth=AUTH, timeout=TIMEOUT)
+
+
+def test_the_inbox_lists_received_sms_newest_first_as_the_app_does(gw):
+    gw.inbox.receive(PHONE, "primeira", at=1795352400)
+    gw.inbox.receive(OTHER, "second <b>", at=1795352460.7)
+    response = requests.get(gw.url + "/inbox", params={"limit": 1}, auth=AUTH, timeout=TIMEOUT)
+    assert response.status_code == 200 and response.headers["X-Total-Count"] == "2"
+    (newest,) = response.json()
+    assert newest["id"].startswith("text:") and newest["type"] == "SMS"
+    assert (newest["sender"], newest["contentPreview"]) == (OTHER, "second <b>")
+    assert newest["createdAt"] == "2026-11-22T10:01:00.000-03:00"  # whole seconds, phone's zone
+    page2 = requests.get(gw.url + "/inbox?limit=1&offset=1", auth=AUTH, timeout=TIMEOUT).json()
+    assert [m["contentPreview"] for m in page2] == ["primeira"]
+    since = {"from": "2026-11-22T13:00:30.000Z"}
+    later = requests.get(gw.url + "/inbox", params=since, auth=AUTH, timeout=TIMEOUT).json()
+    assert [m["sender"] for m in later] == [OTHER]
+    assert requests.get(gw.url + "/inbox", timeout=TIMEOUT).status_code == 401
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"limit": 0}, "limit must be between 1 and 500"),
+        ({"limit": 501}, "limit must be between 1 and 500"),
+        ({"offset": -1}, "offset must be >= 0"),
+        ({"from": "yesterday"}, "Invalid from datetime"),
+        ({"to": "2026-11-22T10:00:00"}, "Invalid to datetime"),
+        ({"type": "FAX"}, "Invalid type"),
+        ({"from": "2026-11-23T00:00:00Z", "to": "2026-11-22T00:00:00Z"}, "Start date"),
+    ],
+)
+def test_the_inbox_refuses_a_bad_query_with_400(gw, params, message):
+    response = requests.get(gw.url + "/inbox", params=params, auth=AUTH, timeout=TIMEOUT)
+    assert response.status_code == 400 and response.json()["message"].startswith(message)
+
+
+def test_webhooks_are_registered_as_the_app_registers_them(gw):
+    first = register(gw, "https://example.invalid/hook", id="ours")
+    assert first.status_code == 201
+    assert first.json() == {"id": "ours", "url": "https://example.invalid/hook",
+                            "event": "sms:received", "source": "Local"}  # fmt: skip
+    assert register(gw, "http://127.0.0.1:9/hook", id="ours").status_code == 201  # replaced
+    assert register(gw, "https://example.invalid/other").json()["id"] != "ours"  # a new one
+    listed = requests.get(gw.url + "/webhooks", auth=AUTH, timeout=TIMEOUT).json()
+    assert sorted(h["url"] for h in listed) == [
+        "http://127.0.0.1:9/hook",
+        "https://example.invalid/other",
+    ]
+    for url in ("http://localhost:9/hook", "http://192.168.1.10/hook", "ftp://x"):
+        refused = register(gw, url)
+        assert refused.status_code == 400
+        assert refused.json()["message"] == "url must start with https:// or http://127.0.0.1"
+    assert register(gw, "https://example.invalid", event="sms:nope").status_code == 400
+    gone = requests.delete(gw.url + "/webhooks/unknown", auth=AUTH, timeout=TIMEOUT)
+    assert gone.status_code == 204
+
+
+def test_a_received_sms_is_posted_signed_and_retried_with_the_same_event_id(gw, receiver):
+    hook = receiver([500, 503])
+    settings = {"webhooks": {"signing_key": "s1gn1ngK"}}
+    assert requests.patch(gw.url + "/settings", json=settings, auth=AUTH, timeout=TIMEOUT).ok
+    register(gw, hook.url, id="h1")
+    gw.inbox.receive(PHONE, "Sim <pode> ligar", at=1795352400)
+    until(lambda: len(hook.calls) == 3 and gw.inbox.idle())
+    ids = set()
+    for body, headers in hook.calls:
+        assert headers["X-Signature"] == sign(body, "s1gn1ngK", headers["X-Timestamp"])
+        event = json.loads(body)
+        ids.add(event["id"])
+    assert b"\\u003cpode\\u003e" in body  # Gson's HTML escaping: verify raw bytes, not a re-dump
+    assert len(ids) == 1 and event["event"] == "sms:received" and event["webhookId"] == "h1"
+    assert event["payload"] == {
+        "message": "Sim <pode> ligar",
+        "receivedAt": "2026-11-22T10:00:00.000-03:00",
+        "messageId": event["payload"]["messageId"],
+        "sender": PHONE,
+        "simNumber": 1,
+        "phoneNumber": PHONE,
+    }
+    assert [a["status"] for a in gw.inbox.attempts] == [500, 503, 200]
+
+
+def test_retries_are_bounded_by_the_retry_count_setting(gw, receiver):
+    hook = receiver([500] * 10)
+    patch = {"webhooks": {"retry_count": 3}}
+    assert requests.patch(gw.url + "/settings", json=patch, auth=AUTH, timeout=TIMEOUT).ok
+    register(gw, hook.url)
+    gw.inbox.receive(PHONE, "x")
+    until(lambda: len(gw.inbox.attempts) == 3 and gw.inbox.idle())
+    assert len(hook.calls) == 3
+    shown = requests.get(gw.url + "/settings", auth=AUTH, timeout=TIMEOUT).json()
+    assert shown == {"webhooks": {"internet_required": True, "retry_count": 3}}  # no key shown
+    zero = {"webhooks": {"retry_count": 0}}
+    assert (
+        requests.patch(gw.url + "/settings", json=zero, auth=AUTH, timeout=TIMEOUT).status_code
+        == 400
+    )
+
+
+def test_receive_is_a_control_for_tests_in_other_processes(gw, receiver):
+    hook = receiver()
+    register(gw, hook.url)
+    sms = {"phone": PHONE, "text": "oi", "at": 1795352400}
+    made = requests.post(gw.url + "/_standin/receive", json=sms, timeout=TIMEOUT).json()
+    assert len(made["events"]) == 1
+    until(
+        lambda: requests.get(gw.url + "/_standin/webhook_attempts", timeout=TIMEOUT).json()["idle"]
+    )
+    attempts = requests.get(gw.url + "/_standin/webhook_attempts", timeout=TIMEOUT).json()
+    assert [a["event"] for a in attempts["attempts"]] == made["events"]

@@ -16,6 +16,10 @@ shared/reference/smsgate-api.md, so an SMS sender written against the real phone
 Faults for tests: ``refuse_connections``, ``fail_with``, ``fail_message``, ``hang``,
 ``lose_message``, ``stick_in_processed``; read back ``accepted()``, ``lost()``,
 ``request_log()``. All but ``refuse_connections`` are also ``/_standin/...`` HTTP endpoints.
+
+Receiving (``inbox.py``): ``gw.inbox.receive(phone, text, at)`` is an SMS reaching the phone: it
+is kept for ``GET /inbox`` and POSTed, signed, as ``sms:received`` to every webhook registered
+with ``POST /webhooks``, retried like the app; ``PATCH /settings`` sets the signing key.
 """
 
 from .app import GatewayServer, GatewayState, create_app

@@ -20,6 +20,9 @@ from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 
+from .inbox import INBOX_OPTIONS, PhoneInbox
+from .inbox_routes import add_routes
+
 OPTIONS = {  # option name -> default; every one can also be changed at run time
     "username": "sms",
     "password": "secret",
@@ -165,6 +168,8 @@ class GatewayState:
     """Everything the fake phone knows; every access holds ``self.lock``."""
 
     def __init__(self, **options):
+        mine = {k: options.pop(k) for k in list(options) if k in INBOX_OPTIONS}
+        self.inbox = PhoneInbox(lambda: self.device_id, **mine)  # receiving: inbox.py
         unknown = set(options) - set(OPTIONS)
         if unknown:
             raise TypeError(f"unknown stand-in options: {sorted(unknown)}")
@@ -184,6 +189,7 @@ class GatewayState:
             self.failure: tuple[int, object] | None = None
             self.hang(0)
             self.configure(**self._initial)
+            self.inbox.reset()
 
     def configure(self, **options) -> None:
         """Change options at run time (names as in ``OPTIONS``); KeyError for unknown ones."""
@@ -362,6 +368,7 @@ def create_app(state: GatewayState) -> Flask:
     """Build the Flask app serving the gateway API and the /_standin/ control endpoints."""
     app = Flask(__name__)
     app.json.sort_keys = False  # keep the app's field order: easier to read in a failure
+    add_routes(app, state.inbox)
 
     @app.before_request
     def gate():
@@ -520,6 +527,7 @@ class GatewayServer:
 
     def __init__(self, port: int = 0, **options):
         self.state = GatewayState(**options)
+        self.inbox = self.state.inbox  # receive(), webhooks, signing key: see inbox.py
         self._app = create_app(self.state)
         self._switch = threading.Lock()
         self._server: _Server | None = None
@@ -551,6 +559,7 @@ class GatewayServer:
     def stop(self) -> None:
         """Stop serving; requests held by ``hang`` are let go."""
         self.state.hang(0)
+        self.state.inbox.close()
         with self._switch:
             if self._server is not None:
                 self._close()
