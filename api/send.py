@@ -25,7 +25,13 @@ from utils.contacts import (
     too_many,
 )
 from utils.phones import is_known_region
-from utils.recipients import Built, RecipientError, build_recipients, check_template
+from utils.recipients import (
+    Built,
+    RecipientError,
+    build_recipients,
+    check_template,
+    set_aside_opted_out,
+)
 from utils.sms import sms_parts
 
 from . import attachments
@@ -126,6 +132,10 @@ def read_send_request(settings, allow_empty_message: bool = False) -> SendReques
         )
     except RecipientError as exc:
         raise Problem(422, str(exc), errors=exc.errors) from None
+    # Checked here for the answer; create_job checks again in its own transaction, so a
+    # STOP that arrives in between still keeps the number out.
+    queue = current_app.config["QUEUE"]
+    set_aside_opted_out(built, queue.suppressed(r.phone for r in built.recipients), lists)
     if not built.recipients:
         raise Problem(
             422,
@@ -225,6 +235,9 @@ def _request_hash(channel, template, name, built, stored) -> str:
             [channel, template, name, stored.sha256 if stored else None], ensure_ascii=False
         ).encode()
     )
-    for r in built.recipients:
+    recipients = built.recipients
+    if built.opted_out:  # as the first request saw them, before a number opted out
+        recipients = sorted([*recipients, *built.opted_out], key=lambda r: r.row or 0)
+    for r in recipients:
         digest.update(f"\n{r.phone}\t{r.text}".encode("utf-8", "surrogatepass"))
     return digest.hexdigest()

@@ -11,10 +11,21 @@ from .inbound import InboundStore
 from .jobs import JobStore
 from .messages import MessageStore
 from .sessions import SessionStore
+from .suppressions import SuppressionStore
 from .workers import WorkerStore
 
 
-class Queue(JobStore, MessageStore, WorkerStore, SessionStore, ConversationStore, InboundStore):
+# SuppressionStore comes first: it wraps writing a job's rows and claiming one, so no row for
+# a number on the suppression list is handed to a worker (see message_queue/suppressions.py).
+class Queue(
+    SuppressionStore,
+    JobStore,
+    MessageStore,
+    WorkerStore,
+    SessionStore,
+    ConversationStore,
+    InboundStore,
+):
     """Jobs, messages, workers and /app sessions in one SQLite file shared by several processes.
 
     `clock` returns seconds since the epoch; tests pass their own to move time.

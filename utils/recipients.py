@@ -6,11 +6,12 @@ aside with the row they came from, and the template is rendered per recipient.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from message_queue import Recipient
 
-from .contacts import ContactList
+from .contacts import Contact, ContactList
 from .phones import InvalidPhone, normalize_phone
 from .template import compile_template, placeholders
 
@@ -37,6 +38,9 @@ class RecipientError(ValueError):
 class Built:
     recipients: list[Recipient] = field(default_factory=list)
     rejected: list[dict] = field(default_factory=list)
+    # Recipients set aside because their number is on the suppression list: a replayed
+    # request still counts them, so an opt-out in between does not change its identity.
+    opted_out: list[Recipient] = field(default_factory=list)
 
 
 def check_template(template: str, columns) -> None:
@@ -104,6 +108,46 @@ def build_recipients(
                 )
             )
     return built
+
+
+def set_aside_opted_out(built: Built, suppressed: set[str], lists: list[ContactList]) -> None:
+    """Move the recipients whose number is in `suppressed` to `rejected` as `opted_out`
+    (with the number as written in `lists`), keeping them in `built.opted_out`.
+
+    `rejected` stays in row order, as the page lists it next to the file.
+    """
+    hit = {r.row for r in built.recipients if r.phone in suppressed}
+    if not hit:
+        return
+    written: dict[int | None, str] = {
+        c.row: str(c.phone).strip() for cl in lists for c in cl.contacts if c.row in hit
+    }
+    built.opted_out = [r for r in built.recipients if r.row in hit]
+    built.recipients = [r for r in built.recipients if r.row not in hit]
+    built.rejected.extend(
+        {"row": r.row, "phone": written.get(r.row, r.phone), "reason": "opted_out"}
+        for r in built.opted_out
+    )
+    built.rejected.sort(key=lambda r: r["row"])
+
+
+def normalize_numbers(
+    contacts: Iterable[Contact], default_country: str | None
+) -> tuple[dict[str, int], list[dict]]:
+    """For lists of numbers only: each E.164 number once, in order, with the row it came
+    from, and the rows set aside as {"row", "phone", "reason"} (invalid, duplicate)."""
+    numbers: dict[str, int] = {}
+    rejected: list[dict] = []
+    for contact in contacts:
+        raw = str(contact.phone).strip()
+        phone = _normalize(raw, default_country)
+        if isinstance(phone, InvalidPhone):
+            rejected.append({"row": contact.row, "phone": raw, "reason": phone.reason})
+        elif phone in numbers:
+            rejected.append({"row": contact.row, "phone": raw, "reason": "duplicate"})
+        else:
+            numbers[phone] = contact.row
+    return numbers, rejected
 
 
 def _normalize(raw: str, default_country: str | None) -> str | InvalidPhone:
