@@ -13,7 +13,19 @@ import sys
 from flask import Flask, request
 from flask.json.provider import DefaultJSONProvider
 
-from api import auth, conversations, hooks, jobs, openapi, pages, preview, problems, send, session
+from api import (
+    auth,
+    conversations,
+    hooks,
+    jobs,
+    openapi,
+    pages,
+    preview,
+    problems,
+    send,
+    session,
+    suppressions,
+)
 from config import ConfigError, Settings
 from message_queue import Queue
 from utils.logs import setup_logging
@@ -63,6 +75,7 @@ def create_app(settings: Settings | None = None, queue: Queue | None = None) -> 
     auth.register(app)
     app.register_blueprint(hooks.bp)  # the phone's webhook: signed, not keyed
     app.register_blueprint(conversations.bp)
+    app.register_blueprint(suppressions.bp)
     for blueprint in (send.bp, preview.bp, jobs.bp, session.bp, pages.bp, openapi.bp):
         app.register_blueprint(blueprint)
 
