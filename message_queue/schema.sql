@@ -131,3 +131,7 @@ CREATE TABLE IF NOT EXISTS conversations (
 CREATE INDEX IF NOT EXISTS conversations_recent ON conversations(last_message_at);
 -- A thread's outbound side: every message ever queued to the number.
 CREATE INDEX IF NOT EXISTS messages_by_phone ON messages(phone, id);
+-- A job's opt-outs for its status object: a stopped 100,000-row job has that many cancelled
+-- rows, which /status must not read on every poll.
+CREATE INDEX IF NOT EXISTS messages_opted_out ON messages(job_id)
+    WHERE status = 'cancelled' AND error = 'opted_out';
