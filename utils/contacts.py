@@ -9,10 +9,7 @@ import csv
 import io
 import os
 import re
-import zipfile
 from dataclasses import dataclass, field
-
-import openpyxl
 
 from .template import normalize_name
 from .textfile import (
@@ -20,9 +17,8 @@ from .textfile import (
     NotTextError,
     decode_text,
     detect_delimiter,
-    looks_like,
-    strip_controls,
 )
+from .xlsx import WorkbookError, read_rows
 
 PHONE_HEADERS = (
     "phone", "number", "mobile", "whatsapp", "tel", "telephone", "celular", "telefone")
@@ -30,8 +26,6 @@ _KINDS = {".csv": "csv", ".tsv": "csv", ".xlsx": "xlsx", ".txt": "txt"}
 # Far above csv's 128 KiB default so a long note cannot break a file, yet bounded; the
 # request size cap is below this, so only a broken file can reach it.
 _FIELD_LIMIT = 64 * 1024 * 1024
-_MAX_UNZIPPED = 100 * 1024 * 1024
-_MAX_RATIO = 200  # real sheets deflate 5-30x; hundreds-fold on megabytes means a zip bomb
 _PHONE_LIKE = re.compile(r"[\d\s+\-().]+")
 _EMPTY = "The file is empty."
 _HEADER_ONLY = "The file has a header row but no contacts."
@@ -43,7 +37,6 @@ MAX_ROWS = 200_000
 MAX_COLUMNS = 1_000
 _TOO_WIDE = ("Row {} has {:,} columns; a contact list can have at most {:,}. Keep only the "
              "columns the message uses.")
-_RESAVE = "; save it again as .xlsx or .csv."
 
 
 class ContactFileError(ValueError):
@@ -251,57 +244,14 @@ def _csv_rows(text: str):
 
 
 def _xlsx_rows(data: bytes):
-    """Yield (row number, cell texts without trailing blanks) from the first sheet."""
-    _check_zip(data)
+    """Yield (row number, cell texts) from the first sheet; its problems as ContactFileError."""
+    rows = read_rows(data)
     try:
-        book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except Exception:  # openpyxl raises many kinds (KeyError, XML errors...) for one cause
-        raise ContactFileError("Could not open this Excel file" + _RESAVE) from None
-    try:
-        sheet = book.worksheets[0] if book.worksheets else None
-        if sheet is not None:
-            # Some programs write a wrong used range; trusting it would drop rows silently.
-            sheet.reset_dimensions()
-        rows = sheet.iter_rows(values_only=True) if sheet is not None else ()
-        # Iteration starts at row 1 and fills gaps, so counting gives the rows Excel shows.
-        for number, values in enumerate(rows, 1):
-            yield number, _trim([_cell_text(value) for value in values])
-    except Exception:
-        raise ContactFileError("Could not read this Excel file" + _RESAVE) from None
+        yield from rows
+    except WorkbookError as exc:
+        raise ContactFileError(str(exc)) from None
     finally:
-        book.close()
-
-
-def _check_zip(data: bytes) -> None:
-    """Refuse what is not a zip, and zips that would unpack to far more than a contact list."""
-    what = looks_like(data) or ""
-    if what.startswith("an old Excel"):
-        raise ContactFileError("This is an old Excel .xls file; save it as .xlsx or .csv.")
-    if not data.startswith(b"PK\x03\x04"):
-        extra = f" (it looks like {what})" if what else ""
-        raise ContactFileError(f"This does not look like an Excel .xlsx file{extra}.")
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            members = archive.infolist()
-    except Exception:  # BadZipFile, but also struct/OSError/NotImplementedError on damage
-        raise ContactFileError("This Excel file is damaged" + _RESAVE) from None
-    unpacked = sum(m.file_size for m in members)
-    packed = sum(m.compress_size for m in members)
-    if len(members) > 10_000 or unpacked > _MAX_UNZIPPED:
-        raise ContactFileError("This Excel file unpacks to more than 100 MB; split it into "
-                               "smaller files or save it as .csv.")
-    if unpacked > 10 * 1024 * 1024 and unpacked > _MAX_RATIO * max(packed, 1):
-        raise ContactFileError("This Excel file would unpack to far more than its size, "
-                               "which is unsafe" + _RESAVE)
-
-
-def _cell_text(value) -> str:
-    """Text of a cell; integral floats lose ".0" so 5511912345678.0 stays a phone number."""
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return strip_controls(str(value)).strip()  # Excel's _x0000_ escape can carry a NUL
+        rows.close()
 
 
 def _trim(cells: list[str]) -> list[str]:
