@@ -61,6 +61,7 @@ class Inbound:
     text: str
     received_at: float
     provider_id: str | None = None
+    kind: str = "text"  # or a media kind ("image", ...) whose caption is `text`
 
 
 class Transport(Protocol):

@@ -97,6 +97,42 @@ class SmsGateClient:
         self._state(response, accept=(200, 202, 204))
         return True
 
+    def inbox(self, since: str | None, limit: int, offset: int) -> tuple[int, list]:
+        """One page of GET /inbox (app 1.59+), newest first: (X-Total-Count, entries).
+
+        GatewayRejected when the phone refuses the query or has no inbox (an older app: 404).
+        """
+        params = {"type": "SMS", "limit": str(limit), "offset": str(offset)}
+        if since is not None:
+            params["from"] = since
+        response = self._request("GET", "/inbox", params=params)
+        if response.status_code in (400, 404, 405):
+            raise GatewayRejected(f"GET /inbox answered {response.status_code}: {_text(response)}")
+        body = _json(response)
+        if response.status_code != 200 or not isinstance(body, list):
+            raise GatewayUnreachable(f"GET /inbox answered {response.status_code} without a list")
+        try:
+            total = int(response.headers.get("X-Total-Count", len(body)))
+        except ValueError:
+            total = len(body)
+        return total, body
+
+    def register_webhook(self, hook_id: str, url: str, event: str) -> dict:
+        """POST /webhooks with our fixed id (the same id replaces, no id would add another)."""
+        body = {"id": hook_id, "url": url, "event": event}
+        response = self._request("POST", "/webhooks", json=body)
+        if response.status_code not in (200, 201):
+            raise GatewayRejected(_text(response))
+        return _json(response) or {}
+
+    def set_webhook_settings(self, values: dict) -> None:
+        """PATCH /settings {"webhooks": values}; GatewayRejected when the phone refuses it."""
+        response = self._request("PATCH", "/settings", json={"webhooks": values})
+        if response.status_code not in (200, 204):
+            raise GatewayRejected(
+                f"PATCH /settings answered {response.status_code}: {_text(response)}"
+            )
+
     def _request(self, method: str, path: str, auth: bool = True, **kwargs) -> requests.Response:
         try:
             response = self.http.request(

@@ -32,6 +32,7 @@ from .gateway import (
     SmsGateClient,
     recipient_error,
 )
+from .inbound import InboxReader
 
 log = logging.getLogger("worker.sms")
 
@@ -78,9 +79,35 @@ class SmsTransport:
         )
         self.refused: str | None = None
         self.checked_auth = False
+        self.inbox = InboxReader(self.client, settings)
+        self.up = False
 
     def check_session(self) -> t.SessionState:
         """Up when /health answers and our credentials are accepted."""
+        state = self._check_session()
+        if state.state == t.LOGGED_IN and not self.up:
+            self.inbox.connected()  # a (re)connect: register the webhook again and catch up
+        self.up = state.state == t.LOGGED_IN
+        return state
+
+    @property
+    def webhook_problem(self) -> str | None:
+        """Why replies do not reach us by webhook (or the inbox cannot be read); None: fine."""
+        return self.inbox.problem()
+
+    def poll_inbound(self, since: float | None = None) -> list[t.Inbound]:
+        """Replies on the phone not handed on before; after a (re)connect, a catch-up.
+
+        `since`: when the newest stored SMS reply was received (the catch-up starts there,
+        within a week), None for the last 24 hours. Reads only; gives up at the first error
+        or after one gateway timeout, so a send never waits longer than that.
+        """
+        if self.abort.is_set():
+            return []
+        deadline = time.monotonic() + self.settings.sms_gateway_timeout
+        return self.inbox.poll(since, deadline)
+
+    def _check_session(self) -> t.SessionState:
         try:
             health = self.client.health()
             if not self.checked_auth or self.refused:
