@@ -422,3 +422,14 @@ def test_the_catch_up_starts_at_the_newest_stored_reply_within_a_week(settings, 
     found = transport.poll_inbound(since=now - 4 * 86400)
     assert [i.text for i in found] == ["three days ago"]
     assert found[0].provider_id and found[0].kind == "text"
+
+
+def test_stop_by_sms_is_confirmed_once_when_a_confirmation_is_set(app, queue):
+    app.config["SETTINGS"] = dataclasses.replace(
+        app.config["SETTINGS"], opt_out_confirmation="Você não receberá mais mensagens."
+    )
+    client = app.test_client()
+    post(client, event(text="PARAR"))
+    post(client, event(text="PARAR", event_id="resent-with-a-new-id"))  # the same SMS again
+    jobs = queue.db.connection().execute("SELECT phone, text FROM messages").fetchall()
+    assert [tuple(j) for j in jobs] == [(ANA, "Você não receberá mais mensagens.")]
