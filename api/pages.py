@@ -45,11 +45,12 @@ def index():
 
 
 # Decorators apply bottom-up: "/app" is the first rule, the one url_for builds by default.
+@bp.get("/app/opt-outs", defaults={"view": "opt_outs", "job_id": None})
 @bp.get("/app/jobs/<job_id>", defaults={"view": "job"})
 @bp.get("/app/new", defaults={"view": "new", "job_id": None})
 @bp.get("/app", defaults={"view": "campaigns", "job_id": None})
 def app_page(view: str, job_id: str | None):
-    """Campaigns, new campaign or one campaign's detail; the sign-in form when signed out."""
+    """Campaigns, new campaign, one campaign or the opt-outs; the sign-in form when signed out."""
     if page_session() is None:
         return _sign_in_form(next_url=request.path)
     queue = current_app.config["QUEUE"]

@@ -454,3 +454,23 @@ def test_removing_something_that_is_no_number_is_404(client, auth, phone):
 )
 def test_the_list_needs_the_key(client, method, path):
     assert getattr(client, method)(path).status_code == 401
+
+
+# ---------------------------------------------------------------- the /app screen
+
+
+def test_the_opt_outs_screen_manages_the_list_with_the_session_and_csrf(client, queue):
+    from tests.test_app_page import page_token, sign_in
+
+    assert 'name="api_key"' in client.get("/app/opt-outs").get_data(as_text=True)
+    assert sign_in(client, next_url="/app/opt-outs").headers["Location"] == "/app/opt-outs"
+    html = client.get("/app/opt-outs").get_data(as_text=True)
+    assert 'href="/app/opt-outs" aria-current="page">Opt-outs</a>' in html
+    assert "/static/opt_outs.js" in html and 'href="/suppressions/export.csv"' in html
+    assert client.get("/static/opt_outs.js").status_code == 200
+    token = {"X-CSRF-Token": page_token(html)}
+    assert client.post("/suppressions", json={"phones": [A]}).status_code == 403
+    assert client.post("/suppressions", json={"phones": [A]}, headers=token).status_code == 200
+    assert client.get("/suppressions").get_json()["total"] == 1
+    assert client.delete("/suppressions/14155550101", headers=token).status_code == 204
+    assert queue.suppressed([A]) == set()
