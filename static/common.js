@@ -36,6 +36,7 @@ const App = (() => {
     send_not_confirmed: "WhatsApp did not confirm the send",
     gateway_rejected: "The SMS phone refused it",
     session_lost: "WhatsApp logged out during the send",
+    opted_out: "This person asked not to get messages (opt-out list)",
   };
 
   /** Call the API; resolves to {ok, status, data, problem, serverNow}, never rejects. */

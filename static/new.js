@@ -15,6 +15,7 @@
     duplicate: "Same number as an earlier row",
     empty_message: "The message would be empty",
     message_too_long: "The message would be too long",
+    opted_out: "On the opt-out list: this person asked not to get messages",
   };
   let idempotencyKey = newKey();
   let previewSeq = 0;
