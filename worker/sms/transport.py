@@ -95,6 +95,11 @@ class SmsTransport:
         """Why replies do not reach us by webhook (or the inbox cannot be read); None: fine."""
         return self.inbox.problem()
 
+    @property
+    def wants_since(self) -> bool:
+        """Whether the next poll_inbound is a catch-up that uses `since` (else it is ignored)."""
+        return self.inbox.fresh
+
     def poll_inbound(self, since: float | None = None) -> list[t.Inbound]:
         """Replies on the phone not handed on before; after a (re)connect, a catch-up.
 
