@@ -114,6 +114,8 @@ CREATE TABLE IF NOT EXISTS inbound (
 );
 CREATE INDEX IF NOT EXISTS inbound_by_phone ON inbound(phone, received_at);
 CREATE INDEX IF NOT EXISTS inbound_by_job ON inbound(job_id);
+-- Where a channel's catch-up starts: the newest reply stored for it.
+CREATE INDEX IF NOT EXISTS inbound_by_channel ON inbound(channel, received_at);
 
 -- One row per contact with any activity, so the inbox lists 10,000 threads from an index.
 -- Written when a reply arrives and when a message to the number is sent (not when it is

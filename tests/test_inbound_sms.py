@@ -293,7 +293,7 @@ def test_the_worker_registers_the_webhook_and_a_reply_comes_in_once(settings, qu
     api.start()
     transport = transport_for(settings, phone, api.url)
     assert take_all(queue, settings, transport) == []  # registers, catches up: nothing yet
-    assert transport.webhook_problem is None
+    assert transport.inbound_problem is None
     (hook,) = phone.inbox.list_hooks()
     assert hook["url"] == api.url + "/hooks/smsgate?worker=phone-1"
     assert phone.inbox.signing_key == KEY
@@ -350,7 +350,7 @@ def test_where_the_phone_refuses_the_url_the_worker_says_so_and_reads_the_inbox(
 ):
     transport = transport_for(settings, phone, "http://192.168.1.10:8000")
     assert take_all(queue, settings, transport) == []
-    assert "url must start with https:// or http://127.0.0.1" in transport.webhook_problem
+    assert "url must start with https:// or http://127.0.0.1" in transport.inbound_problem
     assert phone.inbox.list_hooks() == []
     phone.inbox.receive(ANA, "pelo inbox", at=time.time())
     transport.inbox.next_sweep = 0
@@ -410,7 +410,7 @@ def test_without_a_signing_key_the_webhook_is_not_registered_and_it_says_so(sett
         settings, phone, "https://example.invalid", sms_webhook_signing_key=""
     )
     transport.poll_inbound()
-    assert "SMS_WEBHOOK_SIGNING_KEY is not set" in transport.webhook_problem
+    assert "SMS_WEBHOOK_SIGNING_KEY is not set" in transport.inbound_problem
     assert phone.inbox.list_hooks() == []
 
 

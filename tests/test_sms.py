@@ -257,3 +257,29 @@ def test_a_phone_gone_mid_send_shows_at_once_and_the_message_is_settled_after(
     assert sorted(a["phone"] for a in gw.accepted()) == ["+5511912345801", "+5511912345802"]
     rows, _ = queue.list_messages(job_id)
     assert {r["status"] for r in rows} <= {"sent", "delivered"}
+
+
+def test_the_worker_reads_replies_while_it_sends_and_a_stop_cancels_what_is_queued(
+        queue, sms_settings, gw):
+    """No webhook configured: the worker reads the phone's inbox between sends. A reply lands
+    in its conversation; STOP from a number still queued cancels its row before it is sent."""
+    phones = [f"+55119123459{i:02d}" for i in range(6)]
+    job_id = make_job(queue, phones)
+    stop = threading.Event()
+    paced = sms_settings.replace(sms_min_delay=0.4, sms_max_delay=0.4)
+    thread = run_worker(paced, queue, stop)
+    try:
+        assert wait_until(lambda: len(gw.accepted()) >= 1)
+        gw.inbox.receive(phones[0], "Thanks, got it")
+        gw.inbox.receive(phones[-1], " Stop! ")  # the last one is still queued
+        assert wait_until(lambda: queue.get_job(job_id)["status"] == "completed", 30)
+    finally:
+        stop.set()
+        thread.join(10)
+    assert phones[-1] not in [a["phone"] for a in gw.accepted()]
+    rows = {m["phone"]: m for m in queue.list_messages(job_id, limit=10)[0]}
+    assert (rows[phones[-1]]["status"], rows[phones[-1]]["error"]) == ("cancelled", "opted_out")
+    thread_rows, _ = queue.conversation_messages(phones[0], 50, 0)
+    # The phone stamps a reply in whole seconds, so it may sort beside the send it answers.
+    assert ("in", "Thanks, got it") in [(m["direction"], m["text"]) for m in thread_rows]
+    assert queue.suppressed([phones[-1]]) == {phones[-1]}

@@ -101,8 +101,19 @@ class ReportsDelivery(Protocol):
 class ReceivesMessages(Protocol):
     """A channel that can read what people wrote to us."""
 
-    def poll_inbound(self) -> list[Inbound]:
-        """Messages received since the last call; never sends anything."""
+    @property
+    def wants_since(self) -> bool:
+        """True when the next poll is a catch-up (after a (re)connect) that needs `since`."""
+
+    @property
+    def inbound_problem(self) -> str | None:
+        """What keeps replies from coming in the usual way, for /session; None when fine."""
+
+    def poll_inbound(self, since: float | None = None) -> list[Inbound]:
+        """Messages received since the last call; never sends anything.
+
+        `since`: when the newest reply already stored for this channel was received.
+        """
 
 
 WAITS_FOR_LOGIN = Traits(JobStatus.WAITING_FOR_LOGIN, "disconnected", park_when_unavailable=False)

@@ -30,6 +30,7 @@ from .errors import (
     decide,
 )
 from .housekeeping import Housekeeping
+from .inbox import InboxReader
 from .recovery import Recovery
 from .systemd import Notifier
 
@@ -65,6 +66,7 @@ class Worker:
         self.pacer = Pacer(Delays.for_channel(settings, self.channel), rng)
         self.idle_poll, self.session_poll = idle_poll, session_poll
         self.deliveries = DeliveryTracker(queue, transport, clock, delivery_poll, self._ctx())
+        self.inbox = InboxReader(queue, settings, transport, clock)
         self.recovery = Recovery(queue, transport, self.worker_id, self.deliveries, self._ctx)
         self.housekeeping = Housekeeping(queue, settings, clock)
         self.next_send_at = 0.0
@@ -99,12 +101,13 @@ class Worker:
             return False
         message = self.queue.claim_next(self.channel, self.worker_id)
         if message is None:
-            self.heartbeat("logged_in")
+            self.heartbeat("logged_in", detail=self.inbox.problem())
             self.deliveries.poll_if_due()  # idle: ask about delivery, where the channel can tell
+            self.inbox.read_if_due()  # and read replies, where it can
             self.housekeeping.run_if_due()
             self.stop.wait(self.idle_poll)
             return False
-        self.heartbeat("sending", message["job_id"])
+        self.heartbeat("sending", message["job_id"], self.inbox.problem())
         self.notifier.status(f"sending message {message['id']} of job {message['job_id']}")
         self.deliver(message)
         return True
@@ -151,7 +154,7 @@ class Worker:
         if resumed:
             log.info("resumed jobs %s", ", ".join(resumed), extra=self._ctx())
         self.logged_in = True
-        self.heartbeat("logged_in", force=True)
+        self.heartbeat("logged_in", detail=self.inbox.problem(), force=True)
         self._ready("logged in, sending")
         return True
 
@@ -188,9 +191,11 @@ class Worker:
         # A long pause must not make us look dead to /session or to other workers' recovery.
         state, job_id, detail, _ = self._last_beat
         self.heartbeat(state, job_id, detail)
-        # It is also when to ask the phone what it delivered: a job of hours would otherwise
-        # show its rows `sent` until it ends.
+        # It is also when to ask the phone what it delivered (a job of hours would otherwise
+        # show its rows `sent` until it ends) and what people replied (within 60 s, also
+        # while a job sends).
         self.deliveries.poll_if_due()
+        self.inbox.read_if_due()
         return True
 
     def deliver(self, message: ClaimedMessage) -> None:

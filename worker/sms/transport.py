@@ -91,7 +91,7 @@ class SmsTransport:
         return state
 
     @property
-    def webhook_problem(self) -> str | None:
+    def inbound_problem(self) -> str | None:
         """Why replies do not reach us by webhook (or the inbox cannot be read); None: fine."""
         return self.inbox.problem()
 

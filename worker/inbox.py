@@ -1,0 +1,68 @@
+"""Replies: ask a channel that can read what people wrote (ReceivesMessages), store each once.
+
+The worker asks while idle and during the pause between two sends, never in the middle of
+one, so reading never changes the pacing or holds a message back. Storing, deduplicating and
+honouring an opt-out keyword happen in utils/replies.py, the same for every channel.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from message_queue import DatabaseUnavailable
+from utils.replies import take_inbound
+
+from .transport import ReceivesMessages, Transport
+
+log = logging.getLogger("worker")
+
+# The contract: a reply is in /conversations within 60 s. The channel may read less often
+# (the SMS transport reads the phone's inbox every 5 s without a webhook, 60 s with one).
+READ_EVERY = 2.0
+
+
+class InboxReader:
+    """Hands what the channel read to `take_inbound`; a no-op for a channel that cannot read."""
+
+    def __init__(self, queue, settings, transport: Transport, clock, every: float = READ_EVERY):
+        self.queue, self.settings, self.clock, self.every = queue, settings, clock, every
+        self.channel, self.worker_id = transport.channel, settings.worker_id
+        self.reader = transport if isinstance(transport, ReceivesMessages) else None
+        self.next_read = 0.0
+
+    def problem(self) -> str | None:
+        """Why replies do not come the usual way (shown in /session), or None."""
+        return self.reader.inbound_problem if self.reader else None
+
+    def read_if_due(self) -> int:
+        """Read and store what arrived, when it is time; how many replies were new."""
+        now = self.clock()
+        if self.reader is None or now < self.next_read:
+            return 0
+        self.next_read = now + self.every
+        since = self.queue.latest_inbound_at(self.channel) if self.reader.wants_since else None
+        try:
+            found = self.reader.poll_inbound(since)
+        except Exception as exc:  # reading replies is never worth stopping the sending for
+            log.warning("could not read replies: %s", exc)
+            return 0
+        return sum(self._store(item) for item in found)
+
+    def _store(self, item) -> bool:
+        try:
+            return take_inbound(
+                self.queue,
+                self.settings,
+                phone=item.phone,
+                channel=self.channel,
+                sender=self.worker_id,
+                text=item.text,
+                received_at=item.received_at,
+                kind=item.kind,
+                provider_id=item.provider_id,
+            )
+        except DatabaseUnavailable:
+            raise  # the database is gone: the worker's own handling (exit, restart) applies
+        except ValueError as exc:  # a reply we cannot key (no number): skip it, say so
+            log.warning("reply from %r not stored: %s", item.phone, exc)
+            return False
