@@ -53,19 +53,31 @@ def xlsx_bytes(rows, tmp_path, patches=None) -> bytes:
 
 # --- CSV: encodings and delimiters ---------------------------------------------------------
 
+
 def test_csv_with_utf8_bom():
     result = parse(codecs.BOM_UTF8 + b"Name,Phone\r\nAna,+55 11 91234-5678\r\n")
     assert result == ContactList(
-        columns=["name", "phone"], phone_column="phone", headers=["Name", "Phone"],
-        contacts=[Contact(row=2, phone="+55 11 91234-5678",
-                          variables={"name": "Ana", "phone": "+55 11 91234-5678"})])
+        columns=["name", "phone"],
+        phone_column="phone",
+        headers=["Name", "Phone"],
+        contacts=[
+            Contact(
+                row=2,
+                phone="+55 11 91234-5678",
+                variables={"name": "Ana", "phone": "+55 11 91234-5678"},
+            )
+        ],
+    )
 
 
 def test_semicolon_delimiter_with_commas_inside_values():
     result = parse("Nome;Celular;Cidade\nSilva, Ana;(11) 91234-5678;São Paulo\n")
     assert result.phone_column == "celular"
     assert result.contacts[0].variables == {
-        "nome": "Silva, Ana", "celular": "(11) 91234-5678", "cidade": "São Paulo"}
+        "nome": "Silva, Ana",
+        "celular": "(11) 91234-5678",
+        "cidade": "São Paulo",
+    }
 
 
 def test_tab_delimiter_and_tsv_extension():
@@ -78,17 +90,24 @@ def test_tab_delimiter_and_tsv_extension():
 def test_quoted_values_after_a_space():
     result = parse('name, phone, note\n"Silva, Ana", "+55 11 91234-5678", "a, b"\n')
     assert result.contacts[0].variables == {
-        "name": "Silva, Ana", "phone": "+55 11 91234-5678", "note": "a, b"}
+        "name": "Silva, Ana",
+        "phone": "+55 11 91234-5678",
+        "note": "a, b",
+    }
 
 
 def test_delimiter_is_counted_in_the_header_when_the_sniffer_gives_up():
     # Ragged rows full of commas make csv.Sniffer fail; the header still says ";".
     text = "name;phone\n" + "".join(
-        f"Silva, Ana, {i};+55119123456{i:02d}" + (";x" if i % 2 else "") + "\n" for i in range(20))
+        f"Silva, Ana, {i};+55119123456{i:02d}" + (";x" if i % 2 else "") + "\n" for i in range(20)
+    )
     result = parse(text)
     assert result.columns == ["name", "phone", "column_3"]
     assert result.contacts[3].variables == {
-        "name": "Silva, Ana, 3", "phone": "+5511912345603", "column_3": "x"}
+        "name": "Silva, Ana, 3",
+        "phone": "+5511912345603",
+        "column_3": "x",
+    }
 
 
 def test_pipe_delimiter():
@@ -100,11 +119,14 @@ def test_single_column_csv():
     assert [c.phone for c in result.contacts] == [PHONE, "+14155550101"]
 
 
-@pytest.mark.parametrize("data", [
-    codecs.BOM_UTF16_LE + "name,phone\r\nZoë,+5511912345678\r\n".encode("utf-16-le"),
-    codecs.BOM_UTF16_BE + "name,phone\r\nZoë,+5511912345678\r\n".encode("utf-16-be"),
-    "name,phone\r\nZoë,+5511912345678\r\n".encode("utf-16-le"),  # no BOM at all
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        codecs.BOM_UTF16_LE + "name,phone\r\nZoë,+5511912345678\r\n".encode("utf-16-le"),
+        codecs.BOM_UTF16_BE + "name,phone\r\nZoë,+5511912345678\r\n".encode("utf-16-be"),
+        "name,phone\r\nZoë,+5511912345678\r\n".encode("utf-16-le"),  # no BOM at all
+    ],
+)
 def test_utf16_files(data):
     result = parse(data)
     assert result.contacts == [Contact(2, PHONE, {"name": "Zoë", "phone": PHONE})]
@@ -120,8 +142,9 @@ def test_utf16_tab_separated_as_excel_saves_unicode_text(tmp_path):
 
 def test_cp1252_file(tmp_path):
     path = tmp_path / "contacts.csv"
-    path.write_bytes("name;phone\nJosé;+5511912345678\nFrançois – “Chef”;+14155550101\n"
-                     .encode("cp1252"))
+    path.write_bytes(
+        "name;phone\nJosé;+5511912345678\nFrançois – “Chef”;+14155550101\n".encode("cp1252")
+    )
     result = parse_contacts_file(path.read_bytes(), "contacts.csv")
     assert [c.variables["name"] for c in result.contacts] == ["José", "François – “Chef”"]
 
@@ -134,7 +157,7 @@ def test_emoji_and_rtl_text_in_other_columns_are_intact():
 
 def test_cell_longer_than_csv_default_limit_is_read():
     note = "x" * 200_000
-    result = parse(f"name,phone,note\nAna,+5511912345678,\"{note}\"\nBea,+14155550101,short\n")
+    result = parse(f'name,phone,note\nAna,+5511912345678,"{note}"\nBea,+14155550101,short\n')
     assert len(result.contacts[0].variables["note"]) == 200_000
     assert result.contacts[1].row == 3
 
@@ -167,6 +190,7 @@ def test_contact_with_empty_phone_is_kept_for_the_api_to_report():
 
 # --- column names and the phone column -----------------------------------------------------
 
+
 def test_duplicate_and_empty_headers_get_unique_names():
     result = parse("Name,,NAME,Phone, First  Name ,name_2\na,b,c,+5511912345678,e,f\n")
     assert result.columns == ["name", "column_2", "name_2", "phone", "first_name", "name_2_2"]
@@ -187,14 +211,19 @@ def test_first_known_header_from_the_left_wins():
 
 
 def test_phone_column_found_by_content_when_no_header_matches():
-    text = ("Cliente,Código,Contato\n"
-            "Ana,12345,+55 (11) 91234-5678\n"
-            "Bea,67890,(415) 555-0101\n"
-            "Caio,11111,não tem\n")
+    text = (
+        "Cliente,Código,Contato\n"
+        "Ana,12345,+55 (11) 91234-5678\n"
+        "Bea,67890,(415) 555-0101\n"
+        "Caio,11111,não tem\n"
+    )
     result = parse(text)
     assert result.phone_column == "contato"
     assert [c.phone for c in result.contacts] == [
-        "+55 (11) 91234-5678", "(415) 555-0101", "não tem"]
+        "+55 (11) 91234-5678",
+        "(415) 555-0101",
+        "não tem",
+    ]
 
 
 def test_phone_column_chosen_by_header_or_variable_name():
@@ -209,8 +238,9 @@ def test_phone_column_chosen_by_header_or_variable_name():
 def test_unknown_phone_column_lists_the_columns():
     error = refused("Name,,Phone\nAna,x,+5511912345678\n", phone_column="Cell")
     assert error.field == "phone_column"
-    assert error.message == ("There is no column named 'Cell'. "
-                             "Columns in the file: Name, column_2, Phone.")
+    assert error.message == (
+        "There is no column named 'Cell'. Columns in the file: Name, column_2, Phone."
+    )
 
 
 def test_no_phone_column_at_all():
@@ -221,11 +251,20 @@ def test_no_phone_column_at_all():
 
 # --- empty, too big, wrong kind ------------------------------------------------------------
 
-@pytest.mark.parametrize("data, filename", [
-    (b"", "c.csv"), (b"  \r\n\t\n", "c.csv"), (codecs.BOM_UTF8, "c.csv"),
-    (codecs.BOM_UTF8 + b"\n\n", "c.csv"), (codecs.BOM_UTF16_LE, "c.csv"), (b"", "c.txt"),
-    (b"", "c.xlsx"), (b"\n\n", "c.txt"),
-])
+
+@pytest.mark.parametrize(
+    "data, filename",
+    [
+        (b"", "c.csv"),
+        (b"  \r\n\t\n", "c.csv"),
+        (codecs.BOM_UTF8, "c.csv"),
+        (codecs.BOM_UTF8 + b"\n\n", "c.csv"),
+        (codecs.BOM_UTF16_LE, "c.csv"),
+        (b"", "c.txt"),
+        (b"", "c.xlsx"),
+        (b"\n\n", "c.txt"),
+    ],
+)
 def test_empty_file(data, filename):
     error = refused(data, filename)
     assert (error.message, error.field) == ("The file is empty.", "file")
@@ -239,15 +278,22 @@ def test_header_only():
 def test_more_rows_than_the_limit():
     text = "phone\n" + "".join(f"+55119123456{i:02d}\n" for i in range(11))
     error = refused(text, max_rows=10)
-    assert error.message == ("The list has more than 10 contacts, the most one job can take; "
-                             "split it into smaller files.")
+    assert error.message == (
+        "The list has more than 10 contacts, the most one job can take; "
+        "split it into smaller files."
+    )
     assert len(parse(text, max_rows=11).contacts) == 11
 
 
-@pytest.mark.parametrize("filename, shown", [
-    ("contacts.xls", "'.xls'"), ("photo.PNG", "'.png'"),
-    ("contacts", "(no extension)"), ("", "(no extension)"),
-])
+@pytest.mark.parametrize(
+    "filename, shown",
+    [
+        ("contacts.xls", "'.xls'"),
+        ("photo.PNG", "'.png'"),
+        ("contacts", "(no extension)"),
+        ("", "(no extension)"),
+    ],
+)
 def test_unsupported_file_type(filename, shown):
     error = refused("phone\n+5511912345678\n", filename)
     assert error.message == f"Unsupported file type {shown}: use .csv, .xlsx or .txt."
@@ -267,8 +313,9 @@ def test_csv_that_is_really_a_png():
 def test_csv_that_is_really_an_xlsx(tmp_path):
     data = xlsx_bytes([["phone"], [PHONE]], tmp_path)
     error = refused(data, "contacts.csv")
-    assert error.message == ("This does not look like a text/CSV file "
-                             "(it looks like an Excel .xlsx or other ZIP file).")
+    assert error.message == (
+        "This does not look like a text/CSV file (it looks like an Excel .xlsx or other ZIP file)."
+    )
 
 
 def test_unknown_binary_in_a_csv_is_refused():
@@ -278,22 +325,33 @@ def test_unknown_binary_in_a_csv_is_refused():
 
 # --- XLSX ----------------------------------------------------------------------------------
 
+
 def test_xlsx_phone_as_float_int_and_text(tmp_path):
-    rows = [["Name", "Phone", "Note"],
-            ["Ana", 1111111111111, "😀 مرحبا"],
-            ["Bea", 2222222222222, None],
-            ["Caio", 5511912345678, 42],
-            ["Dani", "+1 (415) 555-0101", 3.5]]
+    rows = [
+        ["Name", "Phone", "Note"],
+        ["Ana", 1111111111111, "😀 مرحبا"],
+        ["Bea", 2222222222222, None],
+        ["Caio", 5511912345678, 42],
+        ["Dani", "+1 (415) 555-0101", 3.5],
+    ]
     # openpyxl writes an integral float without ".0"; patch the XML the way other
     # spreadsheet programs store such numbers, so the reader really meets floats.
-    data = xlsx_bytes(rows, tmp_path, patches={
-        b"<v>1111111111111</v>": b"<v>5.511912345678E+12</v>",
-        b"<v>2222222222222</v>": b"<v>5511912345678.0</v>"})
+    data = xlsx_bytes(
+        rows,
+        tmp_path,
+        patches={
+            b"<v>1111111111111</v>": b"<v>5.511912345678E+12</v>",
+            b"<v>2222222222222</v>": b"<v>5511912345678.0</v>",
+        },
+    )
     result = parse(data, "contacts.xlsx")
     assert result.columns == ["name", "phone", "note"]
     assert [(c.row, c.phone) for c in result.contacts] == [
-        (2, "5511912345678"), (3, "5511912345678"), (4, "5511912345678"),
-        (5, "+1 (415) 555-0101")]
+        (2, "5511912345678"),
+        (3, "5511912345678"),
+        (4, "5511912345678"),
+        (5, "+1 (415) 555-0101"),
+    ]
     assert [c.variables.get("note", "") for c in result.contacts] == ["😀 مرحبا", "", "42", "3.5"]
 
 
@@ -331,8 +389,9 @@ def test_xlsx_that_is_not_a_zip():
     error = refused("name,phone\nAna,+5511912345678\n", "contacts.xlsx")
     assert error.message == "This does not look like an Excel .xlsx file."
     error = refused(b"\x89PNG\r\n\x1a\n" + b"\x00" * 50, "contacts.xlsx")
-    assert error.message == ("This does not look like an Excel .xlsx file "
-                             "(it looks like a PNG image).")
+    assert error.message == (
+        "This does not look like an Excel .xlsx file (it looks like a PNG image)."
+    )
     error = refused(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 50, "contacts.xlsx")
     assert error.message == "This is an old Excel .xls file; save it as .xlsx or .csv."
 
@@ -362,24 +421,32 @@ def test_xlsx_zip_bomb_is_refused_before_opening():
     data = zeros_zip(150)
     assert len(data) < 2_000_000  # 150 MB of zeros deflates to almost nothing
     error = refused(data, "contacts.xlsx")
-    assert error.message == ("This Excel file unpacks to more than 100 MB; split it into "
-                             "smaller files or save it as .csv.")
+    assert error.message == (
+        "This Excel file unpacks to more than 100 MB; split it into "
+        "smaller files or save it as .csv."
+    )
 
 
 def test_xlsx_absurd_compression_ratio_is_refused():
     error = refused(zeros_zip(20), "contacts.xlsx")
-    assert error.message == ("This Excel file would unpack to far more than its size, which is "
-                             "unsafe; save it again as .xlsx or .csv.")
+    assert error.message == (
+        "This Excel file would unpack to far more than its size, which is "
+        "unsafe; save it again as .xlsx or .csv."
+    )
 
 
 # --- TXT and pasted numbers ----------------------------------------------------------------
+
 
 def test_txt_with_blank_lines_and_a_title_line():
     data = b"Numbers\r\n\r\n+55 11 91234-5678\n\n   \n0055 (11) 91234.5678\n12ab\n"
     result = parse(data, "numbers.txt")
     assert result.columns == ["phone"] and result.phone_column == "phone"
     assert [(c.row, c.phone) for c in result.contacts] == [
-        (3, "+55 11 91234-5678"), (6, "0055 (11) 91234.5678"), (7, "12ab")]
+        (3, "+55 11 91234-5678"),
+        (6, "0055 (11) 91234.5678"),
+        (7, "12ab"),
+    ]
     assert result.contacts[0].variables == {"phone": "+55 11 91234-5678"}
 
 
@@ -396,7 +463,10 @@ def test_pasted_numbers():
     text = "+55 11 91234-5678, 0055 (11) 91234.5678;\n\n+14155550101\r\n;;"
     result = parse_numbers_text(text)
     assert [(c.row, c.phone) for c in result.contacts] == [
-        (1, "+55 11 91234-5678"), (2, "0055 (11) 91234.5678"), (3, "+14155550101")]
+        (1, "+55 11 91234-5678"),
+        (2, "0055 (11) 91234.5678"),
+        (3, "+14155550101"),
+    ]
     assert result.phone_column == "phone"
 
 

@@ -20,8 +20,7 @@ from .textfile import (
 )
 from .xlsx import WorkbookError, read_rows
 
-PHONE_HEADERS = (
-    "phone", "number", "mobile", "whatsapp", "tel", "telephone", "celular", "telefone")
+PHONE_HEADERS = ("phone", "number", "mobile", "whatsapp", "tel", "telephone", "celular", "telefone")
 _KINDS = {".csv": "csv", ".tsv": "csv", ".xlsx": "xlsx", ".txt": "txt"}
 # Far above csv's 128 KiB default so a long note cannot break a file, yet bounded; the
 # request size cap is below this, so only a broken file can reach it.
@@ -29,14 +28,17 @@ _FIELD_LIMIT = 64 * 1024 * 1024
 _PHONE_LIKE = re.compile(r"[\d\s+\-().]+")
 _EMPTY = "The file is empty."
 _HEADER_ONLY = "The file has a header row but no contacts."
-_TOO_MANY = ("The list has more than {:,} contacts, the most one job can take; "
-             "split it into smaller files.")
+_TOO_MANY = (
+    "The list has more than {:,} contacts, the most one job can take; split it into smaller files."
+)
 MAX_ROWS = 200_000
 # A contact list is a handful of columns; each column costs work on every row, so a file
 # far wider than any real list is refused instead of read.
 MAX_COLUMNS = 1_000
-_TOO_WIDE = ("Row {} has {:,} columns; a contact list can have at most {:,}. Keep only the "
-             "columns the message uses.")
+_TOO_WIDE = (
+    "Row {} has {:,} columns; a contact list can have at most {:,}. Keep only the "
+    "columns the message uses."
+)
 
 
 class ContactFileError(ValueError):
@@ -75,8 +77,9 @@ class ContactList:
     headers: list[str]
 
 
-def parse_contacts_file(data: bytes, filename: str, phone_column: str | None = None,
-                        max_rows: int = MAX_ROWS) -> ContactList:
+def parse_contacts_file(
+    data: bytes, filename: str, phone_column: str | None = None, max_rows: int = MAX_ROWS
+) -> ContactList:
     """Read a .csv/.tsv, .xlsx or .txt upload into a ContactList, or raise ContactFileError."""
     ext = os.path.splitext((filename or "").strip().lower())[1]
     kind = _KINDS.get(ext)
@@ -133,8 +136,9 @@ def _single_column(items, max_rows: int, field_name: str) -> ContactList:
     if not contacts:
         message = _HEADER_ONLY if field_name == "file" else "No phone numbers were given."
         raise ContactFileError(message, field_name)
-    return ContactList(columns=["phone"], phone_column="phone", contacts=contacts,
-                       headers=["phone"])
+    return ContactList(
+        columns=["phone"], phone_column="phone", contacts=contacts, headers=["phone"]
+    )
 
 
 def _build(rows, phone_column: str | None, max_rows: int) -> ContactList:
@@ -165,8 +169,14 @@ def _build(rows, phone_column: str | None, max_rows: int) -> ContactList:
     index = _phone_index(headers, names, data, phone_column)
     # Rows are not padded to the full width: one wide row would otherwise make every short
     # row as wide (rows x columns). A missing cell reads as "" wherever a variable is used.
-    contacts = [Contact(number, cells[index] if index < len(cells) else "",
-                        dict(zip(names, cells, strict=False))) for number, cells in data]
+    contacts = [
+        Contact(
+            number,
+            cells[index] if index < len(cells) else "",
+            dict(zip(names, cells, strict=False)),
+        )
+        for number, cells in data
+    ]
     return ContactList(names, names[index], contacts, headers)
 
 
@@ -197,8 +207,10 @@ def _phone_index(headers, names, data, wanted: str | None) -> int:
             if lowered == header.lower() or normalized == name:
                 return index
         available = ", ".join(h or n for h, n in zip(headers, names, strict=True))
-        raise ContactFileError(f"There is no column named '{wanted.strip()}'. "
-                               f"Columns in the file: {available}.", "phone_column")
+        raise ContactFileError(
+            f"There is no column named '{wanted.strip()}'. Columns in the file: {available}.",
+            "phone_column",
+        )
     for index, name in enumerate(names):
         if name in PHONE_HEADERS:
             return index
@@ -206,8 +218,9 @@ def _phone_index(headers, names, data, wanted: str | None) -> int:
         phones = [v for v in values if _PHONE_LIKE.fullmatch(v) and sum(map(str.isdigit, v)) >= 7]
         if values and len(phones) >= 0.6 * len(values):
             return index
-    raise ContactFileError("Could not find a phone number column; choose one with phone_column.",
-                           "phone_column")
+    raise ContactFileError(
+        "Could not find a phone number column; choose one with phone_column.", "phone_column"
+    )
 
 
 def _samples(data, width: int, size: int = 50) -> list[list[str]]:
@@ -231,8 +244,9 @@ def _samples(data, width: int, size: int = 50) -> list[list[str]]:
 def _csv_rows(text: str):
     """Yield (row number, stripped cells without trailing blanks) from CSV text."""
     csv.field_size_limit(max(csv.field_size_limit(), _FIELD_LIMIT))
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=detect_delimiter(text),
-                        skipinitialspace=True)
+    reader = csv.reader(
+        io.StringIO(text, newline=""), delimiter=detect_delimiter(text), skipinitialspace=True
+    )
     try:
         # Numbers count records, as a spreadsheet does: a quoted multi-line cell does not
         # shift the row numbers the user is told about.
