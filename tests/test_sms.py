@@ -260,7 +260,8 @@ def test_a_phone_gone_mid_send_shows_at_once_and_the_message_is_settled_after(
 
 
 def test_the_worker_reads_replies_while_it_sends_and_a_stop_cancels_what_is_queued(
-        queue, sms_settings, gw):
+    queue, sms_settings, gw
+):
     """No webhook configured: the worker reads the phone's inbox between sends. A reply lands
     in its conversation; STOP from a number still queued cancels its row before it is sent."""
     phones = [f"+55119123459{i:02d}" for i in range(6)]

@@ -23,8 +23,14 @@ from .fakes import Clock
 
 ROOT = Path(__file__).resolve().parent.parent
 # The loop and its helpers: none of them may name a channel.
-LOOP_MODULES = ("worker.py", "deliveries.py", "recovery.py", "delay.py", "inbox.py",
-                "housekeeping.py")
+LOOP_MODULES = (
+    "worker.py",
+    "deliveries.py",
+    "recovery.py",
+    "delay.py",
+    "inbox.py",
+    "housekeeping.py",
+)
 
 
 class PigeonTransport:
