@@ -126,3 +126,108 @@ def test_the_ascii_fast_path_agrees_with_the_careful_path():
                 for _ in range(5_000)]
     for text in samples:
         assert verdict(_clean, text) == verdict(_clean_carefully, text), text
+
+
+def _mangled_examples(rng, count):
+    """(raw, DEFAULT_COUNTRY) pairs from phonenumbers' own example numbers of every region and
+    type, changed the ways people and spreadsheets change them, valid or not."""
+    import phonenumbers
+    from phonenumbers import PhoneNumberType as Type
+
+    types = (Type.FIXED_LINE, Type.MOBILE, Type.TOLL_FREE, Type.PREMIUM_RATE, Type.SHARED_COST,
+             Type.VOIP, Type.PERSONAL_NUMBER, Type.PAGER, Type.UAN, Type.VOICEMAIL)
+    examples = [(region, phonenumbers.example_number_for_type(region, kind))
+                for region in sorted(phonenumbers.SUPPORTED_REGIONS) for kind in types]
+    examples += [(None, phonenumbers.example_number_for_non_geo_entity(code))
+                 for code in sorted(phonenumbers.COUNTRY_CODES_FOR_NON_GEO_REGIONS)]
+    examples = [(region, number) for region, number in examples if number is not None]
+    # Regions with an IDD or trunk prefix of their own ("011", "0011", "8"), or rules that
+    # rewrite a national number (AR, MX), given as DEFAULT_COUNTRY to other regions' numbers;
+    # and "ZZ", which phonenumbers does not know.
+    defaults = ["BR", "US", "IN", "DE", "IT", "GB", "FR", "AR", "MX", "RU", "AU", "JP", "SM",
+                "ZZ"]
+    digit = "0123456789"
+    pairs = []
+    while len(pairs) < count:
+        region, number = rng.choice(examples)
+        nsn = phonenumbers.national_significant_number(number)
+        roll = rng.random()
+        if roll < 0.35:    # another subscriber on the same range: most stay valid
+            keep = rng.randint(max(1, len(nsn) - 5), len(nsn))
+            nsn = nsn[:keep] + "".join(rng.choice(digit) for _ in range(len(nsn) - keep))
+        elif roll < 0.45:  # one digit too few or too many
+            at = rng.randrange(len(nsn))
+            nsn = nsn[:at] + nsn[at + 1:] if rng.random() < 0.5 else nsn[:at] + "7" + nsn[at:]
+        elif roll < 0.55:  # a trunk prefix or leading zeros left in
+            nsn = rng.choice(["0", "00", "000", "1", "8", "9", "90", "015"]) + nsn
+        elif roll < 0.6:   # junk of any length
+            nsn = "".join(rng.choice(digit) for _ in range(rng.randint(0, 18)))
+        code = str(number.country_code)
+        style = rng.random()
+        if style < 0.45:
+            digits, default = "+" + code + nsn, rng.choice([None, region, rng.choice(defaults)])
+        elif style < 0.55:  # the "+" or "00" lost in a spreadsheet
+            digits, default = rng.choice(["", "00", "011"]) + code + nsn, rng.choice(defaults)
+        else:
+            digits = nsn
+            default = region if region and rng.random() < 0.6 else rng.choice(defaults)
+        cut = rng.randint(1, 4) if len(digits) > 6 else 0
+        raw = digits[:cut] + rng.choice(["", " ", "-", " (", ".", "\u00a0"]) + digits[cut:]
+        pairs.append((rng.choice([raw, digits]), default))
+    return pairs
+
+
+def test_the_phone_fast_path_agrees_with_plain_phonenumbers_parse():
+    """`_parse_digits` and `_is_valid` skip phonenumbers' text scanning and repeated pattern
+    matching; on 50,000 mangled example numbers every verdict must be parse's verdict."""
+    import random
+
+    import phonenumbers
+
+    from utils.phones import (
+        _POSSIBLE_MESSAGES,
+        _clean,
+        _is_valid,
+        _parse,
+        _parse_digits,
+        _parse_valid,
+    )
+
+    def plain(number):
+        """The verdict of phonenumbers.parse's number through plain is_valid_number."""
+        if phonenumbers.is_valid_number(number):
+            return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        reason = phonenumbers.is_possible_number_with_reason(number)
+        return ("refused", _POSSIBLE_MESSAGES.get(reason, "number is not valid"))
+
+    def verdict(fn, *args):
+        try:
+            return fn(*args)
+        except InvalidPhone as exc:
+            return ("refused", exc.message)
+
+    rng = random.Random(11)
+    fast_taken = valid = 0
+    for raw, default in _mangled_examples(rng, 50_000):
+        try:
+            plus, digits = _clean(raw)
+        except InvalidPhone:
+            continue  # refused before phonenumbers sees it, as normalize_phone does
+        # What normalize_phone hands to phonenumbers: "+digits", or national digits and then
+        # "+digits" again when the national reading is not valid.
+        texts = [("+" + digits, None)] if plus else [(digits, default), ("+" + digits, None)]
+        for text, region in texts:
+            parsed = verdict(_parse, text, region)  # a PhoneNumber, or ("refused", why)
+            fast = _parse_digits(text, region)
+            if fast is not None:  # same fields, so every later verdict is the same too
+                fast_taken += 1
+                assert fast == parsed, (text, region)
+            if isinstance(parsed, tuple):
+                expected = parsed
+            else:
+                assert _is_valid(parsed) == phonenumbers.is_valid_number(parsed), (text, region)
+                expected = plain(parsed)
+            assert verdict(_parse_valid, text, region) == expected, (text, region)
+            valid += isinstance(expected, str)
+    # The comparison means something only if both paths and both verdicts were exercised.
+    assert fast_taken > 40_000 and valid > 20_000, (fast_taken, valid)
