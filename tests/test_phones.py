@@ -9,17 +9,20 @@ from utils.phones import InvalidPhone, is_known_region, normalize_phone
 BR_MOBILE = "+5511912345678"
 
 
-@pytest.mark.parametrize("raw", [
-    "+55 11 91234-5678",
-    "+55 (11) 91234-5678",
-    "+55.11.91234.5678",
-    "+55/11/91234/5678",
-    "0055 11 91234 5678",
-    "00 55 (11) 9 1234-5678",
-    "+55\u00a011\u00a091234\u20115678",          # NBSP and a non-breaking hyphen
-    "\u202a+55 11 91234-5678\u202c",             # direction marks copied from RTL text
-    "  +5511912345678  ",
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "+55 11 91234-5678",
+        "+55 (11) 91234-5678",
+        "+55.11.91234.5678",
+        "+55/11/91234/5678",
+        "0055 11 91234 5678",
+        "00 55 (11) 9 1234-5678",
+        "+55\u00a011\u00a091234\u20115678",  # NBSP and a non-breaking hyphen
+        "\u202a+55 11 91234-5678\u202c",  # direction marks copied from RTL text
+        "  +5511912345678  ",
+    ],
+)
 def test_separators_and_international_prefix_need_no_default_country(raw):
     assert normalize_phone(raw, None) == BR_MOBILE
 
@@ -29,9 +32,16 @@ def test_the_same_number_written_three_ways_is_one_e164_number():
     assert {normalize_phone(w, "BR") for w in ways} == {BR_MOBILE}
 
 
-@pytest.mark.parametrize("raw", [
-    5511912345678.0, 5.511912345678e12, 5511912345678, "5511912345678.0", "5.511912345678E+12",
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        5511912345678.0,
+        5.511912345678e12,
+        5511912345678,
+        "5511912345678.0",
+        "5.511912345678E+12",
+    ],
+)
 def test_spreadsheet_numbers_lose_float_artefacts(raw):
     assert normalize_phone(raw, "BR") == BR_MOBILE
 
@@ -60,26 +70,31 @@ def test_without_default_country_a_number_without_plus_is_rejected(country):
     assert info.value.reason == "invalid_phone"
 
 
-@pytest.mark.parametrize("raw, message", [
-    ("+55 11 9123", "number is too short"),
-    ("123", "number is too short"),
-    ("+55 11 91234-5678 9012", "number is too long"),
-    ("+55 11 91234-5678 9012 3456 7890", "number is too long"),
-    ("12ab", "number contains letters"),
-    ("+1 800 FLOWERS", "number contains letters"),
-    ("+55 11 91234-5678 ext 2", "number contains letters"),
-    ("+999 1234 5678", "number has an unknown country code"),
-    ("", "number is empty"),
-    ("  - ", "number is empty"),
-    (None, "number is empty"),
-    ("+55 11 91234#5678", "number contains an unexpected character '#'"),
-    ("+55 11 +91234-5678", "number contains an unexpected character '+'"),
-    (5.5, "number is not a whole number"),
-    (math.nan, "number is not a whole number"),
-    (True, "number must be text"),
-    ("5.51191E+12", "number was rounded by a spreadsheet (scientific notation); "
-                    "format the column as text"),
-])
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        ("+55 11 9123", "number is too short"),
+        ("123", "number is too short"),
+        ("+55 11 91234-5678 9012", "number is too long"),
+        ("+55 11 91234-5678 9012 3456 7890", "number is too long"),
+        ("12ab", "number contains letters"),
+        ("+1 800 FLOWERS", "number contains letters"),
+        ("+55 11 91234-5678 ext 2", "number contains letters"),
+        ("+999 1234 5678", "number has an unknown country code"),
+        ("", "number is empty"),
+        ("  - ", "number is empty"),
+        (None, "number is empty"),
+        ("+55 11 91234#5678", "number contains an unexpected character '#'"),
+        ("+55 11 +91234-5678", "number contains an unexpected character '+'"),
+        (5.5, "number is not a whole number"),
+        (math.nan, "number is not a whole number"),
+        (True, "number must be text"),
+        (
+            "5.51191E+12",
+            "number was rounded by a spreadsheet (scientific notation); format the column as text",
+        ),
+    ],
+)
 def test_bad_numbers_are_rejected_with_a_reason(raw, message):
     with pytest.raises(InvalidPhone) as info:
         normalize_phone(raw, "BR")
@@ -97,10 +112,21 @@ def test_a_very_long_input_is_refused_before_parsing():
         normalize_phone("1" * 10_000, "BR")
 
 
-@pytest.mark.parametrize("code, known", [
-    ("BR", True), ("in", True), (" us ", True), ("GB", True),
-    ("XX", False), ("", False), ("001", False), ("BRA", False), (None, False), (55, False),
-])
+@pytest.mark.parametrize(
+    "code, known",
+    [
+        ("BR", True),
+        ("in", True),
+        (" us ", True),
+        ("GB", True),
+        ("XX", False),
+        ("", False),
+        ("001", False),
+        ("BRA", False),
+        (None, False),
+        (55, False),
+    ],
+)
 def test_is_known_region(code, known):
     assert is_known_region(code) is known
 
@@ -119,11 +145,23 @@ def test_the_ascii_fast_path_agrees_with_the_careful_path():
 
     rng = random.Random(7)
     alphabet = "0123456789" * 3 + "+ -.()/[]\\\t" + "abX#*,;_"
-    samples = ["", "+", "00", "+0044", "(+55) 11 91234-5678", "0044 20 7946 0958",
-               "+55 (11) 9.1234-5678", "++5511912345678", "5511912345678+", "1-800-FLOWERS",
-               "9" * 18, "00" + "9" * 17]
-    samples += ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 24)))
-                for _ in range(5_000)]
+    samples = [
+        "",
+        "+",
+        "00",
+        "+0044",
+        "(+55) 11 91234-5678",
+        "0044 20 7946 0958",
+        "+55 (11) 9.1234-5678",
+        "++5511912345678",
+        "5511912345678+",
+        "1-800-FLOWERS",
+        "9" * 18,
+        "00" + "9" * 17,
+    ]
+    samples += [
+        "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 24))) for _ in range(5_000)
+    ]
     for text in samples:
         assert verdict(_clean, text) == verdict(_clean_carefully, text), text
 
@@ -134,33 +172,47 @@ def _mangled_examples(rng, count):
     import phonenumbers
     from phonenumbers import PhoneNumberType as Type
 
-    types = (Type.FIXED_LINE, Type.MOBILE, Type.TOLL_FREE, Type.PREMIUM_RATE, Type.SHARED_COST,
-             Type.VOIP, Type.PERSONAL_NUMBER, Type.PAGER, Type.UAN, Type.VOICEMAIL)
-    examples = [(region, phonenumbers.example_number_for_type(region, kind))
-                for region in sorted(phonenumbers.SUPPORTED_REGIONS) for kind in types]
-    examples += [(None, phonenumbers.example_number_for_non_geo_entity(code))
-                 for code in sorted(phonenumbers.COUNTRY_CODES_FOR_NON_GEO_REGIONS)]
+    types = (
+        Type.FIXED_LINE,
+        Type.MOBILE,
+        Type.TOLL_FREE,
+        Type.PREMIUM_RATE,
+        Type.SHARED_COST,
+        Type.VOIP,
+        Type.PERSONAL_NUMBER,
+        Type.PAGER,
+        Type.UAN,
+        Type.VOICEMAIL,
+    )
+    examples = [
+        (region, phonenumbers.example_number_for_type(region, kind))
+        for region in sorted(phonenumbers.SUPPORTED_REGIONS)
+        for kind in types
+    ]
+    examples += [
+        (None, phonenumbers.example_number_for_non_geo_entity(code))
+        for code in sorted(phonenumbers.COUNTRY_CODES_FOR_NON_GEO_REGIONS)
+    ]
     examples = [(region, number) for region, number in examples if number is not None]
     # Regions with an IDD or trunk prefix of their own ("011", "0011", "8"), or rules that
     # rewrite a national number (AR, MX), given as DEFAULT_COUNTRY to other regions' numbers;
     # and "ZZ", which phonenumbers does not know.
-    defaults = ["BR", "US", "IN", "DE", "IT", "GB", "FR", "AR", "MX", "RU", "AU", "JP", "SM",
-                "ZZ"]
+    defaults = ["BR", "US", "IN", "DE", "IT", "GB", "FR", "AR", "MX", "RU", "AU", "JP", "SM", "ZZ"]
     digit = "0123456789"
     pairs = []
     while len(pairs) < count:
         region, number = rng.choice(examples)
         nsn = phonenumbers.national_significant_number(number)
         roll = rng.random()
-        if roll < 0.35:    # another subscriber on the same range: most stay valid
+        if roll < 0.35:  # another subscriber on the same range: most stay valid
             keep = rng.randint(max(1, len(nsn) - 5), len(nsn))
             nsn = nsn[:keep] + "".join(rng.choice(digit) for _ in range(len(nsn) - keep))
         elif roll < 0.45:  # one digit too few or too many
             at = rng.randrange(len(nsn))
-            nsn = nsn[:at] + nsn[at + 1:] if rng.random() < 0.5 else nsn[:at] + "7" + nsn[at:]
+            nsn = nsn[:at] + nsn[at + 1 :] if rng.random() < 0.5 else nsn[:at] + "7" + nsn[at:]
         elif roll < 0.55:  # a trunk prefix or leading zeros left in
             nsn = rng.choice(["0", "00", "000", "1", "8", "9", "90", "015"]) + nsn
-        elif roll < 0.6:   # junk of any length
+        elif roll < 0.6:  # junk of any length
             nsn = "".join(rng.choice(digit) for _ in range(rng.randint(0, 18)))
         code = str(number.country_code)
         style = rng.random()
@@ -184,14 +236,9 @@ def test_the_phone_fast_path_agrees_with_plain_phonenumbers_parse():
 
     import phonenumbers
 
-    from utils.phones import (
-        _POSSIBLE_MESSAGES,
-        _clean,
-        _is_valid,
-        _parse,
-        _parse_digits,
-        _parse_valid,
-    )
+    from utils.phone_fast import is_valid as _is_valid
+    from utils.phone_fast import parse_digits as _parse_digits
+    from utils.phones import _POSSIBLE_MESSAGES, _clean, _parse, _parse_valid
 
     def plain(number):
         """The verdict of phonenumbers.parse's number through plain is_valid_number."""
