@@ -55,6 +55,7 @@ PUBLIC_ENDPOINTS = {
     "pages.sign_in",
     "pages.sign_out",
     "pages.index",
+    "hooks.smsgate",  # the phone's webhook: signed instead (tests/test_inbound_sms.py)
 }
 
 
