@@ -138,6 +138,18 @@ def list_messages(job_id):
     }
 
 
+@bp.get("/jobs/<job_id>/activity")
+def activity(job_id):
+    """A job's totals, and its sends, deliveries, failures and replies per hour."""
+    found = _queue().job_activity(job_id)
+    return {
+        "job_id": job_id,
+        "bucket_seconds": found["bucket_seconds"],
+        "buckets": [{**b, "at": iso(b["at"])} for b in found["buckets"]],
+        "totals": found["totals"],
+    }
+
+
 @bp.get("/jobs/<job_id>/export.csv")
 def export_csv(job_id):
     """Every recipient with status and error, as a spreadsheet-safe CSV download."""

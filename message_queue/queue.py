@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from .activity import ActivityStore
 from .conversations import ConversationStore
 from .db import Database
 from .inbound import InboundStore
@@ -25,6 +26,7 @@ class Queue(
     SessionStore,
     ConversationStore,
     InboundStore,
+    ActivityStore,
 ):
     """Jobs, messages, workers and /app sessions in one SQLite file shared by several processes.
 
