@@ -16,6 +16,9 @@ import time
 from flask import Flask, jsonify, render_template, request
 from werkzeug.serving import WSGIRequestHandler, make_server
 
+from .chatbook import ChatBook
+from .inbox_routes import add_inbox_routes, chat_rows_html
+
 OPTIONS = {  # option name -> default; every one can also be changed at run time
     "logged_in": False,
     "invalid_numbers": frozenset(),
@@ -55,6 +58,7 @@ class StandinState:
         """Forget every message and go back to the options given at construction."""
         with self.lock:
             self._messages: list[dict] = []
+            self.book = ChatBook()
             self._qr, self._qr_at = "", 0.0
             self.configure(**self._initial)
 
@@ -129,7 +133,15 @@ class StandinState:
                 "qr": self.qr_payload(),
                 "tick_delay": self.tick_delay,
                 "never_tick": self.never_tick,
+                "chats": self.book.rows(self._messages),
             }
+
+    def incoming(self, phone, text="", media=None, caption=None, name=None) -> dict:
+        """A contact writes to us: the message lands in their chat (see chatbook.py)."""
+        with self.lock:
+            message = self.book.add(_digits(phone), text, media, caption, name)
+            self._bump()
+            return {k: v for k, v in message.items() if k != "segments"}
 
     def is_invalid(self, phone: str) -> bool:
         with self.lock:
@@ -162,18 +174,25 @@ def create_app(state: StandinState) -> Flask:
     app = Flask(__name__, static_url_path="/_standin/static")
 
     def page(phone: str | None = None, text: str = ""):
-        snap = state.snapshot()
-        chat = None
-        if snap["logged_in"] and phone is not None:
-            invalid = state.is_invalid(phone)
-            history = [] if invalid else state.messages(phone, internal=True)
-            chat = {"phone": phone, "text": text, "invalid": invalid, "history": history}
+        with state.lock:
+            chat = None
+            if state.logged_in and phone is not None:
+                invalid = state.is_invalid(phone)
+                history = [] if invalid else state.messages(phone, internal=True)
+                chat = {"phone": phone, "text": text, "invalid": invalid}
+                if not invalid:
+                    chat["history"] = state.book.history(phone, history)
+                    chat["title"] = state.book.title(phone)
+            # Rendering a chat opens it, which reads it: before the snapshot, so its row
+            # already shows no badge.
+            opened = chat["phone"] if chat and not chat["invalid"] else None
+            was_unread = bool(opened and state.book.unread.get(opened))
+            token = state.book.open_page(opened) if state.logged_in else ""
+            if was_unread:  # other pages' chat lists drop the badge
+                state._bump()
+            snap = state.snapshot()
         return render_template(
-            "page.html",
-            s=snap,
-            chat=chat,
-            boot_delay=state.boot_delay,
-            chats=sorted({m["phone"] for m in state.messages()}),
+            "page.html", s=snap, chat=chat, boot_delay=state.boot_delay, page_token=token
         )
 
     @app.get("/favicon.ico")
@@ -193,9 +212,10 @@ def create_app(state: StandinState) -> Flask:
     @app.get("/_standin/api/state")
     def api_state():
         since = request.args.get("since", type=int)
-        if since is None:
-            return jsonify(state.snapshot())
-        return jsonify(state.wait_for_change(since, POLL_HOLD))
+        with state.lock:
+            state.book.touch(request.args.get("page"))
+        snap = state.snapshot() if since is None else state.wait_for_change(since, POLL_HOLD)
+        return jsonify({**snap, "chats_html": str(chat_rows_html(snap["chats"]))})
 
     @app.post("/_standin/api/send")
     def api_send():
@@ -259,6 +279,7 @@ def create_app(state: StandinState) -> Flask:
     def ctl_messages():
         return jsonify(messages=state.messages())
 
+    add_inbox_routes(app, state)
     return app
 
 
@@ -319,3 +340,11 @@ class StandinServer:
 
     def messages(self) -> list[dict]:
         return self.state.messages()
+
+    def incoming(self, phone, text="", media=None, caption=None, name=None) -> dict:
+        """Drop a message from `phone` into its chat (emoji in `text` are drawn as images)."""
+        return self.state.incoming(phone, text, media, caption, name)
+
+    def chats(self) -> list[dict]:
+        """The chat list as the page shows it: phone, title, preview, unread."""
+        return self.state.snapshot()["chats"]

@@ -18,7 +18,7 @@
   function mount() {
     $("#app").replaceChildren(document.getElementById("boot").content.cloneNode(true));
     mounted = true;
-    if (cfg.logged_in) initShell();
+    if (cfg.logged_in) { initShell(); window.standinInbox.refresh(cfg); }
     document.querySelectorAll("div[data-ref]").forEach((el) => drawQr(el.dataset.ref));
   }
 
@@ -26,7 +26,7 @@
     const started = Date.now();
     let s;
     try {
-      s = await (await fetch(`/_standin/api/state?since=${version}`,
+      s = await (await fetch(`/_standin/api/state?since=${version}&page=${cfg.page || ""}`,
                              { cache: "no-store", signal: leaving.signal })).json();
     } catch (e) {
       return false; // server gone or busy: try again shortly
@@ -38,8 +38,9 @@
       if (mounted) drawQr(s.qr);
     } else if (!s.logged_in || s.session !== cfg.session) {
       location.replace("/?post_logout=1");
-    } else if (mounted && started > useHereClearedAt) {
-      showUseHere(s.use_here);
+    } else if (mounted) {
+      if (started > useHereClearedAt) showUseHere(s.use_here);
+      window.standinInbox.onState(s, cfg);
     }
   }
 
