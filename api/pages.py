@@ -45,17 +45,24 @@ def index():
 
 
 # Decorators apply bottom-up: "/app" is the first rule, the one url_for builds by default.
+@bp.get("/app/conversations/<phone>", defaults={"view": "conversation", "job_id": None})
+@bp.get("/app/conversations", defaults={"view": "conversations", "job_id": None})
 @bp.get("/app/opt-outs", defaults={"view": "opt_outs", "job_id": None})
 @bp.get("/app/jobs/<job_id>", defaults={"view": "job"})
 @bp.get("/app/new", defaults={"view": "new", "job_id": None})
 @bp.get("/app", defaults={"view": "campaigns", "job_id": None})
-def app_page(view: str, job_id: str | None):
-    """Campaigns, new campaign, one campaign or the opt-outs; the sign-in form when signed out."""
+def app_page(view: str, job_id: str | None, phone: str | None = None):
+    """Campaigns, new campaign, one campaign, the opt-outs or the conversations (one thread
+    open, or none); the sign-in form when signed out."""
     if page_session() is None:
         return _sign_in_form(next_url=request.path)
     queue = current_app.config["QUEUE"]
     settings = current_app.config["SETTINGS"]
-    context = {"view": view, "waiting": _waiting_statuses(queue)}
+    context = {
+        "view": view,
+        "waiting": _waiting_statuses(queue),
+        "unread_threads": _unread_threads(queue),
+    }
     if view == "job":
         try:
             row = queue.get_job(job_id)
@@ -67,6 +74,10 @@ def app_page(view: str, job_id: str | None):
             pacing={c: Delays.for_channel(settings, c).describe() for c in JOB_CHANNELS},
             default_country=settings.default_country,
         )
+    elif view.startswith("conversation"):
+        # One template for both: the list, and the thread the URL names (the script asks the
+        # API for it, so an unknown number is the API's own 404 words, shown in the thread).
+        return render_template("conversations.html", phone=phone or "", **context)
     return render_template(f"{view}.html", **context)
 
 
@@ -179,6 +190,12 @@ def _local_next(target: str | None) -> str:
     ):
         return target
     return url_for("pages.app_page")
+
+
+def _unread_threads(queue) -> int:
+    """How many conversations wait to be read, for the badge on the nav's Conversations link
+    (a count over the small summary table, not over the messages)."""
+    return queue.list_conversations("unread", None, 1, 0)[1]
 
 
 def _waiting_statuses(queue) -> set[str]:
