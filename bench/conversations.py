@@ -92,7 +92,9 @@ def run(quick: bool = False) -> dict:
         started = time.monotonic()
         job_id = fill(Path(tmp))
         say(f"conversations: filled in {time.monotonic() - started:.0f} s")
-        return measure(Path(tmp), job_id)
+        result = measure(Path(tmp), job_id)
+        result["meta"] = {"threads": THREADS, "messages": THREADS * CAMPAIGNS, "requests": N}
+        return result
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 from .report_sections import (
     api_section,
     browser_section,
+    conversations_section,
     inputs_section,
     pacing_section,
     queue_section,
@@ -55,6 +56,7 @@ def render(r: dict) -> str:
         ("browser", browser_section),
         ("service", service_section),
         ("pacing", pacing_section),
+        ("conversations", conversations_section),
     ):
         if key in r:
             out += ["", *section(r[key])]
@@ -230,6 +232,18 @@ def summary_rows(r: dict) -> list[tuple]:
                 f"{sum(p['checks'].values())}/{len(p['checks'])} checks pass",
                 "40-80 / 200-400 ms, every 10th",
                 p["goal_met"],
+            )
+        )
+    if "conversations" in r:
+        c = r["conversations"]
+        worst = max(c["list"]["p99"], c["thread"]["p99"])
+        rows.append(
+            (
+                8,
+                "Inbox on 10,000 threads: p99 of the list and of one thread",
+                f"{c['list']['p99']:.1f} / {c['thread']['p99']:.1f} ms",
+                "<= 10 ms",
+                worst <= 10,
             )
         )
     return rows

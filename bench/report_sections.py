@@ -297,3 +297,33 @@ def _list(values, unit: str = "", fmt: str = "{:.2f}") -> str:
 
 def _short_list(values) -> str:
     return ", ".join(str(v) for v in values)
+
+
+INBOX_READS = {
+    "list": "GET /conversations (newest first)",
+    "list_unread": "GET /conversations?filter=unread",
+    "search_name": "GET /conversations?q=<a name>",
+    "search_number": "GET /conversations?q=<digits>",
+    "search_reply_text": "GET /conversations?q=<a word a contact wrote>",
+    "thread": "GET /conversations/<phone>/messages",
+    "status": "GET /status/<job> of a campaign with replies (for comparison)",
+}
+
+
+def conversations_section(c: dict) -> list[str]:
+    m = c.get("meta", {})
+    out = [
+        "## 8. The inbox: conversations on a big database",
+        "",
+        f"{m.get('threads', 10_000):,} threads and {m.get('messages', 200_000):,} messages "
+        "(bench/conversations.py), read through the Flask test client, "
+        f"{m.get('requests', 300)} requests each after a warm-up; milliseconds. Not yet under "
+        "the status benchmark's concurrent load: that comparison is left for the next session.",
+        "",
+        "| read | p50 ms | p99 ms |",
+        "|---|---|---|",
+    ]
+    for key, label in INBOX_READS.items():
+        if key in c:
+            out.append(f"| {label} | {c[key]['p50']:.1f} | {c[key]['p99']:.1f} |")
+    return out

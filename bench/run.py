@@ -19,6 +19,7 @@ from . import (
     api_create,
     browser_path,
     browser_service,
+    conversations,
     input_costs,
     pacing,
     queue_throughput,
@@ -35,6 +36,7 @@ SECTIONS = {
     "browser": browser_path.run,
     "service": browser_service.run,
     "pacing": pacing.run,
+    "conversations": conversations.run,
 }
 PRODUCT_PATHS = ["api", "utils", "message_queue", "worker", "app.py", "config.py", "run_worker.py"]
 
