@@ -7,6 +7,7 @@ from pathlib import Path
 
 from .activity import ActivityStore
 from .conversations import ConversationStore
+from .copies import CopyStore
 from .db import Database
 from .inbound import InboundStore
 from .jobs import JobStore
@@ -20,6 +21,7 @@ from .workers import WorkerStore
 # a number on the suppression list is handed to a worker (see message_queue/suppressions.py).
 class Queue(
     SuppressionStore,
+    CopyStore,
     JobStore,
     MessageStore,
     WorkerStore,
