@@ -131,6 +131,7 @@
     markCurrent(node);
     App.setText(node.querySelector(".thread-star"), c.starred ? "★" : "");
     App.setText(node.querySelector(".thread-name"), c.name || c.phone);
+    node.querySelector(".thread-link").title = c.phone; // two contacts may share a name
     const badge = node.querySelector(".thread-unread");
     App.setText(badge, String(c.unread));
     badge.hidden = !c.unread;

@@ -13,6 +13,7 @@ import random
 import struct
 import sys
 import tempfile
+import time
 import zlib
 from pathlib import Path
 
@@ -132,6 +133,45 @@ def seed(client, queue: Queue) -> dict:
     return {"done": done, "running": running}
 
 
+def seed_conversations(client, queue: Queue) -> str:
+    """Replies to the finished campaign: unread threads, a starred one, one by SMS, and one
+    thread answered back and forth; returns the number of that thread."""
+    start = time.time()
+    replies = [  # (row of the October newsletter, text, minutes from now, channel)
+        (3, "Vocês abrem no feriado?", 2, "whatsapp"),
+        (5, "Obrigado, já passo aí!", 5, "whatsapp"),
+        (8, "Qual o horário da loja no sábado?", 9, "sms"),
+        (11, "Pode entregar no meu trabalho?", 14, "whatsapp"),
+    ]
+    for row, text, minutes, channel in replies:
+        phone = f"+55119{10_000 + row:08d}"
+        sender = "office-pc-sms" if channel == "sms" else "office-pc-whatsapp"
+        queue.record_inbound(phone, channel, sender, text, start + minutes * 60)
+    queue.set_read("+5511900010005", True)
+    queue.set_starred("+5511900010003", True)
+    ana = "+5511900010000"
+    # A thread is ordered by the second: a second apart, the campaign, her question and our
+    # answers (sent now, by the queue's clock) come in the order they were written.
+    time.sleep(1.1)
+    queue.record_inbound(
+        ana, "whatsapp", "office-pc-whatsapp", "Oi! Posso retirar amanhã de manhã?", time.time()
+    )
+    time.sleep(1.1)
+    # Answered by SMS, so no campaign's WhatsApp rows are claimed before it; then delivered.
+    for text in ("Pode sim, abrimos às 9h.", "Traga um documento com foto, por favor."):
+        answer = client.post(
+            f"/conversations/{ana[1:]}/reply", headers=AUTH, json={"text": text, "channel": "sms"}
+        )
+        assert answer.status_code == 202, answer.get_json()
+        message = queue.claim_next("sms", "office-pc-sms")
+        assert message is not None and queue.mark_sent(message["id"], "office-pc-sms")
+        queue.mark_delivered(message["id"])
+    queue.record_inbound(
+        ana, "whatsapp", "office-pc-whatsapp", "Perfeito, obrigada!\nAté amanhã 😊", start + 20 * 60
+    )
+    return ana
+
+
 def capture(driver, path: Path, width: int) -> None:
     """The whole page at `width`, as tall as it is."""
     metrics = {"width": width, "height": 800, "deviceScaleFactor": 1, "mobile": width < 600}
@@ -179,6 +219,10 @@ def main(out: Path) -> int:
         with AppServer(app) as server:
             for label, width in WIDTHS.items():
                 shoot(Screens(driver, server.url, out, label, width), queue, ids, contacts)
+            # After the campaigns: answers to replies are jobs too, and would join that list.
+            thread = seed_conversations(app.test_client(), queue)
+            for label, width in WIDTHS.items():
+                shoot_conversations(Screens(driver, server.url, out, label, width), thread)
     finally:
         driver.quit()
         queue.close()
@@ -253,6 +297,28 @@ def shoot(screens: Screens, queue: Queue, ids: dict, contacts: Path) -> None:
     wait.until(EC.visibility_of_element_located((By.ID, "unknown-note")))
     wait.until(EC.visibility_of_element_located((By.ID, "resend")))  # the campaign is over
     screens.save("campaign-detail")
+
+
+def shoot_conversations(screens: Screens, thread: str) -> None:
+    """The inbox, and one thread open (on a phone: the one, then the other)."""
+    driver, wait = screens.driver, screens.wait
+    phone = screens.width < 600
+    metrics = {"width": screens.width, "height": 800, "deviceScaleFactor": 1, "mobile": phone}
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
+    screens.open("/app/conversations")
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#threads .thread-item")) == 50)
+    if phone:  # fifty threads make a picture metres long: the unread ones, as a filter shows
+        driver.find_element(By.CSS_SELECTOR, "[data-filter='unread']").click()
+        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#threads .thread-item")) == 4)
+    screens.save("conversations")
+    screens.open(f"/app/conversations/{thread[1:]}")
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#thread .msg")) == 5)
+    wait.until(lambda d: d.find_element(By.ID, "nav-unread").text == "3")  # opened, so read
+    screens.save("conversations-thread")
+    # Back to unread, so the other width's list shows it as it was.
+    driver.execute_async_script(
+        "App.api('POST', arguments[0]).then(arguments[1])", f"/conversations/{thread[1:]}/unread"
+    )
 
 
 if __name__ == "__main__":
