@@ -85,6 +85,25 @@ class InboundStore(Store):
         )
         return None if row is None or row["at"] is None else float(row["at"])
 
+    def inbound_seen(self, channel: str, phone: str, provider_ids: list[str]) -> set[str]:
+        """Which of `provider_ids` are already stored for this number on `channel`.
+
+        Keyed by number too, so the lookup reads one contact's rows through inbound_by_phone.
+        """
+        if not provider_ids:
+            return set()
+        marks = ", ".join("?" * len(provider_ids))
+        rows = (
+            self.db.connection()
+            .execute(
+                "SELECT provider_id FROM inbound WHERE phone = ? AND channel = ?"
+                f" AND provider_id IN ({marks})",
+                (phone, channel, *provider_ids),
+            )
+            .fetchall()
+        )
+        return {row["provider_id"] for row in rows}
+
     def get_inbound(self, inbound_id: int) -> dict | None:
         """One inbound row as a dict, or None."""
         row = (

@@ -214,7 +214,10 @@ def create_app(state: StandinState) -> Flask:
         since = request.args.get("since", type=int)
         with state.lock:
             state.book.touch(request.args.get("page"))
-        snap = state.snapshot() if since is None else state.wait_for_change(since, POLL_HOLD)
+        # A page showing a chat asks for a short hold, so a closed browser stops counting as
+        # "chat open" within PAGE_TTL (see chatbook.py).
+        hold = min(POLL_HOLD, request.args.get("hold", POLL_HOLD, type=float))
+        snap = state.snapshot() if since is None else state.wait_for_change(since, hold)
         return jsonify({**snap, "chats_html": str(chat_rows_html(snap["chats"]))})
 
     @app.post("/_standin/api/send")
@@ -344,6 +347,11 @@ class StandinServer:
     def incoming(self, phone, text="", media=None, caption=None, name=None) -> dict:
         """Drop a message from `phone` into its chat (emoji in `text` are drawn as images)."""
         return self.state.incoming(phone, text, media, caption, name)
+
+    def chat_open(self, phone) -> bool:
+        """Whether a live page shows `phone`'s chat (its messages are read on arrival)."""
+        with self.state.lock:
+            return self.state.book.is_open(_digits(phone))
 
     def chats(self) -> list[dict]:
         """The chat list as the page shows it: phone, title, preview, unread."""

@@ -12,8 +12,9 @@ import secrets
 import time
 
 MEDIA_KINDS = ("image", "video", "audio", "document")
-# A page that has not polled for this long is gone (a killed browser sends no pagehide).
-PAGE_TTL = 8.0
+# A page that has not polled for this long is gone (a browser that quits or is killed may
+# send no pagehide); a page showing a chat polls at least once a second (standin.js).
+PAGE_TTL = 2.5
 # Emoji the real page draws as <img class="emoji" alt="…">: pictographs and their modifiers.
 EMOJI = re.compile(
     "[\U0001f000-\U0001faff\u2600-\u27bf\u2b00-\u2bff][\ufe0f\u200d\U0001f3fb-\U0001f3ff]*"

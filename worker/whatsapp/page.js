@@ -7,7 +7,8 @@ const ARGS = Array.prototype.slice.call(arguments, 1);
 // (the document when null): what find_elements would return, one alternative at a time.
 function findAll(name, root) {
   const scope = root || document;
-  for (const alternative of TABLE[name]) {
+  // A name an older selectors file lacks matches nothing, rather than failing the script.
+  for (const alternative of TABLE[name] || []) {
     let found = [];
     if (alternative.startsWith('xpath:')) {
       const snap = document.evaluate(alternative.slice(6), scope, null,

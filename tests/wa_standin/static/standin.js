@@ -26,7 +26,7 @@
     const started = Date.now();
     let s;
     try {
-      s = await (await fetch(`/_standin/api/state?since=${version}&page=${cfg.page || ""}`,
+      s = await (await fetch(`/_standin/api/state?since=${version}&page=${cfg.page || ""}${cfg.phone ? "&hold=1" : ""}`,
                              { cache: "no-store", signal: leaving.signal })).json();
     } catch (e) {
       return false; // server gone or busy: try again shortly
