@@ -29,6 +29,7 @@ from .errors import (
     UncertainSendError,
     decide,
 )
+from .heartbeat import Heartbeat
 from .housekeeping import Housekeeping
 from .inbox import InboxReader
 from .recovery import Recovery
@@ -36,7 +37,6 @@ from .systemd import Notifier
 
 log = logging.getLogger("worker")
 
-HEARTBEAT_EVERY = 5.0
 MAX_PROBE_WAIT = 30.0
 # A logged-in channel is asked again at most this often while messages flow or it idles.
 SESSION_RECHECK = 5.0
@@ -73,19 +73,14 @@ class Worker:
         self.logged_in = False
         self.ready_sent = False
         # (state, job, detail, when) of the last heartbeat written; run() writes `starting`.
-        self._last_beat: tuple[str, str | None, str | None, float] = (
-            "starting",
-            None,
-            None,
-            float("-inf"),
-        )
+        self.heartbeat = Heartbeat(queue, self.worker_id, self.channel, clock)
         self._last_qr: bytes | None = None
         self._down_streak = 0
         self._session_checked_at = float("-inf")
 
     def run(self) -> int:
         """Run until stopped; 0 on a clean stop."""
-        self.heartbeat("starting", force=True)
+        self.heartbeat.write("starting", force=True)
         self.notifier.status("starting the channel")
         try:
             while not self.stop.is_set():
@@ -101,13 +96,13 @@ class Worker:
             return False
         message = self.queue.claim_next(self.channel, self.worker_id)
         if message is None:
-            self.heartbeat("logged_in", detail=self.inbox.problem())
+            self.heartbeat.write("logged_in", detail=self.inbox.problem())
             self.deliveries.poll_if_due()  # idle: ask about delivery, where the channel can tell
             self.inbox.read_if_due()  # and read replies, where it can
             self.housekeeping.run_if_due()
             self.stop.wait(self.idle_poll)
             return False
-        self.heartbeat("sending", message["job_id"], self.inbox.problem())
+        self.heartbeat.write("sending", message["job_id"], self.inbox.problem())
         self.notifier.status(f"sending message {message['id']} of job {message['job_id']}")
         self.deliver(message)
         return True
@@ -154,13 +149,13 @@ class Worker:
         if resumed:
             log.info("resumed jobs %s", ", ".join(resumed), extra=self._ctx())
         self.logged_in = True
-        self.heartbeat("logged_in", detail=self.inbox.problem(), force=True)
+        self.heartbeat.write("logged_in", detail=self.inbox.problem(), force=True)
         self._ready("logged in, sending")
         return True
 
     def on_session_down(self, state: t.SessionState) -> None:
         """Nothing may be sent: park this channel's jobs and say what a person must do."""
-        if self.logged_in or self._last_beat[0] == "starting":
+        if self.logged_in or self.heartbeat.state == "starting":
             log.warning(
                 "%s channel cannot send: %s %s",
                 self.channel,
@@ -174,11 +169,13 @@ class Worker:
             if state.qr_png and state.qr_png != self._last_qr:
                 self.queue.save_qr(self.worker_id, state.qr_png)
                 self._last_qr = state.qr_png
-            self.heartbeat("qr_required", detail=state.detail or "scan the QR code", force=True)
+            self.heartbeat.write(
+                "qr_required", detail=state.detail or "scan the QR code", force=True
+            )
         else:
             if self.traits.park_when_unavailable:
                 self.queue.set_channel_waiting(self.channel, self.traits.waiting_status)
-            self.heartbeat(self.traits.down_state, detail=state.detail or state.state)
+            self.heartbeat.write(self.traits.down_state, detail=state.detail or state.state)
         self._ready(f"waiting: {state.state} {state.detail}".strip())
 
     # --- one message ---------------------------------------------------------------------
@@ -189,8 +186,7 @@ class Worker:
 
     def _while_waiting(self) -> bool:
         # A long pause must not make us look dead to /session or to other workers' recovery.
-        state, job_id, detail, _ = self._last_beat
-        self.heartbeat(state, job_id, detail)
+        self.heartbeat.again()
         # It is also when to ask the phone what it delivered (a job of hours would otherwise
         # show its rows `sent` until it ends) and what people replied (within 60 s, also
         # while a job sends).
@@ -247,7 +243,7 @@ class Worker:
         else:
             self._settle_uncertain(message, error)
         if isinstance(error, ConfigurationError):
-            self.heartbeat(self.traits.down_state, detail=str(error), force=True)
+            self.heartbeat.write(self.traits.down_state, detail=str(error), force=True)
         if not isinstance(error, SessionLostError):
             self._schedule_next()
 
@@ -282,21 +278,6 @@ class Worker:
 
     # --- bookkeeping ---------------------------------------------------------------------
 
-    def heartbeat(
-        self, state: str, job_id: str | None = None, detail: str | None = None, force: bool = False
-    ) -> None:
-        """Tell the queue we are alive; unchanged states are written every few seconds only."""
-        now = self.clock()
-        last_state, last_job, last_detail, at = self._last_beat
-        if (
-            not force
-            and (state, job_id, detail) == (last_state, last_job, last_detail)
-            and now - at < HEARTBEAT_EVERY
-        ):
-            return
-        self.queue.heartbeat(self.worker_id, self.channel, state, job_id, detail)
-        self._last_beat = (state, job_id, detail, now)
-
     def _ready(self, status: str) -> None:
         if not self.ready_sent:
             self.notifier.ready()
@@ -309,7 +290,7 @@ class Worker:
         try:
             self.transport.close()
         finally:
-            self.queue.heartbeat(self.worker_id, self.channel, "stopped")
+            self.heartbeat.stopped()
             log.info("worker %s stopped", self.worker_id, extra=self._ctx())
 
     def _ctx(self, message: ClaimedMessage | None = None) -> dict:

@@ -1,0 +1,48 @@
+"""The worker's heartbeat: alive, in which state, on which job, and why it waits.
+
+/session shows it, and other workers' crash recovery reads its age; so it is written when
+the state changes and every few seconds otherwise, never on every turn of the loop.
+"""
+
+from __future__ import annotations
+
+HEARTBEAT_EVERY = 5.0  # seconds between two writes of an unchanged state
+
+
+class Heartbeat:
+    """Writes this worker's state to the queue, skipping repeats within HEARTBEAT_EVERY."""
+
+    def __init__(self, queue, worker_id: str, channel: str, clock):
+        self.queue, self.worker_id, self.channel, self.clock = queue, worker_id, channel, clock
+        # (state, job, detail, when) of the last write; run() starts with `starting`.
+        self.last: tuple[str, str | None, str | None, float] = (
+            "starting",
+            None,
+            None,
+            float("-inf"),
+        )
+
+    @property
+    def state(self) -> str:
+        """The state last written."""
+        return self.last[0]
+
+    def write(
+        self, state: str, job_id: str | None = None, detail: str | None = None, force: bool = False
+    ) -> None:
+        """Say we are alive in `state`; an unchanged one only every few seconds."""
+        now = self.clock()
+        unchanged = self.last[:3] == (state, job_id, detail)
+        if unchanged and not force and now - self.last[3] < HEARTBEAT_EVERY:
+            return
+        self.queue.heartbeat(self.worker_id, self.channel, state, job_id, detail)
+        self.last = (state, job_id, detail, now)
+
+    def again(self) -> None:
+        """Repeat the last state: a long pause must not make the worker look dead."""
+        state, job_id, detail, _ = self.last
+        self.write(state, job_id, detail)
+
+    def stopped(self) -> None:
+        """The last word: the worker is gone on purpose, its rows are not a crash's."""
+        self.queue.heartbeat(self.worker_id, self.channel, "stopped")
