@@ -367,3 +367,39 @@ def test_on_a_phone_the_list_and_the_thread_take_turns(page):
     assert driver.current_url.endswith("/app/conversations")
     driver.back()  # the browser's own back button reopens the thread
     wait(driver).until(EC.visibility_of_element_located((By.ID, "reply-text")))
+
+
+# Counts the page's calls to /conversations, and how many were in flight at once.
+COUNT_CALLS = """
+window.calls = {n: 0, open: 0, most: 0};
+const fetchBefore = window.fetch;
+window.fetch = async (url, options) => {
+  if (!String(url).startsWith('/conversations')) return fetchBefore(url, options);
+  calls.n += 1; calls.open += 1; calls.most = Math.max(calls.most, calls.open);
+  try { return await fetchBefore(url, options); } finally { calls.open -= 1; }
+};
+"""
+SEEM_HIDDEN = """
+Object.defineProperty(document, 'visibilityState', {configurable: true, get: () => arguments[0]});
+document.dispatchEvent(new Event('visibilitychange'));
+"""
+
+
+@pytest.mark.browser
+def test_polling_stops_while_the_page_is_hidden_and_never_piles_up(page):
+    driver, _, queue = page
+    wait(driver).until(lambda d: len(phones_shown(d)) == 3)
+    open_thread(driver, BEN)
+    driver.execute_script(COUNT_CALLS)
+    time.sleep(3.2)  # two polls or more
+    calls = driver.execute_script("return calls")
+    # One round at a time: the list, the thread, the unread count (and the conversation).
+    assert calls["n"] >= 4 and calls["most"] <= 4, calls
+    driver.execute_script(SEEM_HIDDEN, "hidden")
+    time.sleep(0.5)  # a round already under way ends
+    before = driver.execute_script("return calls.n")
+    time.sleep(3.2)
+    assert driver.execute_script("return calls.n") == before  # nothing asked while hidden
+    said(queue, BEN, "Back again")
+    driver.execute_script(SEEM_HIDDEN, "visible")
+    wait(driver, 2.0).until(lambda d: ("in", "Back again", "received") in bubbles(d))
