@@ -181,6 +181,7 @@
       }
     }
     if (phone) inbox.dataset.open = "1"; else delete inbox.dataset.open;
+    if (!phone) document.title = "Conversations · Bulk sender";
     $("thread-box").hidden = !phone;
     $("thread-none").hidden = Boolean(phone);
     if (push) history.pushState(null, "", phone ? `/app/conversations/${urlKey(phone)}` : "/app/conversations");
@@ -287,6 +288,7 @@
     if (!c || c.phone !== state.phone) return;
     state.conversation = c;
     App.setText($("thread-title"), c.name || c.phone);
+    document.title = `${c.name || c.phone} · Conversations · Bulk sender`; // tabs and history
     App.setText($("thread-phone"), [c.name ? c.phone : "", `last on ${label(c.channel)}`]
       .filter(Boolean).join(" · "));
     const star = $("thread-star");
