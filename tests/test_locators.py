@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 from selenium.common.exceptions import JavascriptException, WebDriverException
@@ -154,3 +155,20 @@ def test_run_passes_arguments_and_helpers(driver, site):
         42,
         "one",
     ]
+
+
+def test_a_name_the_selectors_file_lacks_matches_nothing(driver, site):
+    # An older SELECTORS_FILE without the reply-reading names still loads; those are missing.
+    driver.get(site + "/list")
+    loc = locators(x=["p.x"])
+    assert loc.find(driver, "chat_list") is None
+    assert loc.missing(driver, ["x", "chat_list"]) == ["chat_list"]
+
+
+def test_the_shipped_file_has_the_reply_locators_with_fallbacks():
+    from worker.whatsapp.inbox import INBOX_CHECK, MEDIA_KINDS
+
+    loc = Locators.load(Path(__file__).resolve().parents[1] / "worker" / "selectors.json")
+    names = [*INBOX_CHECK, "unread_badge", "incoming_bubble", "pre_plain_text", "emoji_img"]
+    assert all(len(loc.table[n]) >= 1 for n in names + [f"media_{k}" for k in MEDIA_KINDS])
+    assert all(len(loc.table[n]) >= 2 for n in ("chat_row", "unread_badge", "incoming_bubble"))

@@ -337,3 +337,88 @@ def test_find_chrome_explicit_paths_win_and_missing_ones_say_what_to_install(tmp
     assert find_chrome("", str(fake))[1] == str(fake)
     with pytest.raises(BrowserUnavailable, match="apt-get install chromium chromium-driver"):
         find_chrome("", str(tmp_path / "missing"))
+
+
+# --- incoming messages (shared/reference/whatsapp-web-dom.md, "Reading replies") ------------
+
+ROW = "#pane-side div[aria-label='Chat list'] div[role='listitem']"
+BADGE = "span[aria-label*='unread message']"
+INCOMING = "#main div[data-id^='false_'][role='row'] > div.message-in"
+
+
+def rows(driver) -> list[tuple[str, str]]:
+    """(title, badge text) of each chat row, top first."""
+    return driver.execute_script(
+        "return Array.from(document.querySelectorAll(arguments[0])).map((r) => ["
+        " r.querySelector('span[title]').title,"
+        " (r.querySelector(arguments[1]) || {textContent: ''}).textContent]);",
+        ROW,
+        BADGE,
+    )
+
+
+def test_an_incoming_message_moves_its_chat_up_with_an_unread_badge(driver, wa):
+    wa.login()
+    wa.incoming("15550010", "older")
+    driver.get(wa.url + "/")
+    find(driver, ROW)
+    wa.incoming("15550011", "hello")
+    wa.incoming("15550011", "are you there?")
+    wait(driver).until(lambda d: rows(d)[:2] == [["+15550011", "2"], ["+15550010", "1"]])
+    badge = find(driver, f"{ROW} {BADGE}")
+    assert badge.get_attribute("aria-label") == "2 unread messages"
+    preview = driver.find_elements(By.CSS_SELECTOR, f"{ROW} span[title]")[1]
+    assert preview.get_attribute("title") == "are you there?"
+
+
+def test_opening_a_chat_reads_it_and_shows_incoming_bubbles(driver, wa):
+    wa.login()
+    wa.incoming("15550012", "Obrigado 🙏\nsecond line", name="Ana")
+    wa.incoming("15550012", media="image", caption="the receipt")
+    open_chat(driver, wa, phone="15550012")
+    find(driver, COMPOSE)
+    assert wa.chats()[0]["unread"] == 0
+    bubbles = driver.find_elements(By.CSS_SELECTOR, INCOMING)
+    assert len(bubbles) == 2
+    row = bubbles[0].find_element(By.XPATH, "..")
+    assert row.get_attribute("data-id").startswith("false_15550012@c.us_3A")
+    pre = bubbles[0].find_element(By.CSS_SELECTOR, "div.copyable-text[data-pre-plain-text]")
+    assert pre.get_attribute("data-pre-plain-text").endswith("] Ana: ")
+    emoji = bubbles[0].find_element(By.CSS_SELECTOR, "span.selectable-text img.emoji")
+    assert emoji.get_attribute("alt") == "🙏"
+    assert "🙏" not in bubbles[0].find_element(By.CSS_SELECTOR, "span.selectable-text").text
+    assert bubbles[1].find_elements(By.CSS_SELECTOR, "img[src^='data:image/']:not(.emoji)")
+    assert bubbles[1].find_element(By.CSS_SELECTOR, "span.selectable-text").text == "the receipt"
+    assert driver.find_element(By.CSS_SELECTOR, "#main header span[title]").text == "Ana"
+
+
+def test_a_message_in_the_open_chat_shows_at_once_and_is_not_unread(driver, wa):
+    wa.login()
+    open_chat(driver, wa, phone="15550013")
+    find(driver, COMPOSE)
+    wa.incoming("15550013", "just now")
+    bubble = find(driver, INCOMING)
+    assert bubble.find_element(By.CSS_SELECTOR, "span.selectable-text").text == "just now"
+    assert [c["unread"] for c in wa.chats()] == [0]
+    driver.get("about:blank")  # the page goes: the chat counts unread again
+    wait(driver).until(lambda d: not wa.chat_open("15550013"))
+    wa.incoming("15550013", "later")
+    assert [c["unread"] for c in wa.chats()] == [1]
+
+
+def test_clicking_a_row_opens_its_chat_and_clears_the_badge(driver, wa):
+    wa.login()
+    wa.incoming("15550014", "click me")
+    driver.get(wa.url + "/")
+    find(driver, f"{ROW} {BADGE}")
+    find(driver, f"{ROW} span[title='+15550014']").click()
+    assert find(driver, INCOMING).text.startswith("click me")
+    wait(driver).until(lambda d: absent(d, f"{ROW} {BADGE}"))
+
+
+def test_incoming_over_http_and_bad_input(driver, wa):
+    status, body = http(wa, "POST", "/_standin/incoming", {"phone": "+1 555 0015", "text": "hi"})
+    assert status == 200 and body["phone"] == "15550015"
+    assert http(wa, "GET", "/_standin/chats")[1]["chats"][0]["unread"] == 1
+    assert http(wa, "POST", "/_standin/incoming", {"text": "no phone"})[0] == 400
+    assert http(wa, "POST", "/_standin/incoming", {"phone": "1", "media": "gif"})[0] == 400

@@ -23,6 +23,7 @@ the real locators runs on it unchanged:
   ("OK" for an invalid number, "Use here" for a session conflict)
 """
 
-from .app import StandinServer, StandinState, create_app
+from .app import StandinState, create_app
+from .server import StandinServer
 
 __all__ = ["StandinServer", "StandinState", "create_app"]
