@@ -21,6 +21,12 @@ the real locators runs on it unchanged:
   ``span[data-icon='msg-time']`` turning into ``span[data-icon='msg-check']``
 - modals: ``div[data-animate-modal-popup='true']`` with a last ``div[role='button']``
   ("OK" for an invalid number, "Use here" for a session conflict)
+- incoming (``StandinServer.incoming(phone, text, media=, caption=, name=)``): chat rows
+  ``div[role='listitem']`` (first ``span[title]`` the name, second the preview), most recent
+  first, with ``span[aria-label='N unread message(s)']``; bubbles ``div[data-id='false_<digits>
+  @c.us_<id>'][role='row'] > div.message-in`` with ``div.copyable-text[data-pre-plain-text]``
+  and ``span.selectable-text`` (emoji as ``img.emoji[alt]``). Opening a chat reads it; a
+  message to the chat a live page shows is read on arrival (chatbook.py).
 """
 
 from .app import StandinState, create_app
