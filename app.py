@@ -73,6 +73,7 @@ def create_app(settings: Settings | None = None, queue: Queue | None = None) -> 
     app.json = InContractOrder(app)
     problems.register(app)
     auth.register(app)
+    app.url_map.converters["phone"] = suppressions.PhoneConverter
     app.register_blueprint(hooks.bp)  # the phone's webhook: signed, not keyed
     app.register_blueprint(conversations.bp)
     app.register_blueprint(suppressions.bp)

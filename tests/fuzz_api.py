@@ -100,6 +100,7 @@ def main(argv: list[str]) -> int:
         finally:
             api.terminate()
             api.wait(10)
+        (folder.parent / "fuzz-output.txt").write_text(result.stdout) if os.environ.get("FUZZ_KEEP") else None
         print(result.stdout[-4000:])
         errors = (folder / "api.log").read_text()
         server_errors = len(re.findall(r"unhandled error", errors))

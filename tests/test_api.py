@@ -1017,3 +1017,10 @@ def test_security_headers_on_every_kind_of_answer(client, path, headers):
 def test_unknown_route_and_wrong_method_are_problems(client, auth):
     assert_problem(client.get("/no/such/route", headers=auth), 404)
     assert_problem(client.get("/send", headers=auth), 405)
+
+
+@pytest.mark.parametrize("path", ["/jobs", "/suppressions", "/conversations"])
+def test_an_empty_paging_number_is_refused_not_read_as_the_default(client, auth, path):
+    # Found by make fuzz: `offset=` is not the integer the description promises.
+    assert_problem(client.get(f"{path}?offset=", headers=auth), 422)
+    assert_problem(client.get(f"{path}?limit=", headers=auth), 422)

@@ -474,3 +474,11 @@ def test_the_opt_outs_screen_manages_the_list_with_the_session_and_csrf(client, 
     assert client.get("/suppressions").get_json()["total"] == 1
     assert client.delete("/suppressions/14155550101", headers=token).status_code == 204
     assert queue.suppressed([A]) == set()
+
+
+def test_the_import_and_export_routes_are_never_read_as_a_number_to_delete(client, auth):
+    # Found by make fuzz: /suppressions/<phone> once matched "import" and "export.csv".
+    for path in ("/suppressions/import", "/suppressions/export.csv"):
+        allowed = client.options(path, headers=auth).headers["Allow"]
+        assert "DELETE" not in allowed, (path, allowed)
+        assert client.delete(path, headers=auth).status_code == 405
