@@ -100,7 +100,8 @@ def main(argv: list[str]) -> int:
         finally:
             api.terminate()
             api.wait(10)
-        (folder.parent / "fuzz-output.txt").write_text(result.stdout) if os.environ.get("FUZZ_KEEP") else None
+        if os.environ.get("FUZZ_KEEP"):  # a path for the whole report: failures come first
+            Path(os.environ["FUZZ_KEEP"]).write_text(result.stdout)
         print(result.stdout[-4000:])
         errors = (folder / "api.log").read_text()
         server_errors = len(re.findall(r"unhandled error", errors))
