@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TypedDict
 
 from .conversations import ConversationStore
+from .optout_rule import cancel_if_opted_out
 from .states import JobStatus, MessageStatus
 from .store import Store
 from .workers import DEAD_AFTER
@@ -215,6 +216,9 @@ class MessageStore(Store):
                     " (SELECT 1 FROM jobs WHERE id = ? AND status = 'stopped')",
                     (message_id, row["job_id"]),
                 )
+                # Its number opted out while it was in flight: it must never be handed out.
+                if cancel_if_opted_out(conn, message_id, now):
+                    self._complete_if_done(conn, row["job_id"], now)
             if status in MessageStatus.FINISHED:
                 self._complete_if_done(conn, row["job_id"], now)
             return True

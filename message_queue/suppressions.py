@@ -6,9 +6,10 @@ send to a number after it opted out:
 - `add_suppressions` cancels the number's waiting rows in every job, in its own write.
 - A job written after that (a /send that checked the list a moment before, a resend)
   has those numbers' rows cancelled inside the transaction that inserts them.
-- `claim_next` never hands out a row whose number was suppressed after its job was
-  created: a row that was in flight during the opt-out and then went back to waiting
-  (a retry, a fallback to SMS, a recovery that found it unsent) ends there.
+- A row that was in flight during the opt-out and then goes back to waiting (a retry, a
+  fallback to SMS, a recovery that found it unsent) is cancelled in the same write that
+  sends it back (`cancel_if_opted_out`, called by MessageStore), so the claim, which is
+  benchmarked, checks nothing.
 
 So a row for a suppressed number is only ever sent when its job was created after the
 suppression, and the only such job is the opt-out confirmation (`queue_confirmation`).
@@ -23,7 +24,7 @@ import secrets
 
 from .channels import job_channel
 from .jobs import JobStore, NewJob, Recipient
-from .messages import ClaimedMessage, MessageStore
+from .messages import MessageStore
 
 OPTED_OUT = "opted_out"  # the error code of a row cancelled because its number opted out
 REASONS = ("keyword", "manual", "import")
@@ -33,16 +34,11 @@ _CANCEL = (
     "UPDATE messages SET status = 'cancelled', error = 'opted_out', updated_at = ?"
     " WHERE status IN ('pending', 'retrying') AND {where} RETURNING job_id"
 )
-# A claimed row is given up when its number was suppressed after its job was created.
-_OPTED_OUT_SINCE_JOB = (
-    "SELECT 1 FROM suppressions s, jobs j WHERE s.phone = ? AND j.id = ?"
-    " AND s.created_at >= j.created_at"
-)
 
 
-class SuppressionStore(JobStore, MessageStore):
+class SuppressionStore(JobStore):
     """Suppressions; mixed into `Queue` ahead of the job and message stores, whose row
-    writing (`_write_job`) and claiming (`claim_next`) it wraps with the rule above."""
+    row writing (`_write_job`) it wraps with the rule above."""
 
     def add_suppressions(
         self, phones: list[str], reason: str, source: str = "", inbound_id: int | None = None
@@ -168,32 +164,6 @@ class SuppressionStore(JobStore, MessageStore):
             job_id,
             now=now,
         )
-
-    def claim_next(self, channel: str, worker_id: str) -> ClaimedMessage | None:
-        """The next sendable message, as MessageStore claims it, but never one whose number
-        opted out after its job was created: such a row is cancelled and the next one taken."""
-        while True:
-            message = super().claim_next(channel, worker_id)
-            if message is None or not self._opted_out_since_job(message):
-                return message
-            now = self.clock()
-            with self.db.write() as conn:
-                # Still ours and `sending`: nothing was handed to a channel, so it is safe to
-                # cancel. A crash before this leaves it `sending` for recovery, which only
-                # verifies, and a row it finds unsent comes back through here.
-                done = conn.execute(
-                    "UPDATE messages SET status = 'cancelled', error = 'opted_out', updated_at = ?"
-                    " WHERE id = ? AND status = 'sending' AND claimed_by = ? RETURNING job_id",
-                    (now, message["id"], worker_id),
-                ).fetchone()
-                if done is not None:
-                    MessageStore._complete_if_done(conn, done["job_id"], now)
-
-    def _opted_out_since_job(self, message: ClaimedMessage) -> bool:
-        # Two primary-key lookups: the claim is benchmarked, and this is all it adds.
-        conn = self.db.connection()
-        found = conn.execute(_OPTED_OUT_SINCE_JOB, (message["phone"], message["job_id"]))
-        return found.fetchone() is not None
 
     def _cancel(self, conn, where: str, param, now: float | None = None) -> None:
         """Cancel waiting rows matching `where` as opted out; complete the jobs left empty."""
