@@ -19,12 +19,21 @@ import signal
 import sys
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 from tests.chaos_api import api_restart
 from tests.chaos_rigs import SEND_TIMEOUT, Rig, SmsRig, WhatsAppRig
-from tests.chaos_support import PROGRESS_WAIT, Result, await_moment, finish, guarded, plan
+from tests.chaos_support import (
+    FINISH,
+    PROGRESS_WAIT,
+    Result,
+    await_moment,
+    finish,
+    guarded,
+    plan,
+)
 from tests.wa_e2e_support import kill_all, processes_with, wait_until
 from worker.whatsapp.browser import BrowserUnavailable, find_chrome
 
@@ -217,6 +226,67 @@ def _terminate_mid_send(rig: Rig, row: dict, result: Result) -> bool:
     return status in ("sent", "delivered")
 
 
+def whatsapp_replies(workdir: Path, size: Size, rng: random.Random) -> Result:
+    """Replies pour into the worker's WhatsApp while it sends, and it is killed halfway.
+
+    Reading them happens between sends, so every campaign message must still arrive once,
+    nothing may go to the people who wrote, and every reply must be stored once, also when
+    the restarted worker reads the same chats again.
+    """
+    result = Result("whatsapp-replies", "replies")
+    writers = [f"+1415666{2000 + i:04d}" for i in range(size.faults)]
+    with WhatsAppRig(workdir) as rig:
+        rig.queue_job(size.messages, "replies")
+        rig.start()
+
+        def strikes():
+            for i, phone in enumerate(writers):
+                due = (i + 1) * size.messages // (len(writers) + 2)
+                wait_until(
+                    lambda due=due: rig.progress() >= due,
+                    PROGRESS_WAIT,
+                    f"{due} messages at the stand-in",
+                    details=rig.details,
+                )
+                rig.standin.incoming(phone, f"reply {i} {rng.choice('✓🙏ok')}")
+                result.faults += 1
+                if i == len(writers) // 2:
+                    rig.kill()  # the restarted worker opens the same chats again
+                    rig.normal()
+                    rig.start()
+
+        guarded(result, strikes)
+        wait_until(
+            lambda: len(_stored_replies(rig)) >= len(writers),
+            FINISH,
+            "every reply stored",
+            details=rig.details,
+        )
+        finish(result, rig)
+        _reckon_replies(result, rig, writers)
+    return result
+
+
+def _stored_replies(rig: Rig) -> list[tuple[str, str]]:
+    rows = rig.queue.db.connection().execute("SELECT phone, text FROM inbound").fetchall()
+    return [(r["phone"], r["text"]) for r in rows]
+
+
+def _reckon_replies(result: Result, rig: Rig, writers: list[str]) -> None:
+    stored = Counter(_stored_replies(rig))
+    twice = [key for key, n in stored.items() if n > 1]
+    lost = sorted(set(writers) - {phone for phone, _ in stored})
+    writer_digits = {w.lstrip("+") for w in writers}
+    sent_to_writers = [k for k in rig.arrivals() if str(k[0]).lstrip("+") in writer_digits]
+    if twice:
+        result.problems.append(f"replies stored twice: {twice[:5]}")
+    if lost:
+        result.problems.append(f"replies never stored: {lost[:5]}")
+    if sent_to_writers:
+        result.problems.append(f"messages sent to people who only wrote: {sent_to_writers[:5]}")
+    result.extra.append(f"{len(stored)} replies stored, each once")
+
+
 # name -> (function, full size, --quick size, needs the browser)
 SCENARIOS = {
     "whatsapp-kill": (whatsapp_kill, Size(300, 100), Size(20, 3), True),
@@ -226,6 +296,7 @@ SCENARIOS = {
     "sms-gateway-down": (sms_gateway_down, Size(300, 5), Size(16, 2, send_timeout=4), False),
     "api-restart": (api_restart, Size(300, 10), Size(24, 3), False),
     "sigterm": (sigterm, Size(100, 10), Size(8, 1), True),
+    "whatsapp-replies": (whatsapp_replies, Size(100, 30), Size(16, 6), True),
 }
 
 
