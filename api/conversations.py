@@ -18,7 +18,7 @@ from message_queue.conversations import FILTERS
 from utils.recipients import MAX_MESSAGE_CHARS
 from utils.sms import sms_parts
 
-from .jobs import _int_arg
+from .exports import int_arg
 from .payload import check_text, load_json_object, text_field
 from .problems import Problem, invalid, problem_response
 from .views import conversation_object, status_object, thread_message_object
@@ -66,8 +66,8 @@ def list_conversations():
     if kind not in FILTERS:
         raise invalid("filter", f"Unknown filter {kind!r}; use one of {', '.join(FILTERS)}.")
     search = check_text("q", request.args.get("q", "").strip()[:MAX_SEARCH_CHARS]) or None
-    limit = _int_arg("limit", 50, 1, 500)
-    offset = _int_arg("offset", 0, 0, 10**9)
+    limit = int_arg("limit", 50, 1, 500)
+    offset = int_arg("offset", 0, 0, 10**9)
     rows, total = _queue().list_conversations(kind, search, limit, offset)
     return {
         "conversations": [conversation_object(c) for c in rows],
@@ -86,8 +86,8 @@ def get_conversation(phone):
 @bp.get("/conversations/<phone>/messages")
 def thread(phone):
     """A page of one thread: oldest first within the page, the newest page at offset 0."""
-    limit = _int_arg("limit", 50, 1, 500)
-    offset = _int_arg("offset", 0, 0, 10**9)
+    limit = int_arg("limit", 50, 1, 500)
+    offset = int_arg("offset", 0, 0, 10**9)
     rows, total = _queue().conversation_messages(_phone(phone), limit, offset)
     return {
         "messages": [thread_message_object(m) for m in rows],

@@ -3,21 +3,19 @@ sending the failed, unknown or cancelled rows of a job again."""
 
 from __future__ import annotations
 
-import csv
-import io
 import time
 
-from flask import Blueprint, Response, current_app, request, stream_with_context
+from flask import Blueprint, current_app, request
 
 from message_queue import MessageStatus
 
+from .exports import csv_download, int_arg, safe_cell
 from .payload import load_json_object
 from .problems import Problem, invalid
 from .views import iso, message_object, status_object
 
 bp = Blueprint("jobs", __name__)
 # Spreadsheets run cells starting with these as formulas (CSV injection).
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _queue():
@@ -106,8 +104,8 @@ def _check_attachment_kept(job: dict) -> None:
 def list_jobs():
     """Active jobs newest first; ?all=1 for every job; `limit` (200) and `offset` page them."""
     all_jobs = request.args.get("all", "").lower() in ("1", "true", "yes")
-    limit = _int_arg("limit", 200, 1, 1000)
-    offset = _int_arg("offset", 0, 0, 10**9)
+    limit = int_arg("limit", 200, 1, 1000)
+    offset = int_arg("offset", 0, 0, 10**9)
     queue = _queue()
     jobs = queue.list_jobs(active_only=not all_jobs, limit=limit, offset=offset)
     return {
@@ -126,8 +124,8 @@ def list_messages(job_id):
         raise invalid(
             "status", f"Unknown status {status!r}; use one of {', '.join(MessageStatus.ALL)}."
         )
-    limit = _int_arg("limit", 100, 1, 1000)
-    offset = _int_arg("offset", 0, 0, 10**9)
+    limit = int_arg("limit", 100, 1, 1000)
+    offset = int_arg("offset", 0, 0, 10**9)
     search = request.args.get("q", "").strip()[:100] or None
     rows, total = _queue().list_messages(job_id, status, limit, offset, search)
     return {
@@ -155,54 +153,19 @@ def export_csv(job_id):
     """Every recipient with status and error, as a spreadsheet-safe CSV download."""
     queue = _queue()
     queue.get_job(job_id)  # an unknown id is a 404 before the download starts
-    rows = queue.iter_messages(job_id)
-
-    def generate():
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(
-            ["row", "phone", "name", "channel", "status", "attempts", "error", "sent_at", "message"]
-        )
-        for m in rows:
-            writer.writerow(
-                [
-                    m["row"],
-                    m["phone"],
-                    _safe(m["name"]),
-                    m["channel"],
-                    m["status"],
-                    m["attempts"],
-                    _safe(m["error"] or ""),
-                    iso(m["sent_at"]) or "",
-                    _safe(m["text"]),
-                ]
-            )
-            if buffer.tell() > 64_000:
-                yield buffer.getvalue()
-                buffer.seek(0)
-                buffer.truncate()
-        yield buffer.getvalue()
-
-    return Response(
-        stream_with_context(generate()),
-        mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{job_id}.csv"'},
+    header = ["row", "phone", "name", "channel", "status", "attempts", "error", "sent_at"]
+    rows = (
+        [
+            m["row"],
+            m["phone"],
+            safe_cell(m["name"]),
+            m["channel"],
+            m["status"],
+            m["attempts"],
+            safe_cell(m["error"] or ""),
+            iso(m["sent_at"]) or "",
+            safe_cell(m["text"]),
+        ]
+        for m in queue.iter_messages(job_id)
     )
-
-
-def _safe(cell: str) -> str:
-    """Prefix a cell a spreadsheet would run as a formula (phones are E.164 and stay as-is)."""
-    return "'" + cell if cell and cell.startswith(FORMULA_STARTS) else cell
-
-
-def _int_arg(name: str, default: int, low: int, high: int) -> int:
-    raw = request.args.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise invalid(name, f"{name} must be a whole number.") from None
-    if not low <= value <= high:
-        raise invalid(name, f"{name} must be between {low} and {high}.")
-    return value
+    return csv_download(f"{job_id}.csv", [*header, "message"], rows)

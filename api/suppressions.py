@@ -7,18 +7,16 @@ after every number has been read and checked.
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 
-from flask import Blueprint, Response, current_app, request, stream_with_context
+from flask import Blueprint, Response, current_app, request
 from werkzeug.routing import BaseConverter
 
 from utils.contacts import MAX_ROWS, Contact, ContactFileError, parse_contacts_file, too_many
 from utils.phones import is_known_region
 from utils.recipients import normalize_numbers
 
-from .jobs import _int_arg, _safe
+from .exports import csv_download, int_arg, safe_cell
 from .payload import check_text, load_json_object, text_field
 from .problems import Problem, invalid
 from .views import iso
@@ -48,8 +46,8 @@ def suppression_object(row: dict) -> dict:
 @bp.get("/suppressions")
 def list_suppressions():
     """A page of the list, newest first; `q` searches numbers and sources."""
-    limit = _int_arg("limit", 100, 1, 1000)
-    offset = _int_arg("offset", 0, 0, 10**9)
+    limit = int_arg("limit", 100, 1, 1000)
+    offset = int_arg("offset", 0, 0, 10**9)
     search = request.args.get("q", "").strip()[:100]
     if _PHONE_TYPED.fullmatch(search) and any(ch.isdigit() for ch in search):
         search = re.sub(r"\D", "", search)
@@ -122,26 +120,12 @@ def remove_suppression(phone):
 @bp.get("/suppressions/export.csv")
 def export_csv():
     """The whole list as a spreadsheet-safe CSV download (phone, reason, at, source)."""
-    rows = _queue().iter_suppressions()
-
-    def generate():
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(["phone", "reason", "at", "source"])
-        for r in rows:
-            # The phone is E.164 and stays as written, like the jobs export's.
-            writer.writerow([r["phone"], r["reason"], iso(r["created_at"]), _safe(r["source"])])
-            if buffer.tell() > 64_000:
-                yield buffer.getvalue()
-                buffer.seek(0)
-                buffer.truncate()
-        yield buffer.getvalue()
-
-    return Response(
-        stream_with_context(generate()),
-        mimetype="text/csv",
-        headers={"Content-Disposition": 'attachment; filename="suppressions.csv"'},
+    # The phone is E.164 and stays as written, like the jobs export's.
+    rows = (
+        [r["phone"], r["reason"], iso(r["created_at"]), safe_cell(r["source"])]
+        for r in _queue().iter_suppressions()
     )
+    return csv_download("suppressions.csv", ["phone", "reason", "at", "source"], rows)
 
 
 def _phones_field(phones) -> list[Contact]:
