@@ -6,6 +6,7 @@ from .report_sections import (
     api_section,
     browser_section,
     conversations_section,
+    inbox_section,
     inputs_section,
     pacing_section,
     queue_section,
@@ -57,6 +58,7 @@ def render(r: dict) -> str:
         ("service", service_section),
         ("pacing", pacing_section),
         ("conversations", conversations_section),
+        ("inbox", inbox_section),
     ):
         if key in r:
             out += ["", *section(r[key])]
@@ -244,6 +246,17 @@ def summary_rows(r: dict) -> list[tuple]:
                 f"{c['list']['p99']:.1f} / {c['thread']['p99']:.1f} ms",
                 "<= 10 ms",
                 worst <= 10,
+            )
+        )
+    if "inbox" in r:
+        b = r["inbox"]
+        rows.append(
+            (
+                9,
+                f"Reading {b['chats']} unread WhatsApp chats between sends: longest poll",
+                f"{b['longest_poll']:.2f} s ({b['per_chat_ms']:.0f} ms a chat)",
+                "< 4 s (MIN_DELAY)",
+                b["longest_poll"] < 4,
             )
         )
     return rows

@@ -327,3 +327,26 @@ def conversations_section(c: dict) -> list[str]:
         if key in c:
             out.append(f"| {label} | {c[key]['p50']:.1f} | {c[key]['p99']:.1f} |")
     return out
+
+
+def inbox_section(i: dict) -> list[str]:
+    out = [
+        "## 9. Reading replies in the browser path",
+        "",
+        f"{i['chats']} contacts write once each to the worker's WhatsApp (the stand-in, in "
+        "the bench's process); the product's WhatsAppTransport in headless Chromium is asked "
+        "`poll_inbound` as the worker asks it between two sends until every reply is read "
+        "(bench/inbox_sweep.py). The longest poll is what one pause between two sends can "
+        "grow by: the worker reads at most 5 chats or 2 s per poll.",
+        "",
+        "| sweep | seconds | polls | longest poll, s |",
+        "|---|---|---|---|",
+    ]
+    for n, s in enumerate(i["sweeps"], 1):
+        out.append(f"| {n} | {s['seconds']:.2f} | {s['polls']} | {s['longest']:.2f} |")
+    out += [
+        "",
+        f"Median: {i['seconds']:.2f} s for {i['chats']} chats, **{i['per_chat_ms']:.0f} ms a "
+        f"chat**, longest poll {i['longest_poll']:.2f} s.",
+    ]
+    return out

@@ -20,6 +20,7 @@ from . import (
     browser_path,
     browser_service,
     conversations,
+    inbox_sweep,
     input_costs,
     pacing,
     queue_throughput,
@@ -37,6 +38,7 @@ SECTIONS = {
     "service": browser_service.run,
     "pacing": pacing.run,
     "conversations": conversations.run,
+    "inbox": inbox_sweep.run,
 }
 PRODUCT_PATHS = ["api", "utils", "message_queue", "worker", "app.py", "config.py", "run_worker.py"]
 
