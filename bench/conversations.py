@@ -86,13 +86,64 @@ def measure(folder: Path, job_id: str) -> dict:
     return out
 
 
+def under_load(folder: Path, job_id: str, seconds: float) -> dict:
+    """p50/p99 (ms) of the list, one thread and /status under the status benchmark's load.
+
+    gunicorn as deployed; 8 client processes, each asking every 50 ms in turn for the list,
+    one thread and /status; a writer process sends 100 messages a second of a waiting
+    campaign into the same database (each send writes its inbox row too).
+    """
+    import multiprocessing as mp
+
+    from message_queue import Queue
+
+    from .procs import ApiServer
+    from .status_latency import CLIENTS, PACE, WORKER_RATE, client_process, writer
+
+    queue = Queue(folder / "queue.db")
+    waiting = [j["id"] for j in queue.list_jobs() if j["status"] == "paused"][0]
+    queue.resume_job(waiting)
+    queue.close()
+    ctx = mp.get_context("fork")
+    with ApiServer(folder, str(folder / "queue.db")) as api:
+        ready, stop, done = ctx.Event(), ctx.Event(), ctx.Queue()
+        sender = ctx.Process(target=writer, args=(str(folder), WORKER_RATE, ready, stop, done))
+        sender.start()
+        ready.wait(60)
+        paths = [
+            ("list", f"{api.url}/conversations"),
+            ("thread", f"{api.url}/conversations/%2B5511960004242/messages"),
+            ("status", f"{api.url}/status/{job_id}"),
+        ]
+        until, results = time.monotonic() + seconds, ctx.Queue()
+        clients = [
+            ctx.Process(target=client_process, args=(paths, until, PACE, results))
+            for _ in range(CLIENTS)
+        ]
+        for c in clients:
+            c.start()
+        samples = [s for _ in clients for s in results.get(timeout=seconds + 60)]
+        for c in clients:
+            c.join(30)
+        stop.set()
+        sent = done.get(timeout=60)
+        sender.join(30)
+    out = {"writer_per_s": sent / seconds, "rps": len(samples) / seconds}
+    for name, _ in paths:
+        values = [ms for n, ms in samples if n == name]
+        out[name] = {"p50": percentile(values, 50), "p99": percentile(values, 99)}
+    return out
+
+
 def run(quick: bool = False) -> dict:
-    """Fill once, measure once."""
+    """Fill once, measure alone, then under load."""
     with tempfile.TemporaryDirectory(prefix="bench-conversations-") as tmp:
         started = time.monotonic()
         job_id = fill(Path(tmp))
         say(f"conversations: filled in {time.monotonic() - started:.0f} s")
         result = measure(Path(tmp), job_id)
+        say("conversations: under the status benchmark's load")
+        result["under_load"] = under_load(Path(tmp), job_id, 3.0 if quick else 8.0)
         result["meta"] = {"threads": THREADS, "messages": THREADS * CAMPAIGNS, "requests": N}
         return result
 

@@ -248,6 +248,18 @@ def summary_rows(r: dict) -> list[tuple]:
                 worst <= 10,
             )
         )
+        if "under_load" in c:
+            u = c["under_load"]
+            rows.append(
+                (
+                    8,
+                    "Inbox under the status load: p99 of the list / one thread / /status",
+                    f"{u['list']['p99']:.1f} / {u['thread']['p99']:.1f} / "
+                    f"{u['status']['p99']:.1f} ms",
+                    "<= 10 ms",
+                    max(u["list"]["p99"], u["thread"]["p99"]) <= 10,
+                )
+            )
     if "inbox" in r:
         b = r["inbox"]
         rows.append(

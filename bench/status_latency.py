@@ -37,7 +37,8 @@ WORKER_RATE = 100.0  # messages a second the writer claims and marks beside pace
 WARMUP = 5  # first requests of each session: connection set-up, not steady state
 
 
-def _writer(db_folder: str, rate: float | None, ready, stop, done) -> None:
+def writer(db_folder: str, rate: float | None, ready, stop, done) -> None:
+    """Claim and mark messages of the database in `db_folder`, `rate` a second (None: flat out)."""
     queue = product_open(Path(db_folder), "bench-writer")
     ready.set()
     cycles = 0
@@ -53,25 +54,25 @@ def _writer(db_folder: str, rate: float | None, ready, stop, done) -> None:
     done.put(cycles)
 
 
-def _client_process(url: str, job_id: str, until: float, pace: float | None, results) -> None:
+def client_process(paths: list, until: float, pace: float | None, results) -> None:
+    """One client: asks each (name, url) of `paths` in turn until `until`; puts its samples."""
     out: list[tuple[str, float]] = []
     try:
-        _client(url, job_id, until, out, pace)
+        _client(paths, until, out, pace)
     finally:
         results.put(out)
 
 
-def _client(url: str, job_id: str, until: float, out: list, pace: float | None) -> None:
+def _client(paths: list, until: float, out: list, pace: float | None) -> None:
     session = requests.Session()
     session.headers["X-API-Key"] = API_KEY
-    paths = [("status", f"{url}/status/{job_id}"), ("jobs", f"{url}/jobs")]
     i = 0
     next_at = time.monotonic()
     while time.monotonic() < until:
         if pace is not None:  # on a fixed schedule; a late answer is not made up for in a burst
             next_at = max(next_at + pace, time.monotonic())
             time.sleep(max(0.0, next_at - time.monotonic()))
-        name, target = paths[i % 2]
+        name, target = paths[i % len(paths)]
         start = time.perf_counter()
         response = session.get(target, timeout=10)
         elapsed = (time.perf_counter() - start) * 1000
@@ -104,17 +105,20 @@ def one_run(seconds: float, mode: str, filled: Path) -> dict:
         job_id = _job_id(Path(tmp))
         with ApiServer(Path(tmp), str(Path(tmp) / "queue.db"), app=app) as api:
             ready, stop, done = ctx.Event(), ctx.Event(), ctx.Queue()
-            writer = None
+            writer_proc = None
             if rate is not None:
-                writer = ctx.Process(target=_writer, args=(tmp, rate or None, ready, stop, done))
-                writer.start()
+                writer_proc = ctx.Process(
+                    target=writer, args=(tmp, rate or None, ready, stop, done)
+                )
+                writer_proc.start()
                 ready.wait(60)
             # A process per client: threads of one process would queue for its GIL, which
             # hands over every 5 ms, and that wait would be counted as the server's latency.
             until = time.monotonic() + seconds
             results = ctx.Queue()
+            paths = [("status", f"{api.url}/status/{job_id}"), ("jobs", f"{api.url}/jobs")]
             procs = [
-                ctx.Process(target=_client_process, args=(api.url, job_id, until, pace, results))
+                ctx.Process(target=client_process, args=(paths, until, pace, results))
                 for _ in range(clients)
             ]
             for p in procs:
@@ -123,10 +127,10 @@ def one_run(seconds: float, mode: str, filled: Path) -> dict:
             for p in procs:
                 p.join(30)
             cycles = 0
-            if writer is not None:
+            if writer_proc is not None:
                 stop.set()
                 cycles = done.get(timeout=60)
-                writer.join(30)
+                writer_proc.join(30)
     result = {
         "requests": len(samples),
         "writer_per_s": cycles / seconds,
