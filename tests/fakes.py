@@ -70,3 +70,18 @@ class ReportingTransport(FakeTransport):
 
     def poll_deliveries(self, rows: list[dict]) -> list[int]:
         return self.delivered(rows)
+
+
+def send_next(
+    queue, clock, at: float, fail: str | None = None, channel: str = "whatsapp", worker: str = "w-1"
+) -> int:
+    """Act as a worker at time `at`: claim the next row of `channel`, mark it sent (or failed
+    with the error `fail`); its id."""
+    clock.now = at
+    message = queue.claim_next(channel, worker)
+    assert message is not None
+    if fail:
+        assert queue.mark_failed(message["id"], worker, fail)
+    else:
+        assert queue.mark_sent(message["id"], worker)
+    return message["id"]

@@ -9,25 +9,16 @@ import pytest
 from api.openapi import load_spec
 from message_queue import NewJob, Queue, Recipient
 from tests.conftest import AUTH
+from tests.fakes import Clock, send_next
 
 HOUR = 3600.0
 T0 = 1_800_000_000.0  # a whole hour (500,000 hours after the epoch)
 A, B, C, D, E, F, G, H = (f"+1415555{i:04d}" for i in range(100, 108))
 
 
-class Clock:
-    """Time the test moves by hand."""
-
-    def __init__(self, now: float = T0):
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(T0)
 
 
 @pytest.fixture
@@ -42,18 +33,6 @@ def queue_job(queue, phones, name="Promo") -> str:
     rows = [Recipient(phone=p, text="hi", channel="whatsapp") for p in phones]
     job, _ = queue.create_job(NewJob(channel="whatsapp", template="hi", name=name), rows)
     return job["id"]
-
-
-def take_next(queue, clock, at: float, fail: str | None = None) -> int:
-    """Claim the next row at time `at` and mark it sent (or failed with `fail`); its id."""
-    clock.now = at
-    message = queue.claim_next("whatsapp", "w-1")
-    assert message is not None
-    if fail:
-        assert queue.mark_failed(message["id"], "w-1", fail)
-    else:
-        assert queue.mark_sent(message["id"], "w-1")
-    return message["id"]
 
 
 def reply(queue, phone: str, at: float) -> None:
@@ -84,12 +63,12 @@ def activity(client, auth, job_id: str) -> dict:
 def test_sends_failures_deliveries_replies_and_opt_outs_hour_by_hour(client, auth, queue, clock):
     job_id = queue_job(queue, [A, B, C, D, E, F, G, H])
     assert queue.add_suppressions([G, H], "manual") == [G, H]  # their rows: cancelled, opted_out
-    first = take_next(queue, clock, T0 + 60)  # A, hour 0
-    take_next(queue, clock, T0 + 120)  # B, hour 0
-    take_next(queue, clock, T0 + HOUR + 10)  # C, hour 1
-    take_next(queue, clock, T0 + HOUR + 20, fail="not_on_whatsapp")  # D, hour 1
+    first = send_next(queue, clock, T0 + 60)  # A, hour 0
+    send_next(queue, clock, T0 + 120)  # B, hour 0
+    send_next(queue, clock, T0 + HOUR + 10)  # C, hour 1
+    send_next(queue, clock, T0 + HOUR + 20, fail="not_on_whatsapp")  # D, hour 1
     reply(queue, A, T0 + HOUR + 100)  # hour 1
-    take_next(queue, clock, T0 + 3 * HOUR + 5)  # E, hour 3; nothing in hour 2
+    send_next(queue, clock, T0 + 3 * HOUR + 5)  # E, hour 3; nothing in hour 2
     clock.now = T0 + 3 * HOUR + 30
     assert queue.mark_delivered(first)  # A's delivery, reported in hour 3
     reply(queue, A, T0 + 3 * HOUR + 200)  # A writes twice: two replies, one recipient
@@ -97,7 +76,7 @@ def test_sends_failures_deliveries_replies_and_opt_outs_hour_by_hour(client, aut
     # Another campaign's sends and replies in the same hours are not this one's.
     queue.pause_job(job_id)  # F stays queued; the next claim is the other campaign's
     other = queue_job(queue, ["+14155550999"], name="Other")
-    take_next(queue, clock, T0 + 3 * HOUR + 400)
+    send_next(queue, clock, T0 + 3 * HOUR + 400)
     reply(queue, "+14155550999", T0 + 3 * HOUR + 500)
 
     body = activity(client, auth, job_id)

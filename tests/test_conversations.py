@@ -5,23 +5,14 @@ from __future__ import annotations
 import pytest
 
 from message_queue import NewJob, Queue, Recipient
+from tests.fakes import Clock, send_next
 
 ANA, BEN, CAT = "+5511912345678", "+14155550101", "+447911123456"
 
 
-class Clock:
-    """Time the test moves by hand."""
-
-    def __init__(self, now: float = 1_800_000_000.0):
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(1_800_000_000.0)
 
 
 @pytest.fixture
@@ -36,15 +27,6 @@ def queue_job(queue, recipients, channel="whatsapp", name="Promo") -> str:
     rows = [Recipient(phone=p, text=t, channel=channel, name=n) for p, t, n in recipients]
     job, _ = queue.create_job(NewJob(channel=channel, template="{text}", name=name), rows)
     return job["id"]
-
-
-def send_next(queue, clock, at: float, channel="whatsapp", worker="w-1") -> int:
-    """Claim the next row and mark it sent at time `at`; its id."""
-    clock.now = at
-    message = queue.claim_next(channel, worker)
-    assert message is not None
-    assert queue.mark_sent(message["id"], worker)
-    return message["id"]
 
 
 def reply_from(queue, phone, text, at, channel="whatsapp", sender="w-1") -> int:

@@ -13,6 +13,7 @@ from selenium.webdriver.common.by import By
 
 from app import create_app
 from message_queue import NewJob, Queue, Recipient
+from tests.fakes import send_next
 from tests.test_app_browser import AppServer, by_id, no_alert, page_settings, sign_in, wait
 from worker.whatsapp.browser import build_driver
 
@@ -57,16 +58,6 @@ def driver(env, tmp_path_factory):
     drv.quit()
 
 
-def take_next(queue, clock, at: float, fail: str | None = None) -> None:
-    clock.now = at
-    message = queue.claim_next("whatsapp", "w-1")
-    assert message is not None
-    if fail:
-        assert queue.mark_failed(message["id"], "w-1", fail)
-    else:
-        assert queue.mark_sent(message["id"], "w-1")
-
-
 def numbers(driver) -> dict[str, str]:
     """The outcome's six numbers as shown, read in one go."""
     return driver.execute_script(
@@ -84,10 +75,10 @@ def test_the_outcome_shows_numbers_and_bars_and_follows_new_replies(env, driver)
     now = time.time()
     rows = [Recipient(phone=p, text="hi", channel="whatsapp") for p in (A, B, C, D, E, F)]
     job, _ = queue.create_job(NewJob(channel="whatsapp", template="hi", name="Outcome"), rows)
-    take_next(queue, clock, now - 3 * HOUR)  # A
-    take_next(queue, clock, now - 3 * HOUR + 60)  # B
-    take_next(queue, clock, now - HOUR)  # C
-    take_next(queue, clock, now - HOUR + 60, fail="not_on_whatsapp")  # D
+    send_next(queue, clock, now - 3 * HOUR)  # A
+    send_next(queue, clock, now - 3 * HOUR + 60)  # B
+    send_next(queue, clock, now - HOUR)  # C
+    send_next(queue, clock, now - HOUR + 60, fail="not_on_whatsapp")  # D
     queue.record_inbound(A, "whatsapp", "w-1", "thanks!", now - HOUR + 120)
     queue.add_suppressions([F], "manual")  # F's row: cancelled, opted out; E still waits
     clock.now = None

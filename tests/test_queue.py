@@ -23,26 +23,14 @@ from message_queue import (
 )
 from message_queue.states import MessageStatus
 from message_queue.workers import DEAD_AFTER
+from tests.fakes import Clock
 
 T0 = 1_700_000_000.0
 
 
-class Clock:
-    """A clock a test moves by hand."""
-
-    def __init__(self, now: float = T0):
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
 @pytest.fixture
 def clock():
-    return Clock()
+    return Clock(T0)
 
 
 @pytest.fixture

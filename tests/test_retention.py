@@ -5,20 +5,11 @@ from __future__ import annotations
 import base64
 
 from tests.conftest import AUTH
+from tests.fakes import Clock
 from utils.retention import DAY, sweep_attachments
 
 PDF = base64.b64encode(b"%PDF-1.4\n").decode()
 NOW = 1_900_000_000.0
-
-
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, now: float):
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def send_with_attachment(client, numbers=("+14155550101",)) -> str:

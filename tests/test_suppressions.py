@@ -10,6 +10,7 @@ import openpyxl
 import pytest
 
 from message_queue import NewJob, Queue, Recipient, job_channel
+from tests.fakes import Clock
 from utils.optout import keyword_kind
 
 T0 = 1_700_000_000.0
@@ -18,19 +19,9 @@ OUT = "STOP,STOPALL,UNSUBSCRIBE,CANCEL,END,QUIT,PARAR,SAIR,CANCELAR,DESCADASTRAR
 IN = "START,UNSTOP,VOLTAR,ALTA"
 
 
-class Clock:
-    """A clock a test moves by hand (frozen unless moved: ties must be handled too)."""
-
-    def __init__(self, now: float = T0):
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def q(tmp_path):
-    queue = Queue(tmp_path / "q.db", clock=Clock())
+    queue = Queue(tmp_path / "q.db", clock=Clock(T0))
     yield queue
     queue.close()
 
