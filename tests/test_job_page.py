@@ -72,14 +72,16 @@ def bars(driver, css: str) -> int:
 
 def test_the_outcome_shows_numbers_and_bars_and_follows_new_replies(env, driver):
     server, queue, clock = env
-    now = time.time()
+    # Times from the start of the hour: two sends a minute apart must share their hour bar
+    # whenever the test runs (at 14:59:47, "3 h ago" and a minute later were two hours).
+    hour = time.time() // HOUR * HOUR
     rows = [Recipient(phone=p, text="hi", channel="whatsapp") for p in (A, B, C, D, E, F)]
     job, _ = queue.create_job(NewJob(channel="whatsapp", template="hi", name="Outcome"), rows)
-    send_next(queue, clock, now - 3 * HOUR)  # A
-    send_next(queue, clock, now - 3 * HOUR + 60)  # B
-    send_next(queue, clock, now - HOUR)  # C
-    send_next(queue, clock, now - HOUR + 60, fail="not_on_whatsapp")  # D
-    queue.record_inbound(A, "whatsapp", "w-1", "thanks!", now - HOUR + 120)
+    send_next(queue, clock, hour - 3 * HOUR + 60)  # A
+    send_next(queue, clock, hour - 3 * HOUR + 120)  # B
+    send_next(queue, clock, hour - HOUR + 60)  # C
+    send_next(queue, clock, hour - HOUR + 120, fail="not_on_whatsapp")  # D
+    queue.record_inbound(A, "whatsapp", "w-1", "thanks!", hour - HOUR + 180)
     queue.add_suppressions([F], "manual")  # F's row: cancelled, opted out; E still waits
     clock.now = None
 
