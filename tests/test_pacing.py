@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 
 from config import Settings
 from utils.pacing import Delays, Pacer
@@ -95,3 +96,15 @@ def test_retry_decisions_by_error_class():
     assert decide(UncertainSendError("x"), 1, 3, now, 30).action == "verify"
     assert decide(TransportBroken("x", may_have_sent=True), 1, 3, now, 30).action == "verify"
     assert decide(TransportBroken("x", may_have_sent=False), 1, 3, now, 30).action == "release"
+
+
+def test_what_runs_during_a_pause_is_part_of_it_not_added_to_it():
+    stop = threading.Event()
+    started = time.monotonic()
+
+    def slow_chore():  # reading replies during the pause, say
+        stop.wait(0.3)
+        return True
+
+    assert wait(stop, 0.5, slow_chore, step=0.1) is True
+    assert time.monotonic() - started < 1.5  # counted in steps it was 5 x 0.4 s = 2 s
