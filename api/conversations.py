@@ -19,7 +19,7 @@ from utils.recipients import MAX_MESSAGE_CHARS
 from utils.sms import sms_parts
 
 from .exports import int_arg
-from .payload import check_text, load_json_object, text_field
+from .payload import check_text, idempotency_key, load_json_object, reject_unknown, text_field
 from .problems import Problem, invalid, problem_response
 from .views import conversation_object, status_object, thread_message_object
 
@@ -125,9 +125,7 @@ def unstar(phone):
 def reply(phone):
     """Queue `text` to this contact as a one-recipient job (202 with its status object)."""
     queue, number = _queue(), _phone(phone)
-    key = request.headers.get("Idempotency-Key")
-    if key is not None and not (0 < len(key.strip()) <= 200):
-        raise invalid("Idempotency-Key", "The Idempotency-Key must be 1 to 200 characters.")
+    key = idempotency_key()
     text, channel = _read_reply()
     conversation = queue.get_conversation(number)  # 404 before anything is written
     # The channel they last wrote from is the one they read; else where we last wrote.
@@ -138,7 +136,7 @@ def reply(phone):
         template=text,
         name=f"Reply to {conversation['name'] or number}"[:200],
         sms_parts=sms_parts(text) if job_channel(channel).uses_sms else None,
-        idempotency_key=key.strip() if key else None,
+        idempotency_key=key,
         # The name is left out: it follows the contact list, and a retry must still match.
         request_hash=_request_hash(number, channel, text),
     )
@@ -153,9 +151,7 @@ def reply(phone):
 def _read_reply() -> tuple[str, str | None]:
     """The reply's text and its chosen channel (None: the default), or a 4xx Problem."""
     body = load_json_object()
-    unknown = set(body) - {"text", "channel"}
-    if unknown:
-        raise invalid(sorted(unknown)[0], f"Unknown field(s): {', '.join(sorted(unknown))}.")
+    reject_unknown(body, {"text", "channel"})
     text = text_field(body, "text")
     if not text.strip():
         raise invalid("text", "Write the reply's text.")

@@ -10,7 +10,7 @@ from flask import Blueprint, current_app, request
 from message_queue import MessageStatus
 
 from .exports import csv_download, int_arg, safe_cell
-from .payload import load_json_object
+from .payload import load_json_object, reject_unknown
 from .problems import Problem, invalid
 from .views import iso, message_object, status_object
 
@@ -67,9 +67,7 @@ def stop_all():
 def resend(job_id):
     """A new job with this job's rows in the given states, each copied once (202)."""
     body = load_json_object()
-    unknown = set(body) - {"statuses"}
-    if unknown:
-        raise invalid(sorted(unknown)[0], f"Unknown field(s): {', '.join(sorted(unknown))}.")
+    reject_unknown(body, {"statuses"})
     statuses = body.get("statuses")
     allowed = MessageStatus.RESENDABLE
     if (

@@ -200,3 +200,21 @@ def _kind(value) -> str:
         float: "a number",
         type(None): "null",
     }.get(type(value), "a value")
+
+
+def reject_unknown(body: dict, allowed: set[str]) -> None:
+    """A 422 naming the first field of `body` a route does not take (a typo is not ignored)."""
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise invalid(unknown[0], f"Unknown field(s): {', '.join(unknown)}.")
+
+
+def idempotency_key() -> str | None:
+    """The request's Idempotency-Key, stripped; None without one; a 422 when it is blank or
+    over 200 characters. Read before the body, so a bad key is refused before a big list."""
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    if not 0 < len(key.strip()) <= 200:
+        raise invalid("Idempotency-Key", "The Idempotency-Key must be 1 to 200 characters.")
+    return key.strip()

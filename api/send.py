@@ -35,7 +35,15 @@ from utils.recipients import (
 from utils.sms import sms_parts
 
 from . import attachments
-from .payload import check_text, contacts_from_json, load_json_object, numbers_from_json, text_field
+from .payload import (
+    check_text,
+    contacts_from_json,
+    idempotency_key,
+    load_json_object,
+    numbers_from_json,
+    reject_unknown,
+    text_field,
+)
 from .problems import Problem, invalid
 from .views import status_object
 
@@ -62,9 +70,7 @@ def send():
     settings = current_app.config["SETTINGS"]
     # The header's form first: a bad key is refused before a 100,000-row list is read. A
     # replay is still recognised by the request's hash, so the body is read after this.
-    key = request.headers.get("Idempotency-Key")
-    if key is not None and not (0 < len(key.strip()) <= 200):
-        raise invalid("Idempotency-Key", "The Idempotency-Key must be 1 to 200 characters.")
+    key = idempotency_key()
     req = read_send_request(settings)
     built, channel, template, name = req.built, req.channel, req.template, req.name
     stored = attachments.store(req.attachment, settings.upload_dir) if req.attachment else None
@@ -78,7 +84,7 @@ def send():
         sms_parts=parts,
         attachment_path=stored.path if stored else None,
         attachment_name=stored.original_name if stored else None,
-        idempotency_key=key.strip() if key else None,
+        idempotency_key=key,
         request_hash=_request_hash(channel, template, name, built, stored),
     )
     try:
@@ -156,19 +162,20 @@ def read_send_request(settings, allow_empty_message: bool = False) -> SendReques
     )
 
 
+JSON_FIELDS = {
+    "message",
+    "contacts",
+    "numbers",
+    "channel",
+    "name",
+    "default_country",
+    "attachment",
+    "phone_column",
+}
+
+
 def _from_json(body: dict):
-    unknown = set(body) - {
-        "message",
-        "contacts",
-        "numbers",
-        "channel",
-        "name",
-        "default_country",
-        "attachment",
-        "phone_column",
-    }
-    if unknown:
-        raise invalid(sorted(unknown)[0], f"Unknown field(s): {', '.join(sorted(unknown))}.")
+    reject_unknown(body, JSON_FIELDS)
     fields = {
         name: text_field(body, name) for name in ("message", "channel", "name", "default_country")
     }

@@ -17,7 +17,7 @@ from utils.phones import is_known_region
 from utils.recipients import normalize_numbers
 
 from .exports import csv_download, int_arg, safe_cell
-from .payload import check_text, load_json_object, text_field
+from .payload import check_text, load_json_object, reject_unknown, text_field
 from .problems import Problem, invalid
 from .views import iso
 
@@ -64,9 +64,7 @@ def list_suppressions():
 def add_suppressions():
     """Suppress the numbers given by hand: 200 with those added and those set aside."""
     body = load_json_object()
-    unknown = set(body) - {"phones", "reason", "default_country"}
-    if unknown:
-        raise invalid(sorted(unknown)[0], f"Unknown field(s): {', '.join(sorted(unknown))}.")
+    reject_unknown(body, {"phones", "reason", "default_country"})
     reason = text_field(body, "reason") or MANUAL
     if reason != MANUAL:
         # keyword and import are what the product records by itself: a client saying so
