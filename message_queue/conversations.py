@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 from .errors import ConversationNotFound
-from .store import Store
+from .store import Store, like_pattern
 
 FILTERS = ("all", "unread", "starred")
 # The list shows a preview (as long as the inbound side's); short, so a search over 10,000
@@ -176,7 +176,7 @@ def reply_counts(conn, job_id: str, cancelled: int | None = None) -> tuple[int, 
 
 def _search(text: str) -> tuple[str, list]:
     """The WHERE clause and parameters for a search box's text."""
-    like = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    like = like_pattern(text)
     clauses = [
         "name LIKE ? ESCAPE '\\'",
         "last_text LIKE ? ESCAPE '\\'",

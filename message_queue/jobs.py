@@ -10,7 +10,7 @@ from .channels import job_channels_using
 from .conversations import reply_counts
 from .errors import IdempotencyConflict, IllegalTransition, JobNotFound
 from .states import USER_MOVES, JobStatus, MessageStatus
-from .store import Store
+from .store import Store, like_pattern
 
 
 class Recipient(NamedTuple):
@@ -243,7 +243,7 @@ class JobStore(Store):
             params.append(status)
         if search:
             where += " AND (phone LIKE ? ESCAPE '\\' OR name LIKE ? ESCAPE '\\')"
-            like = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            like = like_pattern(search)
             params += [like, like]
         with self.db.read() as conn:
             self._job_row(conn, job_id)

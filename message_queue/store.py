@@ -12,3 +12,8 @@ class Store:
 
     db: Database
     clock: Callable[[], float]  # seconds since the epoch; tests pass their own
+
+
+def like_pattern(text: str) -> str:
+    """`text` as a LIKE pattern that matches it anywhere, literally (use with ESCAPE '\\')."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"

@@ -25,8 +25,8 @@ import secrets
 from .channels import job_channel
 from .jobs import JobStore, NewJob, Recipient
 from .messages import MessageStore
+from .store import like_pattern
 
-OPTED_OUT = "opted_out"  # the error code of a row cancelled because its number opted out
 REASONS = ("keyword", "manual", "import")
 CONFIRMATION_NAME = "Opt-out confirmation"
 
@@ -91,7 +91,7 @@ class SuppressionStore(JobStore):
         number (digits as typed, with or without +) and in the source."""
         where, params = "", []
         if search:
-            like = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            like = like_pattern(search)
             where = "WHERE phone LIKE ? ESCAPE '\\' OR source LIKE ? ESCAPE '\\'"
             params = [like, like]
         with self.db.read() as conn:
