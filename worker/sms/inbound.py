@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from urllib.parse import quote
 
 from .. import transport as t
-from .gateway import GatewayError, GatewayRejected, GatewayUnreachable, SmsGateClient
+from .gateway import GatewayError, GatewayRejected, SmsGateClient
 
 log = logging.getLogger("worker.sms")
 
@@ -131,7 +131,7 @@ class InboxReader:
             self.client.register_webhook(self._hook_id(), self._hook_url(url), EVENT)
         except GatewayRejected as exc:
             self.webhook_problem = f"the phone refused the webhook {url}: {exc}; reading the inbox"
-        except (GatewayUnreachable, GatewayError) as exc:
+        except GatewayError as exc:  # unreachable, or an answer that is not the API
             self.fresh = True  # try again at the next poll
             self.webhook_problem = f"could not register the webhook yet: {exc}"
         else:
