@@ -15,10 +15,10 @@ import hashlib
 import hmac
 import json
 import re
-from datetime import datetime
 
 from flask import Blueprint, current_app, request
 
+from utils.instants import InstantError, parse_instant
 from utils.replies import take_inbound
 
 from .problems import Problem
@@ -126,22 +126,17 @@ def _received_fields(payload) -> dict:
     return {
         "phone": phone,
         "text": text,
-        "received_at": parse_instant(at),
+        "received_at": _received_at(at),
         "provider_id": message_id[:64] if isinstance(message_id, str) else None,
     }
 
 
-def parse_instant(value) -> float:
-    """Seconds since the epoch of an ISO 8601 time with its offset (as the phone writes it)."""
-    if not isinstance(value, str) or len(value) > 40:
-        raise Problem(422, "payload.receivedAt must be an ISO 8601 time.")
+def _received_at(value) -> float:
+    """payload.receivedAt in seconds since the epoch, or 422 saying what is wrong with it."""
     try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise Problem(422, "payload.receivedAt must be an ISO 8601 time.") from None
-    if moment.tzinfo is None:
-        raise Problem(422, "payload.receivedAt must carry its UTC offset.")
-    return moment.timestamp()
+        return parse_instant(value)
+    except InstantError as exc:
+        raise Problem(422, f"payload.receivedAt {exc}.") from None
 
 
 def _receiving_account(event: dict) -> str:

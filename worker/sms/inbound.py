@@ -17,6 +17,8 @@ import time
 from datetime import UTC, datetime
 from urllib.parse import quote
 
+from utils.instants import InstantError, parse_instant
+
 from .. import transport as t
 from .gateway import GatewayError, GatewayRejected, SmsGateClient
 
@@ -159,16 +161,14 @@ def _inbound(entry) -> t.Inbound | None:
     """An inbox entry as an Inbound; None for what is not a readable SMS."""
     if not isinstance(entry, dict) or entry.get("type", "SMS") != "SMS":
         return None
-    sender, text, at = entry.get("sender"), entry.get("contentPreview"), entry.get("createdAt")
+    sender, text = entry.get("sender"), entry.get("contentPreview")
     if not isinstance(sender, str) or not sender.strip() or not isinstance(text, str):
         return None
     try:
-        moment = datetime.fromisoformat(str(at))
-    except ValueError:
+        at = parse_instant(entry.get("createdAt"))
+    except InstantError:
         return None
-    if moment.tzinfo is None:
-        return None
-    return t.Inbound(sender, text, moment.timestamp(), _message_id(entry.get("id")))
+    return t.Inbound(sender, text, at, _message_id(entry.get("id")))
 
 
 def _message_id(inbox_id) -> str | None:
