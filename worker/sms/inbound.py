@@ -28,12 +28,12 @@ CATCH_UP = 24 * 3600.0  # read back after a (re)connect when the database has no
 CATCH_UP_MAX = 7 * 24 * 3600.0  # never further back than this, however old the newest reply
 OVERLAP = 3600.0  # an SMS may reach the phone well after its SMSC time
 PAGE = 200
-SWEEP_EVERY = (5.0, 60.0)  # seconds between sweeps: without a webhook, with one
+INBOX_SWEEP_EVERY = (5.0, 60.0)  # seconds between sweeps: without a webhook, with one
 EVENT = "sms:received"
 
 
-class InboxReader:
-    """What the SMS transport knows about replies on one phone."""
+class InboxSweeper:
+    """Registers our webhook on one phone and sweeps its inbox for the replies it holds."""
 
     def __init__(self, client: SmsGateClient, settings, clock=time.time, monotonic=time.monotonic):
         self.client, self.settings = client, settings
@@ -65,7 +65,7 @@ class InboxReader:
             if self.inbox_problem is None:
                 log.warning("cannot read the phone's inbox: %s", exc)
             self.inbox_problem = f"cannot read the phone's inbox (app 1.59+ has one): {exc}"
-            self.sweep, self.next_sweep = None, self.monotonic() + SWEEP_EVERY[1]
+            self.sweep, self.next_sweep = None, self.monotonic() + INBOX_SWEEP_EVERY[1]
         except GatewayError as exc:
             log.info("inbox read stopped: %s", exc)
         return []
@@ -93,7 +93,7 @@ class InboxReader:
             if len(page) < PAGE or sweep["offset"] >= total:
                 self.sweep = None
                 self._forget_before(sweep["from"])
-                self.next_sweep = self.monotonic() + SWEEP_EVERY[self.webhook_ok]
+                self.next_sweep = self.monotonic() + INBOX_SWEEP_EVERY[self.webhook_ok]
                 break
         return found
 

@@ -32,7 +32,7 @@ from .gateway import (
     SmsGateClient,
     recipient_error,
 )
-from .inbound import InboxReader
+from .inbound import InboxSweeper
 
 log = logging.getLogger("worker.sms")
 
@@ -79,7 +79,7 @@ class SmsTransport:
         )
         self.refused: str | None = None
         self.checked_auth = False
-        self.inbox = InboxReader(self.client, settings)
+        self.inbox = InboxSweeper(self.client, settings)
         self.up = False
 
     def check_session(self) -> t.SessionState:
