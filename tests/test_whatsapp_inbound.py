@@ -51,9 +51,9 @@ class TimedTransport(WhatsAppTransport):
         super().__init__(*args, **kwargs)
         self.polls: list[tuple[float, int]] = []
 
-    def poll_inbound(self, since=None):
+    def poll_inbound(self, *args, **kwargs):
         started = time.monotonic()
-        found = super().poll_inbound(since)
+        found = super().poll_inbound(*args, **kwargs)
         self.polls.append((time.monotonic() - started, len(found)))
         return found
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 
 from message_queue import DatabaseUnavailable
-from utils.replies import take_inbound
+from utils.replies import contact_key, take_inbound
 
 from .transport import ReceivesMessages, Transport
 
@@ -42,11 +42,18 @@ class InboxReader:
         self.next_read = now + self.every
         since = self.queue.latest_inbound_at(self.channel) if self.reader.wants_since else None
         try:
-            found = self.reader.poll_inbound(since)
+            found = self.reader.poll_inbound(since, self._stored)
+        except DatabaseUnavailable:
+            raise  # asked through `_stored`: the worker's own handling applies, as in `_store`
         except Exception as exc:  # reading replies is never worth stopping the sending for
             log.warning("could not read replies: %s", exc)
             return 0
         return sum(self._store(item) for item in found)
+
+    def _stored(self, phone: str, ids: list[str]) -> set[str]:
+        """Which of the provider `ids` the queue holds from `phone`, keyed as `_store` keys it."""
+        key = contact_key(phone, self.settings.default_country)
+        return self.queue.inbound_seen(self.channel, key, ids)
 
     def _store(self, item) -> bool:
         try:

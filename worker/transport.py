@@ -10,6 +10,7 @@ shape, plus its line in worker/channels.py.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -109,10 +110,16 @@ class ReceivesMessages(Protocol):
     def inbound_problem(self) -> str | None:
         """What keeps replies from coming in the usual way, for /session; None when fine."""
 
-    def poll_inbound(self, since: float | None = None) -> list[Inbound]:
+    def poll_inbound(
+        self,
+        since: float | None = None,
+        seen: Callable[[str, list[str]], set[str]] | None = None,
+    ) -> list[Inbound]:
         """Messages received since the last call; never sends anything.
 
         `since`: when the newest reply already stored for this channel was received.
+        `seen(phone, ids)`: which of these provider ids the queue already holds from `phone`
+        (written as in Inbound), for a channel that must ask after a restart what it handed on.
         """
 
 

@@ -160,28 +160,33 @@ def title_number(title: str) -> str | None:
     return re.sub(r"\D", "", title) if NUMBER_TITLE.match(title.strip()) else None
 
 
+def nothing_stored(phone: str, ids: list[str]) -> set[str]:
+    """The `seen` of a caller without a queue: every bubble is new to it."""
+    return set()
+
+
 class ChatInbox:
-    """Finds unread chats, opens each once, and turns their new bubbles into `Inbound`s.
+    """Finds unread chats, opens each once, and turns their new bubbles into `Inbound`s."""
 
-    `seen(number, ids)`: which bubble ids the queue already holds for a number (E.164).
-    `open_chat(digits)`: opens a chat by URL, as the sender does.
-    """
-
-    def __init__(self, locators: Locators, seen, clock=time.time, monotonic=time.monotonic):
-        self.locators, self.seen = locators, seen
+    def __init__(self, locators: Locators, clock=time.time, monotonic=time.monotonic):
+        self.locators = locators
         self.clock, self.monotonic = clock, monotonic
         self.newest: dict[str, str] = {}  # chat number -> newest bubble id handed on
+        self.seen = nothing_stored  # the current poll's lookup of stored bubbles
         self.problem: str | None = None
         self.error: Exception | None = None  # what ended the last poll early
         self.checked = False
 
-    def poll(self, driver, open_chat, abort) -> list[t.Inbound]:
+    def poll(self, driver, open_chat, abort, seen=None) -> list[t.Inbound]:
         """What arrived since the last poll: the open chat first, then up to MAX_CHATS unread.
 
-        An error ends the poll with what was read so far (see `error`).
+        `open_chat(digits)` opens a chat by URL, as the sender does; `seen(phone, ids)` says
+        which bubble ids the queue already holds from `phone` (E.164). An error ends the poll
+        with what was read so far (see `error`).
         """
         found: list[t.Inbound] = []
         self.error = None
+        self.seen = seen or nothing_stored
         try:
             self._poll(driver, open_chat, abort, found)
         except READ_ERRORS as exc:
@@ -239,7 +244,7 @@ class ChatInbox:
         else:  # first look at this chat since start: the queue knows what is stored
             now = self.clock()
             recent = [b for b in bubbles if (stamp_time(b.stamp, now) or now) >= now - HORIZON]
-            stored = self.seen(number, [b.id for b in recent])
+            stored = self.seen(f"+{number}", [b.id for b in recent])
             new = [b for b in recent if b.id not in stored]
         self.newest[number] = ids[-1]
         times = received_times(new, self.clock())

@@ -14,9 +14,7 @@ import threading
 from selenium.common.exceptions import WebDriverException
 from urllib3.exceptions import HTTPError as Urllib3Error
 
-from message_queue import Queue
 from message_queue.messages import ClaimedMessage
-from utils.replies import contact_key
 
 from .. import transport as t
 from ..errors import RetryableSendError, TransportBroken, UncertainSendError
@@ -51,14 +49,12 @@ class WhatsAppTransport:
         abort: threading.Event | None = None,
         driver_factory=None,
         locators: Locators | None = None,
-        seen=None,
     ):
         self.settings, self.abort = settings, abort
         self.locators = locators or Locators.load(settings.selectors_file)
         self.session = WhatsAppSession(settings, self.locators, driver_factory)
-        self.inbox = ChatInbox(self.locators, seen or self._stored_ids)
+        self.inbox = ChatInbox(self.locators)
         self._checked = False
-        self._queue: Queue | None = None
 
     @property
     def wants_since(self) -> bool:
@@ -70,30 +66,23 @@ class WhatsAppTransport:
         """Why replies cannot be read (the chat list is not found), or None."""
         return self.inbox.problem
 
-    def poll_inbound(self, since: float | None = None) -> list[t.Inbound]:
+    def poll_inbound(self, since: float | None = None, seen=None) -> list[t.Inbound]:
         """Replies in the open chat and in unread chats (a few per call); never sends.
 
         Called only between sends, so navigating to a chat never interrupts one. A browser
         error ends the poll with what was read so far: those chats are marked read now.
+        `seen` says which bubbles are stored already, for a chat first read since start.
         """
         driver = self.session.driver
         if driver is None or (self.abort is not None and self.abort.is_set()):
             return []
-        found = self.inbox.poll(driver, self._open_for_reading, self.abort)
+        found = self.inbox.poll(driver, self._open_for_reading, self.abort, seen)
         if isinstance(self.inbox.error, (WebDriverException, Urllib3Error, OSError)):
             self._sort(self.inbox.error, False)  # drops a dead or hung browser
         return found
 
     def _open_for_reading(self, digits: str) -> None:
         self._sender().open_chat(digits, None)
-
-    def _stored_ids(self, number: str, ids: list[str]) -> set[str]:
-        # The worker's queue is not handed to transports, so the inbox opens its own handle
-        # on the same file, on first use (after a restart, a chat read again).
-        if self._queue is None:
-            self._queue = Queue(self.settings.database_path)
-        key = contact_key(f"+{number}", self.settings.default_country)
-        return self._queue.inbound_seen(self.channel, key, ids)
 
     def check_session(self) -> t.SessionState:
         """Logged in, QR required (with its image) or unavailable."""
