@@ -20,6 +20,8 @@ from tests.sms_standin import GatewayServer
 from tests.sms_standin.inbox import gson_dumps, sign
 from utils.replies import take_inbound
 from worker.sms import SmsTransport
+from worker.sms.gateway import SmsGateClient
+from worker.sms.inbound import PAGE
 
 KEY = "k3yK3yK3"
 ANA, BIA = "+5511912345678", "+5511987654321"
@@ -407,6 +409,35 @@ def test_reading_a_phone_that_is_away_gives_nothing_and_never_raises(settings, q
     phone.inbox.receive(ANA, "voltei", at=time.time())
     assert transport.check_session().state == "logged_in"
     assert [i.text for i in transport.poll_inbound()] == ["voltei"]
+
+
+class StopAfterAPage(SmsGateClient):
+    """The phone's client, with the worker's first SIGTERM coming as a page of the inbox is read."""
+
+    def __init__(self, stop: threading.Event, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.stop, self.pages = stop, 0
+
+    def inbox(self, since, limit, offset):
+        self.pages += 1
+        self.stop.set()
+        return super().inbox(since, limit, offset)
+
+
+def test_a_stop_during_an_inbox_sweep_ends_it_after_the_page_being_read(settings, phone):
+    now = time.time()
+    for n in range(2 * PAGE + 50):
+        phone.inbox.receive(f"+55119{n:08d}", f"oi {n}", at=now - n)
+    stop = threading.Event()
+    client = StopAfterAPage(stop, phone.url, "sms", "secret", timeout=(3.0, 3.0))
+    worker_settings = dataclasses.replace(settings, sms_webhook_url="", sms_gateway_timeout=3.0)
+    transport = SmsTransport(worker_settings, client=client)
+    assert transport.check_session().state == "logged_in"
+    assert len(transport.poll_inbound(stop=stop)) == PAGE and client.pages == 1
+    assert transport.poll_inbound(stop=stop) == [] and client.pages == 1  # stopped: no read
+    stop.clear()  # a worker started again goes on where the sweep stopped
+    client.stop = threading.Event()
+    assert len(transport.poll_inbound(stop=stop)) == PAGE + 50
 
 
 def test_without_a_signing_key_the_webhook_is_not_registered_and_it_says_so(settings, queue, phone):

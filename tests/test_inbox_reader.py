@@ -6,6 +6,8 @@ already; the real channels' reading is tested in real Chromium and against the p
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from message_queue import DatabaseUnavailable
@@ -25,7 +27,8 @@ class ReadingTransport(FakeTransport):
         super().__init__("whatsapp")
         self.on_poll = on_poll
 
-    def poll_inbound(self, since=None, seen=None) -> list[t.Inbound]:
+    def poll_inbound(self, since=None, seen=None, stop=None) -> list[t.Inbound]:
+        self.stop = stop
         return self.on_poll(seen)
 
 
@@ -53,3 +56,14 @@ def test_a_database_gone_while_the_channel_asks_is_not_taken_for_a_read_error(se
     reader = InboxReader(queue, settings, ReadingTransport(on_poll), Clock())
     with pytest.raises(DatabaseUnavailable):  # the worker exits and systemd restarts it
         reader.read_if_due()
+
+
+def test_the_channel_gets_the_stop_event_and_a_stopped_worker_starts_no_read(settings, queue):
+    stop, polls = threading.Event(), []
+    transport = ReadingTransport(lambda seen: polls.append(1) or [])
+    reader = InboxReader(queue, settings, transport, Clock(), stop=stop)
+    reader.read_if_due()
+    assert transport.stop is stop and polls == [1]
+    stop.set()
+    reader.next_read = 0
+    assert reader.read_if_due() == 0 and polls == [1]

@@ -8,6 +8,7 @@ test checks the rows in the queue and what the stand-in received.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import Counter
 
@@ -16,6 +17,7 @@ import pytest
 from message_queue import ConversationNotFound
 from tests.wa_e2e_support import ROOT, WorkerThread, wait_until
 from tests.wa_standin import StandinServer
+from worker.inbox import InboxReader
 from worker.whatsapp import WhatsAppTransport
 from worker.whatsapp.inbox import Bubble, received_times, stamp_time
 
@@ -230,6 +232,29 @@ def test_thirty_unread_chats_while_a_job_sends_keep_its_pacing(
         max(s for s, _ in busy),
     )
     assert max(s for s, _ in worker.worker.transport.polls) < 4.0
+
+
+@pytest.mark.browser
+def test_a_stop_during_a_read_opens_no_further_chat(wa, wa_settings, queue, chromium):
+    stop = threading.Event()
+
+    class StoppedWhileReading(WhatsAppTransport):
+        def _open_for_reading(self, digits):
+            super()._open_for_reading(digits)
+            stop.set()  # the first SIGTERM comes while the first unread chat is open
+
+    transport = StoppedWhileReading(wa_settings)
+    try:
+        wait_until(lambda: transport.check_session().state == "logged_in", 30, "the app")
+        repliers = [f"+1415555{500 + i:04d}" for i in range(4)]
+        for phone in repliers:
+            wa.incoming(phone, "hi")
+        reader = InboxReader(queue, wa_settings, transport, time.time, stop=stop)
+        assert reader.read_if_due() == 1  # that chat is read and stored, and nothing more
+        assert sorted(unread(wa, p) for p in repliers) == [0, 1, 1, 1]
+        assert reader.read_if_due() == 0  # nor is a new read started
+    finally:
+        transport.close()
 
 
 # --- the parts without a browser ------------------------------------------------------------

@@ -8,6 +8,7 @@ honouring an opt-out keyword happen in utils/replies.py, the same for every chan
 from __future__ import annotations
 
 import logging
+import threading
 
 from message_queue import DatabaseUnavailable
 from utils.replies import contact_key, take_inbound
@@ -22,10 +23,23 @@ READ_EVERY = 2.0
 
 
 class InboxReader:
-    """Hands what the channel read to `take_inbound`; a no-op for a channel that cannot read."""
+    """Hands what the channel read to `take_inbound`; a no-op for a channel that cannot read.
 
-    def __init__(self, queue, settings, transport: Transport, clock, every: float = READ_EVERY):
+    `stop`: the worker's stop Event. A first SIGTERM during a read ends it after the chat or
+    page it is in, instead of after the whole read.
+    """
+
+    def __init__(
+        self,
+        queue,
+        settings,
+        transport: Transport,
+        clock,
+        every: float = READ_EVERY,
+        stop: threading.Event | None = None,
+    ):
         self.queue, self.settings, self.clock, self.every = queue, settings, clock, every
+        self.stop = stop
         self.channel, self.worker_id = transport.channel, settings.worker_id
         self.reader = transport if isinstance(transport, ReceivesMessages) else None
         self.next_read = 0.0
@@ -37,18 +51,21 @@ class InboxReader:
     def read_if_due(self) -> int:
         """Read and store what arrived, when it is time; how many replies were new."""
         now = self.clock()
-        if self.reader is None or now < self.next_read:
+        if self.reader is None or now < self.next_read or self._stopping():
             return 0
         self.next_read = now + self.every
         since = self.queue.latest_inbound_at(self.channel) if self.reader.wants_since else None
         try:
-            found = self.reader.poll_inbound(since, self._stored)
+            found = self.reader.poll_inbound(since, self._stored, self.stop)
         except DatabaseUnavailable:
             raise  # asked through `_stored`: the worker's own handling applies, as in `_store`
         except Exception as exc:  # reading replies is never worth stopping the sending for
             log.warning("could not read replies: %s", exc)
             return 0
         return sum(self._store(item) for item in found)
+
+    def _stopping(self) -> bool:
+        return self.stop is not None and self.stop.is_set()
 
     def _stored(self, phone: str, ids: list[str]) -> set[str]:
         """Which of the provider `ids` the queue holds from `phone`, keyed as `_store` keys it."""

@@ -10,6 +10,7 @@ shape, plus its line in worker/channels.py.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
@@ -114,12 +115,15 @@ class ReceivesMessages(Protocol):
         self,
         since: float | None = None,
         seen: Callable[[str, list[str]], set[str]] | None = None,
+        stop: threading.Event | None = None,
     ) -> list[Inbound]:
         """Messages received since the last call; never sends anything.
 
         `since`: when the newest reply already stored for this channel was received.
         `seen(phone, ids)`: which of these provider ids the queue already holds from `phone`
         (written as in Inbound), for a channel that must ask after a restart what it handed on.
+        `stop`: the worker's stop Event; once set, the read ends after the step it is in
+        (a chat, a page), with what it has read so far.
         """
 
 

@@ -47,12 +47,15 @@ class InboxSweeper:
         """The phone answers again: register anew, catch up, forget what was handed on."""
         self.fresh = True
         self.cursor: float | None = None  # newest createdAt seen, in the phone's time
-        self.sweep: dict | None = None  # a sweep cut short by the deadline: where it stopped
+        self.sweep: dict | None = None  # a sweep cut short: where it stopped
         self.seen: dict[tuple, float] = {}
         self.next_sweep = 0.0
 
-    def poll(self, since: float | None, deadline: float) -> list[t.Inbound]:
-        """New replies on the phone; stops at the first error or at `deadline` (monotonic)."""
+    def poll(self, since: float | None, deadline: float, stopping=lambda: False) -> list[t.Inbound]:
+        """New replies on the phone, until the first error, `deadline` (monotonic) or `stopping()`.
+
+        Stopping ends the read after the page it is in; a sweep cut short goes on next time.
+        """
         if self.fresh:
             self.fresh = False
             self._register()
@@ -60,7 +63,7 @@ class InboxSweeper:
         if self.sweep is None and self.monotonic() < self.next_sweep:
             return []
         try:
-            return self._sweep(deadline)
+            return self._sweep(deadline, stopping)
         except GatewayRejected as exc:
             if self.inbox_problem is None:
                 log.warning("cannot read the phone's inbox: %s", exc)
@@ -81,11 +84,11 @@ class InboxSweeper:
             return now - CATCH_UP
         return max(since, now - CATCH_UP_MAX)
 
-    def _sweep(self, deadline: float) -> list[t.Inbound]:
+    def _sweep(self, deadline: float, stopping) -> list[t.Inbound]:
         sweep = self.sweep or {"from": (self.cursor or self.clock()) - OVERLAP, "offset": 0}
         self.sweep = sweep
         found: list[t.Inbound] = []
-        while self.monotonic() < deadline:
+        while self.monotonic() < deadline and not stopping():
             total, page = self.client.inbox(_iso(sweep["from"]), PAGE, sweep["offset"])
             sweep["offset"] += len(page)
             found.extend(self._new(page))

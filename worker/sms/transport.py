@@ -100,18 +100,25 @@ class SmsTransport:
         """Whether the next poll_inbound is a catch-up that uses `since` (else it is ignored)."""
         return self.inbox.fresh
 
-    def poll_inbound(self, since: float | None = None, seen=None) -> list[t.Inbound]:
+    def poll_inbound(
+        self, since: float | None = None, seen=None, stop: threading.Event | None = None
+    ) -> list[t.Inbound]:
         """Replies on the phone not handed on before; after a (re)connect, a catch-up.
 
         `since`: when the newest stored SMS reply was received (the catch-up starts there,
         within a week), None for the last 24 hours. Reads only; gives up at the first error
-        or after one gateway timeout, so a send never waits longer than that. `seen` is not
-        asked: a copy handed on twice is stored once anyway (message_queue/inbound.py).
+        or after one gateway timeout, so a send never waits longer than that, and ends after
+        the page it is reading once `stop` is set. `seen` is not asked: a copy handed on twice
+        is stored once anyway (message_queue/inbound.py).
         """
-        if self.abort.is_set():
+
+        def stopping() -> bool:
+            return self.abort.is_set() or (stop is not None and stop.is_set())
+
+        if stopping():
             return []
         deadline = time.monotonic() + self.settings.sms_gateway_timeout
-        return self.inbox.poll(since, deadline)
+        return self.inbox.poll(since, deadline, stopping)
 
     def _check_session(self) -> t.SessionState:
         try:

@@ -177,24 +177,24 @@ class ChatInbox:
         self.error: Exception | None = None  # what ended the last poll early
         self.checked = False
 
-    def poll(self, driver, open_chat, abort, seen=None) -> list[t.Inbound]:
+    def poll(self, driver, open_chat, stopping, seen=None) -> list[t.Inbound]:
         """What arrived since the last poll: the open chat first, then up to MAX_CHATS unread.
 
-        `open_chat(digits)` opens a chat by URL, as the sender does; `seen(phone, ids)` says
-        which bubble ids the queue already holds from `phone` (E.164). An error ends the poll
-        with what was read so far (see `error`).
+        `open_chat(digits)` opens a chat by URL, as the sender does; `stopping()` says when to
+        open no further chat; `seen(phone, ids)` says which bubble ids the queue already holds
+        from `phone` (E.164). An error ends the poll with what was read so far (see `error`).
         """
         found: list[t.Inbound] = []
         self.error = None
         self.seen = seen or nothing_stored
         try:
-            self._poll(driver, open_chat, abort, found)
+            self._poll(driver, open_chat, stopping, found)
         except READ_ERRORS as exc:
             log.warning("reading replies stopped early: %s", exc)
             self.error = exc
         return found
 
-    def _poll(self, driver, open_chat, abort, found: list[t.Inbound]) -> None:
+    def _poll(self, driver, open_chat, stopping, found: list[t.Inbound]) -> None:
         deadline = self.monotonic() + BUDGET
         found += self._take(self._bubbles(driver, wait=False), None)
         rows = self.locators.run(driver, CHATS_JS)
@@ -204,7 +204,7 @@ class ChatInbox:
         self.problem = None
         self._self_check(driver)
         for title, _count in rows[:MAX_CHATS]:
-            if (abort is not None and abort.is_set()) or self.monotonic() > deadline:
+            if stopping() or self.monotonic() > deadline:
                 break
             found += self._read_chat(driver, open_chat, title)
 

@@ -66,17 +66,24 @@ class WhatsAppTransport:
         """Why replies cannot be read (the chat list is not found), or None."""
         return self.inbox.problem
 
-    def poll_inbound(self, since: float | None = None, seen=None) -> list[t.Inbound]:
+    def poll_inbound(
+        self, since: float | None = None, seen=None, stop: threading.Event | None = None
+    ) -> list[t.Inbound]:
         """Replies in the open chat and in unread chats (a few per call); never sends.
 
         Called only between sends, so navigating to a chat never interrupts one. A browser
         error ends the poll with what was read so far: those chats are marked read now.
-        `seen` says which bubbles are stored already, for a chat first read since start.
+        `seen` says which bubbles are stored already, for a chat first read since start; once
+        `stop` (or a second SIGTERM's abort) is set, no further chat is opened.
         """
+
+        def stopping() -> bool:
+            return any(e is not None and e.is_set() for e in (self.abort, stop))
+
         driver = self.session.driver
-        if driver is None or (self.abort is not None and self.abort.is_set()):
+        if driver is None or stopping():
             return []
-        found = self.inbox.poll(driver, self._open_for_reading, self.abort, seen)
+        found = self.inbox.poll(driver, self._open_for_reading, stopping, seen)
         if isinstance(self.inbox.error, (WebDriverException, Urllib3Error, OSError)):
             self._sort(self.inbox.error, False)  # drops a dead or hung browser
         return found
