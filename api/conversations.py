@@ -90,7 +90,8 @@ def thread(phone):
     offset = int_arg("offset", 0, 0, 10**9)
     rows, total = _queue().conversation_messages(_phone(phone), limit, offset)
     return {
-        "messages": [thread_message_object(m) for m in rows],
+        # `error`: why a bubble failed (the row's error code); None for what they wrote.
+        "messages": [thread_message_object(m) | {"error": m["error"]} for m in rows],
         "total": total,
         "limit": limit,
         "offset": offset,

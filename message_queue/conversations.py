@@ -20,12 +20,13 @@ PREVIEW_CHARS = 500
 _COLUMNS = "phone, name, unread, starred, last_message_at, last_text, last_direction, channel"
 _WHERE = {"all": "1", "unread": "unread > 0", "starred": "starred = 1"}
 
-# Both sides of a thread, each read through its by-phone index; `at` is when it happened.
+# Both sides of a thread, each read through its by-phone index; `at` is when it happened,
+# `error` the outbound row's error code (why a failed bubble failed).
 _THREAD = """
 SELECT 'out' AS direction, id, channel, text, status, coalesce(sent_at, updated_at) AS at,
-       job_id, claimed_by AS sender FROM messages WHERE phone = :phone
+       job_id, claimed_by AS sender, error FROM messages WHERE phone = :phone
 UNION ALL
-SELECT 'in', id, channel, text, 'received', received_at, job_id, sender
+SELECT 'in', id, channel, text, 'received', received_at, job_id, sender, NULL
 FROM inbound WHERE phone = :phone
 """
 

@@ -260,7 +260,7 @@
     const status = App.el("span", "msg-tick");
     status.append(App.el("span", "msg-mark"), App.el("span", "visually-hidden msg-word"));
     meta.append(App.el("span", "msg-via"), App.el("time", "msg-time"), status);
-    node.append(App.el("p", "msg-text"), meta);
+    node.append(App.el("p", "msg-text"), meta, App.el("p", "msg-error"));
     return node;
   }
 
@@ -282,6 +282,10 @@
       App.setText(node.querySelector(".msg-word"), word);
       status.title = word;
     }
+    // Why a message failed, in words, under it: the reader decides whether to write again.
+    const why = node.querySelector(".msg-error");
+    why.hidden = !(m.direction === "out" && m.status === "failed" && m.error);
+    App.setText(why, why.hidden ? "" : App.errorWords(m.error));
   }
 
   function drawHead(c) {

@@ -150,6 +150,7 @@ def test_thread_merges_both_sides_in_time_order_newest_page_first(client, auth, 
         "at": "2027-01-15T08:04:10Z",
         "job_id": first,
         "sender": "gw-1",
+        "error": None,
     }
     older = client.get(f"/conversations/{ANA}/messages?limit=2&offset=2", headers=auth).get_json()
     assert [(m["direction"], m["id"]) for m in older["messages"]] == [("out", out1), ("in", in1)]
@@ -158,6 +159,17 @@ def test_thread_merges_both_sides_in_time_order_newest_page_first(client, auth, 
     queue.mark_delivered(out1)  # the bubble shows the live status
     again = client.get(f"/conversations/{ANA}/messages?offset=2", headers=auth).get_json()
     assert again["messages"][0]["status"] == "delivered"
+
+
+def test_a_failed_bubble_says_why_and_the_others_carry_no_error(client, auth, queue, clock):
+    t = clock.now
+    queue_job(queue, [(ANA, "Hello", "Ana"), (ANA, "Hello again", "Ana")])
+    sent = send_next(queue, clock, t + 10)
+    failed = send_next(queue, clock, t + 20, fail="not_on_whatsapp")
+    reply_from(queue, ANA, "who is this?", t + 30)
+    page = client.get(f"/conversations/{ANA}/messages", headers=auth).get_json()
+    errors = {(m["direction"], m["id"]): m["error"] for m in page["messages"]}
+    assert errors == {("out", sent): None, ("out", failed): "not_on_whatsapp", ("in", 1): None}
 
 
 def test_read_unread_star_unstar(client, auth, queue, clock):

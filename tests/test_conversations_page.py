@@ -296,6 +296,34 @@ def test_a_reply_double_clicked_makes_one_job_and_shows_as_a_pending_bubble(page
 
 
 @pytest.mark.browser
+def test_a_failed_reply_says_why_under_its_bubble(page):
+    driver, _, queue = page
+    queue.create_job(
+        NewJob(channel="whatsapp", template="Hi"), [Recipient(ANA, "Are you there?", "whatsapp")]
+    )
+    message = queue.claim_next("whatsapp", "office-phone")
+    assert message is not None and queue.mark_failed(
+        message["id"], "office-phone", "not_on_whatsapp"
+    )
+    wait(driver).until(lambda d: len(phones_shown(d)) == 3)
+    open_thread(driver, ANA)
+    wait(driver).until(lambda d: ("out", "Are you there?", "failed") in bubbles(d))
+    why = [
+        (
+            b.find_element(By.CSS_SELECTOR, ".msg-text").text,
+            b.find_element(By.CSS_SELECTOR, ".msg-error").text,
+        )
+        for b in driver.find_elements(By.CSS_SELECTOR, "#thread .msg")
+    ]
+    # Only the failed bubble says why; the sent one and what she wrote carry no such line.
+    assert why == [
+        (ORDER_READY, ""),
+        (f"Hi {XSS}", ""),
+        ("Are you there?", "This number is not on WhatsApp"),
+    ]
+
+
+@pytest.mark.browser
 def test_a_new_message_shows_on_the_open_page_within_two_seconds(page):
     driver, _, queue = page
     wait(driver).until(lambda d: len(phones_shown(d)) == 3)
