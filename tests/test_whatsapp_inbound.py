@@ -7,6 +7,7 @@ test checks the rows in the queue and what the stand-in received.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -232,6 +233,26 @@ def test_thirty_unread_chats_while_a_job_sends_keep_its_pacing(
         max(s for s, _ in busy),
     )
     assert max(s for s, _ in worker.worker.transport.polls) < 4.0
+
+
+@pytest.mark.browser
+def test_a_chat_list_locator_that_matches_nothing_is_named_once(
+    wa, queue, start_worker, client, auth, wa_settings, tmp_path, caplog
+):
+    table = json.loads(SELECTORS.read_text(encoding="utf-8"))
+    table["chat_title"] = ["span[data-renamed-by-whatsapp]"]
+    broken = tmp_path / "selectors.json"
+    broken.write_text(json.dumps(table), encoding="utf-8")
+    worker = start_worker(wa_settings.replace(selectors_file=str(broken)))
+    create_job(client, auth, message="Hi", numbers=["+14155550600"])
+    wait_until(lambda: wa.messages(), 20, "the message to arrive")  # the send's self-check
+    wait_until(lambda: worker.worker.transport.inbox.checked, READ_WITHIN, "the inbox's check")
+    named = [
+        r.getMessage()
+        for r in caplog.records
+        if "self-check" in r.getMessage() and "chat_title" in r.getMessage()
+    ]
+    assert len(named) == 1, named
 
 
 @pytest.mark.browser
