@@ -95,6 +95,25 @@ class Settings:
     # Where the phone posts sms:received (https, or http://127.0.0.1 on the phone itself).
     sms_webhook_url: str = ""
     sms_webhook_signing_key: str = ""
+    # Careful sending (contract section 8). Caps count what one sender (WORKER_ID) really
+    # sent in the last 24 hours / 60 minutes, rolling; 0 is no cap. The defaults are what a
+    # normal personal account sends without looking like a robot.
+    whatsapp_daily_cap: int = 200
+    whatsapp_hourly_cap: int = 60
+    sms_daily_cap: int = 400
+    sms_hourly_cap: int = 100
+    # A new sender starts at WARMUP_FIRST_DAY a day and reaches its daily cap on day
+    # WARMUP_DAYS; 0 days is no warm-up.
+    warmup_days: int = 0
+    warmup_first_day: int = 20
+    # "HH:MM-HH:MM" in each recipient's own time zone; empty: any time.
+    send_window: str = ""
+    # The zone of numbers whose zone the number does not tell (nor the job's `timezone`).
+    timezone: str = "UTC"
+    # A job pauses itself when more than this share of its last AUTO_PAUSE_WINDOW sends
+    # failed; 0 turns it off.
+    auto_pause_failure_rate: float = 0.5
+    auto_pause_window: int = 20
     notify_socket: str = ""
     log_level: str = "INFO"
     log_format: str = "text"
@@ -153,6 +172,33 @@ class Settings:
             raise ConfigError("LONG_PAUSE_EVERY must not be negative (0 turns long pauses off)")
         if not (self.session_idle_timeout > 0 and self.session_max_age > 0):
             raise ConfigError("SESSION_IDLE_TIMEOUT and SESSION_MAX_AGE must be positive seconds")
+        for name in (
+            "whatsapp_daily_cap",
+            "whatsapp_hourly_cap",
+            "sms_daily_cap",
+            "sms_hourly_cap",
+            "warmup_days",
+        ):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name.upper()} must not be negative (0 is no limit)")
+        if self.warmup_first_day < 1:
+            raise ConfigError("WARMUP_FIRST_DAY must be at least 1")
+        if not 0 <= self.auto_pause_failure_rate <= 1:
+            raise ConfigError("AUTO_PAUSE_FAILURE_RATE must be between 0 and 1 (0 turns it off)")
+        if self.auto_pause_window < 1:
+            raise ConfigError("AUTO_PAUSE_WINDOW must be at least 1")
+        from utils.sendwindow import SendWindow
+        from utils.zones import is_known_zone
+
+        try:
+            SendWindow.parse(self.send_window)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        if not is_known_zone(self.timezone):
+            raise ConfigError(
+                f"TIMEZONE {self.timezone!r} is not a known time zone (e.g. UTC, "
+                "America/Sao_Paulo, Asia/Kolkata)"
+            )
         if self.max_attempts < 1:
             raise ConfigError("MAX_ATTEMPTS must be at least 1")
         if not 0 < self.port < 65536:

@@ -51,6 +51,12 @@ def resume(job_id):
     return _status(_queue().resume_job(job_id))
 
 
+@bp.post("/start/<job_id>")
+def start(job_id):
+    """Start a scheduled job now instead of at its time."""
+    return _status(_queue().start_job(job_id))
+
+
 @bp.post("/stop/<job_id>")
 def stop(job_id):
     """End a job: what is not yet sent is cancelled."""

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+import time
+from dataclasses import astuple, dataclass
 
 from flask import Blueprint, current_app, request
 
@@ -35,6 +36,8 @@ from utils.recipients import (
 from utils.sms import sms_parts
 
 from . import attachments
+from .careful import FIELDS as CAREFUL_FIELDS
+from .careful import Careful, read_careful
 from .payload import (
     check_text,
     contacts_from_json,
@@ -61,6 +64,7 @@ class SendRequest:
     lists: list[ContactList]
     attachment: attachments.Attachment | None
     built: Built
+    careful: Careful
 
 
 @bp.post("/send")
@@ -85,7 +89,11 @@ def send():
         attachment_path=stored.path if stored else None,
         attachment_name=stored.original_name if stored else None,
         idempotency_key=key,
-        request_hash=_request_hash(channel, template, name, built, stored),
+        request_hash=_request_hash(channel, template, name, built, stored, req.careful),
+        send_at=req.careful.send_at,
+        timezone=req.careful.timezone,
+        daily_cap=req.careful.daily_cap,
+        hourly_cap=req.careful.hourly_cap,
     )
     try:
         row, created = current_app.config["QUEUE"].create_job(job, built.recipients)
@@ -94,7 +102,7 @@ def send():
         raise
     if not created:
         attachments.discard(stored)  # a replay: the first request's file is the one used
-    body = status_object(row, settings)
+    body = status_object(row, settings, now=time.time())
     body.update(rejected=built.rejected if created else [], status_url=f"/status/{row['id']}")
     return body, 202, {"Location": f"/status/{row['id']}"}
 
@@ -118,6 +126,7 @@ def read_send_request(settings, allow_empty_message: bool = False) -> SendReques
         raise invalid(
             "channel", f"Unknown channel {channel!r}; use one of {', '.join(JOB_CHANNELS)}."
         )
+    careful = read_careful(fields["careful"], settings, channel)
     if attachment is not None and not JOB_CHANNELS[channel].takes_attachment:
         raise invalid("attachment", "Attachments can only be sent by WhatsApp, not by SMS.")
     country = (fields["default_country"] or settings.default_country or "").upper()
@@ -159,6 +168,7 @@ def read_send_request(settings, allow_empty_message: bool = False) -> SendReques
         lists=lists,
         attachment=attachment,
         built=built,
+        careful=careful,
     )
 
 
@@ -171,14 +181,16 @@ JSON_FIELDS = {
     "default_country",
     "attachment",
     "phone_column",
+    *CAREFUL_FIELDS,
 }
 
 
 def _from_json(body: dict):
     reject_unknown(body, JSON_FIELDS)
-    fields = {
+    fields: dict = {
         name: text_field(body, name) for name in ("message", "channel", "name", "default_country")
     }
+    fields["careful"] = {name: body.get(name) for name in CAREFUL_FIELDS}
     lists = []
     if body.get("contacts") is not None:
         lists.append(contacts_from_json(body["contacts"], text_field(body, "phone_column")))
@@ -194,11 +206,12 @@ def _from_json(body: dict):
 
 def _from_form():
     form = request.form
-    fields = {
+    fields: dict = {
         name: form.get(name, "") for name in ("message", "channel", "name", "default_country")
     }
     for name, value in fields.items():
         check_text(name, value)
+    fields["careful"] = {name: form.get(name) for name in CAREFUL_FIELDS}
     lists = []
     upload = request.files.get("file")
     if upload is not None and upload.filename:
@@ -234,12 +247,13 @@ def _next_row(lists) -> int:
     return max(rows, default=0) + 1
 
 
-def _request_hash(channel, template, name, built, stored) -> str:
+def _request_hash(channel, template, name, built, stored, careful) -> str:
     """What makes two requests the same for Idempotency-Key: the job they would create."""
     digest = hashlib.sha256()
     digest.update(
         json.dumps(
-            [channel, template, name, stored.sha256 if stored else None], ensure_ascii=False
+            [channel, template, name, stored.sha256 if stored else None, *astuple(careful)],
+            ensure_ascii=False,
         ).encode()
     )
     recipients = built.recipients

@@ -49,9 +49,24 @@ def session_state():
                 "qr_available": w["qr_available"],
                 "heartbeat_at": iso(w["heartbeat_at"]),
                 "current_job_id": w["current_job_id"],
+                "limits": _limits(w["usage"]),
             }
             for w in workers
         ]
+    }
+
+
+def _limits(usage: dict) -> dict:
+    """A sender's caps and warm-up, and why it sends nothing now (contract section 8)."""
+    held = usage["held"]
+    return {
+        "sent_last_hour": usage["sent_last_hour"],
+        "sent_last_24h": usage["sent_last_24h"],
+        "hourly_cap": usage["hourly_cap"],
+        "daily_cap": usage["daily_cap"],
+        "warmup_day": usage["warmup_day"],
+        "first_send_at": iso(usage["first_send_at"]),
+        "waiting": None if held is None else {"reason": held.reason, "until": iso(held.until)},
     }
 
 

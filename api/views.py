@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from message_queue import JobStatus, MessageStatus
-from utils.pacing import Delays
+from utils.pacing import Delays, Limits
 
 
 def iso(ts: float | None) -> str | None:
@@ -32,6 +32,8 @@ def status_object(job: dict, settings, now: float | None = None) -> dict:
         "opted_out": job.get("opted_out", 0),
         "progress": round(finished / total, 4) if total else 1.0,
         "eta_seconds": _eta(job, total - finished, finished, settings, now),
+        "waiting": _waiting(job.get("waiting")),
+        "send_at": iso(job.get("send_at")),
         "last_error": job["last_error"],
         "attachment": job["attachment_name"],
         "created_at": iso(job["created_at"]),
@@ -44,17 +46,30 @@ def status_object(job: dict, settings, now: float | None = None) -> dict:
     return body
 
 
+def _waiting(hold) -> dict | None:
+    if hold is None:
+        return None
+    return {"reason": hold.reason, "until": iso(hold.until)}
+
+
 def _eta(job, remaining, finished, settings, now) -> int | None:
     if job["status"] in JobStatus.FINAL or remaining == 0:
         return 0
-    if job["status"] not in (JobStatus.PENDING, JobStatus.RUNNING):
-        return None  # paused or waiting: nobody can say when it goes on
+    if job["status"] not in (JobStatus.PENDING, JobStatus.RUNNING, JobStatus.SCHEDULED):
+        return None  # paused or waiting for a login: nobody can say when it goes on
+    paced = Delays.for_channel(settings, job["channel"]).seconds_per_message()
+    limits = Limits.for_job(settings, job["channel"], job.get("daily_cap"), job.get("hourly_cap"))
+    hold = job.get("waiting")
+    wait = max((hold.until or 0.0) - now, 0.0) if hold is not None and now is not None else 0.0
+    if limits.seconds(remaining, paced) > paced * remaining * 1.01:
+        # Caps or the window set the pace: the time they allow, from when it may go on.
+        return int(round(wait + limits.seconds(remaining, paced)))
     if job["started_at"] and finished >= 3 and now is not None:
         per_message = max(now - job["started_at"], 0.0) / finished
     else:
         # Before a rate can be measured: the job's own channel's pacing, as /preview said.
-        per_message = Delays.for_channel(settings, job["channel"]).seconds_per_message()
-    return int(round(per_message * remaining))
+        per_message = paced
+    return int(round(wait + per_message * remaining))
 
 
 def message_object(m: dict) -> dict:

@@ -12,10 +12,12 @@ from .errors import (
 )
 from .jobs import NewJob, Recipient
 from .queue import Queue
+from .rules import SendingRules
 from .states import JobStatus, MessageStatus
 
 __all__ = [
     "Queue",
+    "SendingRules",
     "NewJob",
     "Recipient",
     "JobStatus",

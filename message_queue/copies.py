@@ -57,6 +57,10 @@ class CopyStore(JobStore):
                 attachment_path=source["attachment_path"],
                 attachment_name=source["attachment_name"],
                 sms_parts=source["sms_parts"],
+                # The same care as the first time: its zone and its own caps (not its start).
+                timezone=source["timezone"],
+                daily_cap=source["daily_cap"],
+                hourly_cap=source["hourly_cap"],
             )
             self._write_job(
                 conn,

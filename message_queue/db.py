@@ -16,10 +16,46 @@ from pathlib import Path
 from .errors import DatabaseUnavailable
 
 BUSY_TIMEOUT_MS = 10_000
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 # The tables, indexes and triggers, as one script every process runs at start (idempotent).
 SCHEMA = (Path(__file__).with_name("schema.sql")).read_text(encoding="utf-8")
+
+
+# Version 5 (careful sending) adds columns, so the indexes on them are made here, after the
+# columns exist, and not by the schema script that an older file runs first.
+_COLUMNS_5 = {
+    "jobs": (
+        "send_at REAL",
+        "timezone TEXT",
+        "daily_cap INTEGER",
+        "hourly_cap INTEGER",
+        "paused_reason TEXT",
+        "judged_from REAL",
+    ),
+    "messages": ("zone TEXT NOT NULL DEFAULT ''",),
+}
+# Claiming walks the sendable jobs oldest first and, in each of a job's zones whose window is
+# open, takes the first waiting row: one seek per (job, zone), never a sort or a scan.
+_INDEXES_5 = (
+    "CREATE INDEX IF NOT EXISTS messages_ready ON messages(job_id, zone, channel, id)"
+    " WHERE status IN ('pending', 'retrying')",
+)
+
+
+def _upgrade_to_5(conn) -> None:
+    for table, columns in _COLUMNS_5.items():
+        present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        for column in columns:
+            if column.split()[0] not in present:
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
+    # The version-4 index had no zone; it is rebuilt under the same name with one.
+    old = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'messages_ready'").fetchone()
+    if old is not None and "zone" not in old[0]:
+        conn.execute("DROP INDEX messages_ready")
+    for statement in _INDEXES_5:
+        conn.execute(statement)
+    conn.execute("INSERT OR IGNORE INTO job_zones SELECT DISTINCT job_id, zone FROM messages")
 
 
 class Database:
@@ -45,6 +81,7 @@ class Database:
                 conn.execute("ALTER TABLE messages ADD COLUMN resent_to TEXT")
             # Versions 3 and 4 only add tables and indexes, which the schema script above has
             # just created (CREATE ... IF NOT EXISTS): nothing to change in place.
+            _upgrade_to_5(conn)
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         except BaseException:
             conn.execute("ROLLBACK")

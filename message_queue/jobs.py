@@ -6,9 +6,12 @@ import secrets
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from utils.zones import zone_for
+
 from .channels import job_channels_using
 from .conversations import reply_counts
 from .errors import IdempotencyConflict, IllegalTransition, JobNotFound
+from .holds import job_waiting
 from .states import USER_MOVES, JobStatus, MessageStatus
 from .store import Store, like_pattern
 
@@ -39,6 +42,12 @@ class NewJob:
     sms_parts: int | None = None
     idempotency_key: str | None = None
     request_hash: str | None = None
+    # Careful sending: when it starts (scheduled until then), the zone of numbers with
+    # several, and the job's own caps (lower than the sender's).
+    send_at: float | None = None
+    timezone: str | None = None
+    daily_cap: int | None = None
+    hourly_cap: int | None = None
 
 
 class JobStore(Store):
@@ -70,12 +79,13 @@ class JobStore(Store):
         conn.execute(
             "INSERT INTO jobs (id, name, channel, status, template, attachment_path,"
             " attachment_name, total, sms_parts, idempotency_key, request_hash,"
-            " created_at, updated_at) VALUES (?,?,?,?,?,?,?,0,?,?,?,?,?)",
+            " created_at, updated_at, send_at, timezone, daily_cap, hourly_cap)"
+            " VALUES (?,?,?,?,?,?,?,0,?,?,?,?,?,?,?,?,?)",
             (
                 job_id,
                 job.name,
                 job.channel,
-                JobStatus.PENDING,
+                JobStatus.SCHEDULED if job.send_at is not None else JobStatus.PENDING,
                 job.template,
                 job.attachment_path,
                 job.attachment_name,
@@ -84,9 +94,13 @@ class JobStore(Store):
                 job.request_hash,
                 now,
                 now,
+                job.send_at,
+                job.timezone,
+                job.daily_cap,
+                job.hourly_cap,
             ),
         )
-        total = self._insert_recipients(conn, job_id, recipients, now)
+        total = self._insert_recipients(conn, job_id, recipients, now, job.timezone or "")
         conn.execute("UPDATE jobs SET total = ? WHERE id = ?", (total, job_id))
         conn.executemany(
             "INSERT INTO job_counts (job_id, status, n) VALUES (?, ?, ?)",
@@ -94,12 +108,22 @@ class JobStore(Store):
         )
 
     @staticmethod
-    def _insert_recipients(conn, job_id, recipients, now) -> int:
+    def _insert_recipients(conn, job_id, recipients, now, default_zone: str = "") -> int:
         # One executemany over a generator: sqlite3 binds each row as it is produced, so
         # no second list of 100,000 tuples is built, and the loop runs in C.
-        cursor = conn.executemany(
-            _INSERT_MESSAGE,
-            ((job_id, r.row, r.phone, r.name, r.text, r.channel, now) for r in recipients),
+        zones: set[str] = set()
+
+        def rows():
+            for r in recipients:
+                # The number's own zone; else the job's; else '' (TIMEZONE's, read at claim).
+                zone = zone_for(r.phone) or default_zone
+                zones.add(zone)
+                yield (job_id, r.row, r.phone, r.name, r.text, r.channel, now, zone)
+
+        cursor = conn.executemany(_INSERT_MESSAGE, rows())
+        conn.executemany(
+            "INSERT OR IGNORE INTO job_zones (job_id, zone) VALUES (?, ?)",
+            ((job_id, z) for z in zones),
         )
         return cursor.rowcount  # summed over the rows; trigger writes are not counted
 
@@ -120,6 +144,10 @@ class JobStore(Store):
         job["replies"], job["opted_out"] = reply_counts(
             conn, job_id, job["counts"][MessageStatus.CANCELLED]
         )
+        now = self.clock()
+        if job["status"] == JobStatus.SCHEDULED and job["send_at"] <= now:
+            job["status"] = JobStatus.PENDING  # due: the next claim starts it
+        job["waiting"] = job_waiting(conn, self.rules, job, now)
         return job
 
     def list_jobs(self, active_only: bool = True, limit: int = 200, offset: int = 0) -> list[dict]:
@@ -158,6 +186,10 @@ class JobStore(Store):
         """Hand out this job's messages again."""
         return self._move(job_id, "resume", None)
 
+    def start_job(self, job_id: str) -> dict:
+        """Start a scheduled job now instead of at its time."""
+        return self._move(job_id, "start", JobStatus.PENDING)
+
     def stop_job(self, job_id: str) -> dict:
         """End the job for good: what is not yet being sent is cancelled."""
         return self._move(job_id, "stop", JobStatus.STOPPED)
@@ -190,10 +222,13 @@ class JobStore(Store):
             if target is None:  # resume: back to where a job with its history belongs
                 target = JobStatus.RUNNING if job["started_at"] else JobStatus.PENDING
             finished = now if target == JobStatus.STOPPED else None
+            # A person's pause has no automatic reason; a resume judges failures afresh.
+            judged_from = now if move == "resume" else None
             conn.execute(
-                "UPDATE jobs SET status = ?, updated_at = ?,"
-                " finished_at = COALESCE(?, finished_at) WHERE id = ?",
-                (target, now, finished, job_id),
+                "UPDATE jobs SET status = ?, updated_at = ?, paused_reason = NULL,"
+                " finished_at = COALESCE(?, finished_at),"
+                " judged_from = COALESCE(?, judged_from) WHERE id = ?",
+                (target, now, finished, judged_from, job_id),
             )
             if target == JobStatus.STOPPED:
                 conn.execute(
@@ -276,8 +311,8 @@ class JobStore(Store):
 
 
 _INSERT_MESSAGE = (
-    "INSERT INTO messages (job_id, row, phone, name, text, channel, updated_at)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO messages (job_id, row, phone, name, text, channel, updated_at, zone)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 

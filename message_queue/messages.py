@@ -7,9 +7,11 @@ to a worker to verify (`recover_sending`) and are never silently re-queued.
 
 from __future__ import annotations
 
+import json
 from typing import TypedDict
 
 from .conversations import ConversationStore
+from .holds import job_hold, sender_hold, too_many_failures
 from .optout_rule import cancel_if_opted_out
 from .states import JobStatus, MessageStatus
 from .store import Store
@@ -33,8 +35,10 @@ class ClaimedMessage(TypedDict):
     job_channel: str
 
 
-# For each sendable job, the first waiting row of this channel whose retry time has come
-# (a correlated lookup on the partial index: no sort of a 100,000-row job); oldest job first.
+# For each sendable job and each of its zones whose window is open, the first waiting row of
+# this channel whose retry time has come (a correlated seek on the partial index
+# messages_ready: no sort of a 100,000-row job, and a closed zone's rows are never read);
+# oldest job first.
 _CLAIM = f"""
 UPDATE messages
 SET status = 'sending', attempts = attempts + 1, claimed_by = :worker, claimed_at = :now,
@@ -43,13 +47,17 @@ WHERE id = (
     SELECT mid FROM (
         SELECT j.created_at AS created, j.rowid AS seq,
                (SELECT m.id FROM messages m
-                WHERE m.job_id = j.id AND m.channel = :channel
+                WHERE m.job_id = z.job_id AND m.zone = z.zone AND m.channel = :channel
                   AND m.status IN ('pending', 'retrying') AND m.next_attempt_at <= :now
                 ORDER BY m.id LIMIT 1) AS mid
-        FROM jobs j WHERE j.status IN ('{JobStatus.PENDING}', '{JobStatus.RUNNING}'))
-    WHERE mid IS NOT NULL ORDER BY created, seq LIMIT 1)
+        FROM jobs j JOIN job_zones z ON z.job_id = j.id
+        WHERE j.status IN ('{JobStatus.PENDING}', '{JobStatus.RUNNING}'){{held}}{{zones}})
+    WHERE mid IS NOT NULL ORDER BY created, seq, mid LIMIT 1)
 RETURNING id
 """
+_HELD = " AND j.id NOT IN (SELECT value FROM json_each(:held))"
+_OPEN_ZONES = " AND z.zone IN (SELECT value FROM json_each(:zones))"
+_SENDABLE = f"status IN ('{JobStatus.PENDING}', '{JobStatus.RUNNING}')"
 
 # What a worker is handed: the row plus what its job says about sending it.
 _CLAIMED = """
@@ -73,12 +81,30 @@ class MessageStore(Store):
     """Message-level operations; mixed into `Queue`, which provides `db` and `clock`."""
 
     def claim_next(self, channel: str, worker_id: str) -> ClaimedMessage | None:
-        """Atomically take the next sendable message for `channel`, now `sending`; or None."""
+        """Atomically take the next sendable message for `channel`, now `sending`; or None.
+
+        None also when this sender is at its cap, or every waiting row is held by its job's
+        caps or outside the send window in its recipient's zone: what may go now goes first.
+        """
         now = self.clock()
+        rules = self.rules
         with self.db.write() as conn:
-            row = conn.execute(
-                _CLAIM, {"worker": worker_id, "now": now, "channel": channel}
-            ).fetchone()
+            start_due_jobs(conn, now)
+            if sender_hold(conn, rules, worker_id, channel, now) is not None:
+                return None
+            params: dict = {"worker": worker_id, "now": now, "channel": channel}
+            held = held_jobs(conn, now)
+            zones = open_zones(conn, rules, now)
+            if zones is not None and not zones:
+                return None
+            if held:
+                params["held"] = json.dumps(held)
+            if zones is not None:
+                params["zones"] = json.dumps(zones)
+            sql = _CLAIM.format(
+                held=_HELD if held else "", zones=_OPEN_ZONES if zones is not None else ""
+            )
+            row = conn.execute(sql, params).fetchone()
             if row is None:
                 return None
             message = _claimed(conn, [row["id"]])[0]
@@ -192,11 +218,19 @@ class MessageStore(Store):
         with self.db.write() as conn:
             row = conn.execute(
                 f"UPDATE messages SET {sets} WHERE id = :id AND status = 'sending'"
-                " AND claimed_by = :worker RETURNING job_id",
+                " AND claimed_by = :worker RETURNING job_id, channel, claimed_at",
                 params,
             ).fetchone()
             if row is None:
                 return False
+            if status in (MessageStatus.SENT, MessageStatus.UNKNOWN):
+                # A sender's warm-up counts from its first send, kept however it restarts.
+                conn.execute(
+                    "INSERT OR IGNORE INTO senders (id, channel, first_send_at) VALUES (?, ?, ?)",
+                    (worker_id, row["channel"], row["claimed_at"]),
+                )
+            if status in (MessageStatus.FAILED, MessageStatus.SENT, MessageStatus.UNKNOWN):
+                self._judge_failures(conn, row["job_id"], now)
             if then is not None:  # what else this outcome writes, in the same transaction
                 then(conn, message_id)
             if error and status in (
@@ -222,6 +256,30 @@ class MessageStore(Store):
             if status in MessageStatus.FINISHED:
                 self._complete_if_done(conn, row["job_id"], now)
             return True
+
+    def _judge_failures(self, conn, job_id: str, now: float) -> None:
+        """Pause a sendable job whose recent sends mostly failed: a bad list burns a number.
+
+        Judged after every outcome, since the window may fill on a success; a job with too
+        few failures in all to reach the rate is passed over with one lookup of its counts.
+        """
+        rules = self.rules
+        if not rules.failure_rate:
+            return
+        failed = conn.execute(
+            "SELECT n FROM job_counts WHERE job_id = ? AND status = 'failed'", (job_id,)
+        ).fetchone()
+        if failed is None or failed[0] <= rules.failure_rate * rules.failure_window:
+            return
+        job = conn.execute(
+            f"SELECT judged_from FROM jobs WHERE id = ? AND {_SENDABLE}", (job_id,)
+        ).fetchone()
+        if job is not None and too_many_failures(conn, rules, job_id, job[0]):
+            conn.execute(
+                "UPDATE jobs SET status = 'paused', paused_reason = 'too_many_failures',"
+                " updated_at = ? WHERE id = ?",
+                (now, job_id),
+            )
 
     @staticmethod
     def _complete_if_done(conn, job_id: str, now: float) -> None:
@@ -256,3 +314,33 @@ class MessageStore(Store):
                 {"worker": worker_id, "now": now, "channel": channel, "cutoff": now - stale_after},
             ).fetchall()
             return _claimed(conn, [r["id"] for r in rows])
+
+
+def start_due_jobs(conn, now: float) -> None:
+    """Scheduled jobs whose time has come become pending (inside the claim's write)."""
+    conn.execute(
+        "UPDATE jobs SET status = 'pending', updated_at = ? WHERE status = 'scheduled'"
+        " AND send_at <= ?",
+        (now, now),
+    )
+
+
+def held_jobs(conn, now: float) -> list[str]:
+    """Sendable jobs at one of their own caps."""
+    rows = conn.execute(
+        f"SELECT id, daily_cap, hourly_cap FROM jobs WHERE {_SENDABLE}"
+        " AND (daily_cap IS NOT NULL OR hourly_cap IS NOT NULL)"
+    ).fetchall()
+    return [r[0] for r in rows if job_hold(conn, r[0], r[1], r[2], now) is not None]
+
+
+def open_zones(conn, rules, now: float) -> list[str] | None:
+    """The stored zones of sendable jobs whose window is open now; None without a window."""
+    window = rules.window
+    if window is None:
+        return None
+    zones = conn.execute(
+        f"SELECT DISTINCT z.zone FROM jobs j JOIN job_zones z ON z.job_id = j.id"
+        f" WHERE j.{_SENDABLE}"
+    ).fetchall()
+    return [z[0] for z in zones if window.is_open(rules.zone(z[0]), now)]

@@ -12,6 +12,7 @@ from .db import Database
 from .inbound import InboundStore
 from .jobs import JobStore
 from .messages import MessageStore
+from .rules import NO_RULES, SendingRules
 from .sessions import SessionStore
 from .suppressions import SuppressionStore
 from .workers import WorkerStore
@@ -32,12 +33,14 @@ class Queue(
 ):
     """Jobs, messages, workers and /app sessions in one SQLite file shared by several processes.
 
-    `clock` returns seconds since the epoch; tests pass their own to move time.
+    `clock` returns seconds since the epoch; tests pass their own to move time. `rules` are
+    the careful-sending rules (`SendingRules.from_settings`); without them nothing is held.
     """
 
-    def __init__(self, path: str | Path, clock=time.time):
+    def __init__(self, path: str | Path, clock=time.time, rules: SendingRules = NO_RULES):
         self.db = Database(path)
         self.clock = clock
+        self.rules = rules
 
     def check(self) -> str:
         """`ok` when the database answers, else what went wrong."""

@@ -14,7 +14,16 @@ CREATE TABLE IF NOT EXISTS jobs (
     created_at REAL NOT NULL,
     started_at REAL,
     finished_at REAL,
-    updated_at REAL NOT NULL
+    updated_at REAL NOT NULL,
+    -- Careful sending (schema version 5): when a scheduled job starts, the zone of numbers
+    -- that have several, the job's own lower caps, why it paused itself, and since when its
+    -- failure rate is judged (a resume starts afresh).
+    send_at REAL,
+    timezone TEXT,
+    daily_cap INTEGER,
+    hourly_cap INTEGER,
+    paused_reason TEXT,
+    judged_from REAL
 );
 CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs(status, created_at);
 
@@ -35,12 +44,12 @@ CREATE TABLE IF NOT EXISTS messages (
     sent_at REAL,
     provider_id TEXT,
     resent_to TEXT,  -- the job a person sent this row again in (failed, unknown, cancelled)
-    updated_at REAL NOT NULL
+    updated_at REAL NOT NULL,
+    -- The recipient's time zone for SEND_WINDOW, fixed when the row is written; '' is
+    -- TIMEZONE's (schema version 5).
+    zone TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS messages_by_job ON messages(job_id, status);
--- Claiming walks the active jobs oldest first and takes the first waiting row of each.
-CREATE INDEX IF NOT EXISTS messages_ready ON messages(job_id, channel, id)
-    WHERE status IN ('pending', 'retrying');
 CREATE INDEX IF NOT EXISTS messages_in_flight ON messages(channel, claimed_by)
     WHERE status = 'sending';
 -- SMS awaiting a delivery report: polled while the worker is idle, so never a table scan.
@@ -137,3 +146,28 @@ CREATE INDEX IF NOT EXISTS messages_by_phone ON messages(phone, id);
 -- rows, which /status must not read on every poll.
 CREATE INDEX IF NOT EXISTS messages_opted_out ON messages(job_id)
     WHERE status = 'cancelled' AND error = 'opted_out';
+
+-- Careful sending (schema version 5) ---------------------------------------------------
+
+-- The time zones of each job's rows, so a claim asks only zones whose window is open and
+-- skips a closed zone's rows without reading them.
+CREATE TABLE IF NOT EXISTS job_zones (
+    job_id TEXT NOT NULL,
+    zone TEXT NOT NULL,
+    PRIMARY KEY (job_id, zone)
+) WITHOUT ROWID;
+
+-- Each sender (WORKER_ID) and its first send, where its warm-up counts from.
+CREATE TABLE IF NOT EXISTS senders (
+    id TEXT PRIMARY KEY,
+    channel TEXT NOT NULL,
+    first_send_at REAL NOT NULL
+) WITHOUT ROWID;
+
+-- What a sender, and a job, really sent lately: caps count these (rows that reached sent,
+-- delivered or unknown, by the time they were claimed), a bounded range of an index.
+CREATE INDEX IF NOT EXISTS messages_sent_by_sender ON messages(claimed_by, claimed_at)
+    WHERE status IN ('sent', 'delivered', 'unknown');
+-- A job's recent outcomes: its own caps and its failure rate (auto-pause).
+CREATE INDEX IF NOT EXISTS messages_tried_by_job ON messages(job_id, claimed_at)
+    WHERE status IN ('sent', 'delivered', 'unknown', 'failed');

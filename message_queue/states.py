@@ -1,7 +1,15 @@
 """The job and message states of the contract, and which job moves are legal."""
 
+# A worker silent this long shows as `disconnected` (the contract's 60 s)...
+DISCONNECTED_AFTER = 60.0
+# ...and silent twice as long it is dead: another worker takes over its `sending` rows to
+# check them. Longer than one send (SEND_TIMEOUT, during which no heartbeat is written) plus
+# a heartbeat interval, so a slow send is never mistaken for a crash.
+DEAD_AFTER = 2 * DISCONNECTED_AFTER
+
 
 class JobStatus:
+    SCHEDULED = "scheduled"
     PENDING = "pending"
     RUNNING = "running"
     PAUSED = "paused"
@@ -10,7 +18,7 @@ class JobStatus:
     COMPLETED = "completed"
     STOPPED = "stopped"
 
-    ACTIVE = (PENDING, RUNNING, PAUSED, WAITING_FOR_LOGIN, WAITING_FOR_GATEWAY)
+    ACTIVE = (SCHEDULED, PENDING, RUNNING, PAUSED, WAITING_FOR_LOGIN, WAITING_FOR_GATEWAY)
     FINAL = (COMPLETED, STOPPED)
     WAITING = (WAITING_FOR_LOGIN, WAITING_FOR_GATEWAY)
     # Only these hand out messages to workers.
@@ -41,4 +49,5 @@ USER_MOVES = {
     "pause": (JobStatus.PENDING, JobStatus.RUNNING, *JobStatus.WAITING),
     "resume": (JobStatus.PAUSED,),
     "stop": JobStatus.ACTIVE,
+    "start": (JobStatus.SCHEDULED,),
 }

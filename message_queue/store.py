@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from .db import Database
+from .rules import SendingRules
 
 
 class Store:
@@ -12,6 +13,7 @@ class Store:
 
     db: Database
     clock: Callable[[], float]  # seconds since the epoch; tests pass their own
+    rules: SendingRules  # caps, warm-up, send window, auto-pause (none unless given)
 
 
 def like_pattern(text: str) -> str:

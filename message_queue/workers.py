@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
+from .holds import sender_usage
+from .states import DEAD_AFTER, DISCONNECTED_AFTER
 from .store import Store
 
-# A worker silent this long shows as `disconnected` (the contract's 60 s)...
-DISCONNECTED_AFTER = 60.0
-# ...and silent twice as long it is dead: another worker takes over its `sending` rows to
-# check them. Longer than one send (SEND_TIMEOUT, during which no heartbeat is written) plus
-# a heartbeat interval, so a slow send is never mistaken for a crash.
-DEAD_AFTER = 2 * DISCONNECTED_AFTER
+__all__ = ["DEAD_AFTER", "DISCONNECTED_AFTER", "WorkerStore"]
 
 
 class WorkerStore(Store):
@@ -85,5 +82,6 @@ class WorkerStore(Store):
             if w["state"] != "stopped" and w["heartbeat_age_s"] > DISCONNECTED_AFTER:
                 w["state"] = "disconnected"
             w["qr_available"] = bool(w["qr_available"]) and w["state"] == "qr_required"
+            w["usage"] = sender_usage(self.db.connection(), self.rules, w["id"], w["channel"], now)
             workers.append(w)
         return workers

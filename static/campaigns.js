@@ -115,6 +115,24 @@
     }
   }
 
+  // A sender's caps and warm-up: "Day 3 of warm-up · 45 of 60 sent in 24 h · 12 of 60 this hour".
+  const HELD_WORDS = { daily_cap: "daily limit reached", hourly_cap: "hourly limit reached",
+                       warmup: "today's warm-up amount reached" };
+
+  function limitsWords(limits) {
+    if (!limits) return "";
+    const parts = [];
+    if (limits.warmup_day) parts.push(`Day ${limits.warmup_day} of warm-up`);
+    parts.push(limits.daily_cap
+      ? `${limits.sent_last_24h.toLocaleString()} of ${limits.daily_cap.toLocaleString()} sent in 24 h`
+      : `${limits.sent_last_24h.toLocaleString()} sent in 24 h`);
+    if (limits.hourly_cap) parts.push(`${limits.sent_last_hour} of ${limits.hourly_cap} in the last hour`);
+    if (limits.waiting) {
+      parts.push(`${HELD_WORDS[limits.waiting.reason] || limits.waiting.reason}, goes on at ${App.clock(limits.waiting.until)}`);
+    }
+    return parts.join(" · ");
+  }
+
   async function refreshSession() {
     const result = await App.api("GET", "/session");
     if (!result.ok) return;
@@ -134,13 +152,15 @@
       if (!node) {
         node = App.el("li", "worker");
         node.append(App.el("strong", "worker-channel", worker.channel === "sms" ? "SMS" : "WhatsApp"),
-                    App.el("span", "worker-words"), App.el("small", "worker-id muted", worker.worker_id));
+                    App.el("span", "worker-words"), App.el("small", "worker-id muted", worker.worker_id),
+                    App.el("small", "worker-limits muted"));
         workerList.append(node);
         workerNodes.set(worker.worker_id, node);
       }
       node.className = `worker state-${worker.state}`;
       node.dataset.state = worker.state;
       App.setText(node.querySelector(".worker-words"), workerWords(worker, serverNow));
+      App.setText(node.querySelector(".worker-limits"), limitsWords(worker.limits));
     }
     await refreshQr(workers.some((w) => w.qr_available));
   }

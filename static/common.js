@@ -8,6 +8,7 @@ const App = (() => {
   const moves = JSON.parse(document.body.dataset.moves || "{}");
 
   const JOB_WORDS = {
+    scheduled: "Scheduled",
     pending: "Waiting to start",
     running: "Sending",
     paused: "Paused",
@@ -174,13 +175,34 @@ const App = (() => {
     return parts.join(" · ") || "No recipients";
   }
 
+  // Why nothing goes right now (the status object's `waiting`), in words.
+  const WAITING_WORDS = {
+    scheduled: "Scheduled: starts",
+    daily_cap: "Waiting for the sender's daily limit: goes on",
+    hourly_cap: "Waiting for the sender's hourly limit: goes on",
+    warmup: "Warming up a new number, a few more each day: goes on",
+    send_window: "Outside the sending hours of its recipients: goes on",
+  };
+
+  function waitingText(job) {
+    const w = job.waiting;
+    if (!w) return "";
+    if (w.reason === "too_many_failures") {
+      return "Paused by itself: too many of its last messages failed (numbers not on WhatsApp or " +
+        "refused by the network). Check the list, then resume.";
+    }
+    return `${WAITING_WORDS[w.reason] || w.reason} at ${clock(w.until)}.`;
+  }
+
   function etaText(job) {
     if (job.status === "completed") return job.finished_at ? `Finished at ${clock(job.finished_at)}` : "Finished";
     if (job.status === "stopped") return job.finished_at ? `Stopped at ${clock(job.finished_at)}` : "Stopped";
-    if (job.status === "paused") return "Paused: nothing is sent until you resume.";
+    const waiting = waitingText(job);
+    if (job.status === "paused") return waiting || "Paused: nothing is sent until you resume.";
     if (job.status === "waiting_for_login") return "Goes on by itself once WhatsApp is logged in again.";
     if (job.status === "waiting_for_gateway") return "Goes on by itself once the SMS phone answers.";
-    return job.eta_seconds ? `About ${duration(job.eta_seconds)} left` : "";
+    const left = job.eta_seconds ? `About ${duration(job.eta_seconds)} left` : "";
+    return [waiting, left].filter(Boolean).join(" ");
   }
 
   function setText(node, text) {

@@ -8,7 +8,7 @@
   const base = `/jobs/${encodeURIComponent(jobId)}`;
   const $ = (id) => document.getElementById(id);
   const PAGE = 50;
-  const ACTIVE = ["pending", "running", "paused", "waiting_for_login", "waiting_for_gateway"];
+  const ACTIVE = ["scheduled", "pending", "running", "paused", "waiting_for_login", "waiting_for_gateway"];
   const UNKNOWN_TIP = "The worker stopped mid-send and could not tell whether it went out; "
     + "it will not be re-sent by itself.";
   let offset = 0;

@@ -715,7 +715,9 @@ def test_heartbeat_upserts_and_a_silent_worker_is_disconnected(q, clock):
     clock.advance(10)
     q.heartbeat("w1", "whatsapp", "sending", current_job_id="j_1", detail="row 4")
     q.heartbeat("s1", "sms", "stopped")
-    assert q.list_workers() == [
+    workers = q.list_workers()
+    assert [w.pop("usage")["sent_last_24h"] for w in workers] == [0, 0]
+    assert workers == [
         {
             "id": "s1",
             "channel": "sms",

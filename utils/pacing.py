@@ -7,6 +7,7 @@ the page promises and what the worker does cannot drift apart.
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
 
@@ -92,3 +93,81 @@ class Pacer:
 
 def _span(low: float, high: float) -> str:
     return f"{low:g}" if low == high else f"{low:g}–{high:g}"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How many messages a job can send: caps per day and hour, hours a day it may send."""
+
+    daily: int = 0  # 0: no cap
+    hourly: int = 0
+    open_hours: float = 24.0  # the send window's length
+
+    @classmethod
+    def for_job(
+        cls, settings, channel: str, daily: int | None = None, hourly: int | None = None
+    ) -> Limits:
+        """The caps of the job's first transport, lowered by the job's own, and the window."""
+        from utils.sendwindow import SendWindow
+
+        first = job_channel(channel).first
+        caps = (
+            getattr(settings, f"{first}_daily_cap", 0),
+            getattr(settings, f"{first}_hourly_cap", 0),
+        )
+        window = SendWindow.parse(settings.send_window)
+        return cls(
+            daily=_lowest(caps[0], daily),
+            hourly=_lowest(caps[1], hourly),
+            open_hours=window.open_seconds_per_day() / 3600 if window else 24.0,
+        )
+
+    def seconds(self, count: int, per_message: float) -> int:
+        """About how long `count` messages take at `per_message` seconds each, within limits.
+
+        A day sends at most its cap, or as many as the hourly rate fits in the window; the
+        last day's share goes at the hourly rate.
+        """
+        if count <= 0:
+            return 0
+        per_hour = 3600 / per_message if per_message > 0 else float("inf")
+        if self.hourly:
+            per_hour = min(per_hour, self.hourly)
+        per_day = per_hour * self.open_hours
+        if self.daily:
+            per_day = min(per_day, self.daily)
+        if per_day == float("inf"):
+            return 0
+        days = max(math.ceil(count / per_day) - 1, 0)
+        rest = count - days * per_day
+        return int(round(days * 86_400 + rest / per_hour * 3600))
+
+    def describe(self, count: int, per_message: float) -> str:
+        """The estimate in words: "About 5 days at 200 a day (WHATSAPP_DAILY_CAP)."."""
+        seconds = self.seconds(count, per_message)
+        words = f"About {_duration(seconds)}"
+        if seconds > 86_400 and self.daily:
+            words += f" at {self.daily} a day"
+        elif seconds > 3600 and self.hourly and self.hourly < 3600 / max(per_message, 1e-9):
+            words += f" at {self.hourly} an hour"
+        if self.open_hours < 24:
+            words += f", sending {self.open_hours:g} hours a day"
+        return words + "."
+
+
+def _lowest(setting: int, job: int | None) -> int:
+    values = [v for v in (setting, job) if v]
+    return min(values) if values else 0
+
+
+def _duration(seconds: int) -> str:
+    for unit, size, up_to in (
+        ("second", 1, 90),
+        ("minute", 60, 90 * 60),
+        ("hour", 3600, 36 * 3600),
+        ("day", 86_400, None),
+    ):
+        if up_to is None or seconds < up_to:
+            n = round(seconds / size)
+            return f"{n} {unit}" + ("" if n == 1 else "s")
+    raise AssertionError("unreachable")
