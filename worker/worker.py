@@ -66,7 +66,7 @@ class Worker:
         self.pacer = Pacer(Delays.for_channel(settings, self.channel), rng)
         self.idle_poll, self.session_poll = idle_poll, session_poll
         self.deliveries = DeliveryTracker(queue, transport, clock, delivery_poll, self._ctx())
-        self.inbox = InboxReader(queue, settings, transport, clock)
+        self.inbox = InboxReader(queue, settings, transport, clock, stop=stop)
         self.recovery = Recovery(queue, transport, self.worker_id, self.deliveries, self._ctx)
         self.housekeeping = Housekeeping(queue, settings, clock)
         self.next_send_at = 0.0
