@@ -38,7 +38,7 @@ def health():
 @bp.get("/session")
 def session_state():
     """Every worker's state, so a person knows whether WhatsApp or the phone needs them."""
-    workers = current_app.config["QUEUE"].list_workers()
+    workers = current_app.config["QUEUE"].list_workers(usage=True)
     return {
         "workers": [
             {

@@ -64,8 +64,9 @@ class WorkerStore(Store):
         )
         return (bytes(row["qr_png"]), row["qr_at"]) if row else None
 
-    def list_workers(self) -> list[dict]:
-        """Every known worker, with a silent one shown as `disconnected`."""
+    def list_workers(self, usage: bool = False) -> list[dict]:
+        """Every known worker, with a silent one shown as `disconnected`; with `usage`, what
+        each sent lately against its caps (`holds.sender_usage`)."""
         now = self.clock()
         rows = (
             self.db.connection()
@@ -82,6 +83,8 @@ class WorkerStore(Store):
             if w["state"] != "stopped" and w["heartbeat_age_s"] > DISCONNECTED_AFTER:
                 w["state"] = "disconnected"
             w["qr_available"] = bool(w["qr_available"]) and w["state"] == "qr_required"
-            w["usage"] = sender_usage(self.db.connection(), self.rules, w["id"], w["channel"], now)
+            if usage:
+                conn = self.db.connection()
+                w["usage"] = sender_usage(conn, self.rules, w["id"], w["channel"], now)
             workers.append(w)
         return workers
