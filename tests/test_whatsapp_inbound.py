@@ -278,6 +278,44 @@ def test_a_stop_during_a_read_opens_no_further_chat(wa, wa_settings, queue, chro
         transport.close()
 
 
+@pytest.mark.browser
+@pytest.mark.parametrize("chips", [True, False], ids=["unread-filter", "scrolling-the-list"])
+def test_unread_chats_below_the_rows_the_list_draws_are_all_read(
+    wa, wa_settings, queue, chromium, chips
+):
+    wa.configure(chat_filters=chips)  # without the chips, as older builds: the list is scrolled
+    now = time.time()
+    waiting = [f"+1415556{i:04d}" for i in range(30)]
+    for i, phone in enumerate(waiting):
+        wa.incoming(phone, f"reply {i}", at=now - 600 - i)
+    for i in range(25):  # newer chats, read on the phone, fill the rows the page draws
+        wa.incoming(f"+1415557{i:04d}", "seen", at=now - 60 - i)
+        wa.read_on_phone(f"+1415557{i:04d}")
+    assert [c["unread"] for c in wa.chats()] == [0] * 25 + [1] * 30
+    transport = WhatsAppTransport(wa_settings)
+    try:
+        wait_until(lambda: transport.check_session().state == "logged_in", 30, "the app")
+        reader = InboxReader(queue, wa_settings, transport, time.time, every=0)
+        wait_until(
+            lambda: reader.read_if_due() >= 0 and all(replies(queue, p) for p in waiting),
+            60,
+            "all 30 replies stored",
+            interval=0.1,
+            details=lambda: f"missing: {[p for p in waiting if not replies(queue, p)]}",
+        )
+        assert [unread(wa, p) for p in waiting] == [0] * 30
+        assert [len(replies(queue, p)) for p in waiting] == [1] * 30
+        assert reader.read_if_due() == 0  # nothing unread: the list is left as the sender had it
+        shown = transport.session.driver.execute_script(
+            "const all = document.getElementById('all-filter');"
+            "return [all && all.getAttribute('aria-selected'),"
+            " document.getElementById('pane-side').scrollTop];"
+        )
+        assert shown == (["true", 0] if chips else [None, 0])
+    finally:
+        transport.close()
+
+
 # --- the parts without a browser ------------------------------------------------------------
 
 

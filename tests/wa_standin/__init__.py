@@ -21,11 +21,16 @@ the real locators runs on it unchanged:
   ``span[data-icon='msg-time']`` turning into ``span[data-icon='msg-check']``
 - modals: ``div[data-animate-modal-popup='true']`` with a last ``div[role='button']``
   ("OK" for an invalid number, "Use here" for a session conflict)
-- incoming (``StandinServer.incoming(phone, text, media=, caption=, name=)``): chat rows
+- incoming (``StandinServer.incoming(phone, text, media=, caption=, name=, at=)``): chat rows
   ``div[role='listitem']`` (first ``span[title]`` the name, second the preview), most recent
-  first, with ``span[aria-label='N unread message(s)']``; bubbles ``div[data-id='false_<digits>
-  @c.us_<id>'][role='row'] > div.message-in`` with ``div.copyable-text[data-pre-plain-text]``
-  and ``span.selectable-text`` (emoji as ``img.emoji[alt]``). Opening a chat reads it; a
+  first, with ``span[aria-label='N unread message(s)']``. The list is virtualised: at most 20
+  rows exist, those in view of ``#pane-side`` (scrolling it draws others). Above it, filter
+  chips ``[role='tablist'] button#all-filter`` / ``#unread-filter`` ("All", "Unread", ...;
+  ``aria-selected='true'`` on the chosen one; option ``chat_filters=False`` leaves them out,
+  as older builds). ``read_on_phone(phone)`` clears a badge as the phone would. Bubbles
+  ``div[data-id='false_<digits>@c.us_<id>'][role='row'] > div.message-in`` with
+  ``div.copyable-text[data-pre-plain-text]`` and ``span.selectable-text`` (emoji as
+  ``img.emoji[alt]``). Opening a chat reads it; a
   message to the chat a live page shows is read on arrival (chatbook.py).
 """
 

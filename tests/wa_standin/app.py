@@ -26,6 +26,9 @@ OPTIONS = {  # option name -> default; every one can also be changed at run time
     "never_tick": False,
     "boot_delay": 0.0,
     "use_here_conflict": False,
+    # The filter chips above the chat list (All, Unread, ...), as WhatsApp Web has had since
+    # 2024; off, the page is an older build whose list can only be scrolled.
+    "chat_filters": True,
 }
 
 
@@ -132,15 +135,23 @@ class StandinState:
                 "qr": self.qr_payload(),
                 "tick_delay": self.tick_delay,
                 "never_tick": self.never_tick,
+                "chat_filters": self.chat_filters,
                 "chats": self.book.rows(self._messages),
             }
 
-    def incoming(self, phone, text="", media=None, caption=None, name=None) -> dict:
-        """A contact writes to us: the message lands in their chat (see chatbook.py)."""
+    def incoming(self, phone, text="", media=None, caption=None, name=None, at=None) -> dict:
+        """A contact writes to us (at `at`, epoch seconds: now by default): the message lands
+        in their chat (see chatbook.py)."""
         with self.lock:
-            message = self.book.add(_digits(phone), text, media, caption, name)
+            message = self.book.add(_digits(phone), text, media, caption, name, at)
             self._bump()
             return {k: v for k, v in message.items() if k != "segments"}
+
+    def read_on_phone(self, phone) -> None:
+        """The chat is read elsewhere (on the phone): its badge goes, on every page."""
+        with self.lock:
+            self.book.unread.pop(_digits(phone), None)
+            self._bump()
 
     def is_invalid(self, phone: str) -> bool:
         with self.lock:
@@ -191,7 +202,12 @@ def create_app(state: StandinState) -> Flask:
                 state._bump()
             snap = state.snapshot()
         return render_template(
-            "page.html", s=snap, chat=chat, boot_delay=state.boot_delay, page_token=token
+            "page.html",
+            s=snap,
+            chat=chat,
+            boot_delay=state.boot_delay,
+            page_token=token,
+            rows_html=chat_rows_html(snap["chats"]),
         )
 
     @app.get("/favicon.ico")
@@ -217,7 +233,7 @@ def create_app(state: StandinState) -> Flask:
         # "chat open" within PAGE_TTL (see chatbook.py).
         hold = min(POLL_HOLD, request.args.get("hold", POLL_HOLD, type=float))
         snap = state.snapshot() if since is None else state.wait_for_change(since, hold)
-        return jsonify({**snap, "chats_html": str(chat_rows_html(snap["chats"]))})
+        return jsonify({**snap, "rows_html": chat_rows_html(snap["chats"])})
 
     @app.post("/_standin/api/send")
     def api_send():

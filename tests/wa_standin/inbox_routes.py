@@ -1,7 +1,7 @@
 """The stand-in's incoming side over HTTP: what the page's script asks, and the test controls.
 
-`POST /_standin/incoming {"phone", "text"?, "media"?, "caption"?, "name"?}` drops a message
-into a chat (as `StandinServer.incoming`); `GET /_standin/chats` lists the chat rows.
+`POST /_standin/incoming {"phone", "text"?, "media"?, "caption"?, "name"?, "at"?}` drops a
+message into a chat (as `StandinServer.incoming`); `GET /_standin/chats` lists the chat rows.
 """
 
 from __future__ import annotations
@@ -9,9 +9,10 @@ from __future__ import annotations
 from flask import get_template_attribute, jsonify, request
 
 
-def chat_rows_html(rows: list[dict]) -> str:
-    """The chat list's rows, drawn by the same macro as the page (templates/incoming.html)."""
-    return get_template_attribute("incoming.html", "chat_rows")(rows)
+def chat_rows_html(rows: list[dict]) -> list[str]:
+    """Each chat row's markup (templates/incoming.html); the page shows those in view."""
+    row = get_template_attribute("incoming.html", "chat_row")
+    return [str(row(r)) for r in rows]
 
 
 def add_inbox_routes(app, state) -> None:
@@ -39,7 +40,7 @@ def add_inbox_routes(app, state) -> None:
     @app.post("/_standin/incoming")
     def ctl_incoming():
         body = request.get_json(force=True, silent=True) or {}
-        fields = {k: body.get(k) for k in ("text", "media", "caption", "name") if k in body}
+        fields = {k: body.get(k) for k in ("text", "media", "caption", "name", "at") if k in body}
         if not body.get("phone"):
             return jsonify(error="phone is required"), 400
         try:

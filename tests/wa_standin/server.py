@@ -67,9 +67,14 @@ class StandinServer:
     def messages(self) -> list[dict]:
         return self.state.messages()
 
-    def incoming(self, phone, text="", media=None, caption=None, name=None) -> dict:
-        """Drop a message from `phone` into its chat (emoji in `text` are drawn as images)."""
-        return self.state.incoming(phone, text, media, caption, name)
+    def incoming(self, phone, text="", media=None, caption=None, name=None, at=None) -> dict:
+        """Drop a message from `phone` into its chat (emoji in `text` are drawn as images);
+        `at` (epoch seconds) backdates it, and its chat's place in the list with it."""
+        return self.state.incoming(phone, text, media, caption, name, at)
+
+    def read_on_phone(self, phone) -> None:
+        """As if the chat was read on the phone: no badge, in no list."""
+        self.state.read_on_phone(phone)
 
     def chat_open(self, phone) -> bool:
         """Whether a live page shows `phone`'s chat (its messages are read on arrival)."""

@@ -1,5 +1,8 @@
 """Reading replies in WhatsApp Web: the chat list says which chats are unread; read each once.
 
+The chat list is a page object of its own (chatlist.py): it finds unread chats also where the
+list is too long for the page to draw them all.
+
 Opening a chat marks it read, so a chat is opened once per batch of replies and what it shows
 is handed on at once. A reply in the chat that is already open (the one a send just used) is
 shown there without a badge, so that chat is read first, without navigating. Each chat
@@ -20,6 +23,7 @@ from urllib3.exceptions import HTTPError as Urllib3Error
 
 from .. import transport as t
 from ..errors import SendError
+from .chatlist import ChatList
 from .locators import Locators
 
 log = logging.getLogger("worker.inbox")
@@ -42,18 +46,6 @@ return ARGS[0].filter((name) => !find(name, name === 'chat_list' ? null : list))
 # What ends a poll early; what it read before stays read (those chats are marked read now).
 READ_ERRORS = (WebDriverException, Urllib3Error, OSError, SendError)
 
-# [title, unread count] of each chat row with an unread badge; null without a chat list.
-CHATS_JS = """
-const list = find('chat_list');
-if (!list) return null;
-const out = [];
-for (const row of findAll('chat_row', list)) {
-  const badge = find('unread_badge', row), title = find('chat_title', row);
-  if (badge) out.push([title ? title.getAttribute('title') || title.textContent : '',
-                       parseInt(badge.textContent, 10) || 1]);
-}
-return out;
-"""
 # [data-id, text, data-pre-plain-text, kind] of each incoming bubble of the open chat, oldest
 # first. Emoji are images: the text is rebuilt from text nodes plus each emoji's alt text.
 BUBBLES_JS = """
@@ -79,23 +71,6 @@ for (const bubble of findAll('incoming_bubble')) {
             ARGS[0].find((kind) => find('media_' + kind, bubble)) || 'text']);
 }
 return out.length || !ARGS[1] ? out : null;
-"""
-# Open a chat by its row, found and clicked in one script so a re-sorted list cannot make
-# us click a row that moved; then wait for the header to name it.
-CLICK_JS = """
-const list = find('chat_list');
-for (const row of list ? findAll('chat_row', list) : []) {
-  const title = find('chat_title', row);
-  if (title && (title.getAttribute('title') || title.textContent) === ARGS[0]) {
-    title.click();
-    return true;
-  }
-}
-return false;
-"""
-HEADER_JS = """
-const h = find('chat_header_title');
-return !!h && (h.getAttribute('title') || h.textContent) === ARGS[0];
 """
 CHAT_ID = re.compile(r"^false_(\d+)@c\.us_")
 NUMBER_TITLE = re.compile(r"^\+?[\d\s\-().\u00a0\u202f]{7,}$")
@@ -176,7 +151,7 @@ class ChatInbox:
     """Finds unread chats, opens each once, and turns their new bubbles into `Inbound`s."""
 
     def __init__(self, locators: Locators, clock=time.time, monotonic=time.monotonic):
-        self.locators = locators
+        self.locators, self.chats = locators, ChatList(locators)
         self.clock, self.monotonic = clock, monotonic
         self.newest: dict[str, str] = {}  # chat number -> newest bubble id handed on
         self.seen = nothing_stored  # the current poll's lookup of stored bubbles
@@ -204,24 +179,25 @@ class ChatInbox:
     def _poll(self, driver, open_chat, stopping, found: list[t.Inbound]) -> None:
         deadline = self.monotonic() + BUDGET
         found += self._take(self._bubbles(driver, wait=False), None)
-        rows = self.locators.run(driver, CHATS_JS)
-        if rows is None:
-            self.problem = "cannot read the chat list (nothing matches chat_list)"
-            return
-        self.problem = None
-        self._self_check(driver)
-        for title, _count in rows[:MAX_CHATS]:
-            if stopping() or self.monotonic() > deadline:
-                break
-            found += self._read_chat(driver, open_chat, title)
+        self._self_check(driver)  # on the list as the page shows it, before it is filtered
+        try:
+            rows = self.chats.unread(driver, MAX_CHATS)
+            if rows is None:
+                self.problem = "cannot read the chat list (nothing matches chat_list)"
+                return
+            self.problem = None
+            for title, _count in rows[:MAX_CHATS]:
+                if stopping() or self.monotonic() > deadline:
+                    break
+                found += self._read_chat(driver, open_chat, title)
+        finally:
+            self.chats.show_all(driver)  # as the sender left it: the list unfiltered
 
     def _read_chat(self, driver, open_chat, title: str) -> list[t.Inbound]:
         digits = title_number(title)
         if digits:
             open_chat(digits)
-        elif not self.locators.run(driver, CLICK_JS, title) or not self.locators.wait(
-            driver, HEADER_JS, OPEN_WAIT, title
-        ):
+        elif not self.chats.open(driver, title):
             log.warning("could not open the unread chat %r", title)
             return []
         bubbles = self._bubbles(driver, wait=True)

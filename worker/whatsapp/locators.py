@@ -98,6 +98,14 @@ class Locators:
         """Run the JS `body` in the page with page.js's helpers; its ARGS are `args`."""
         return driver.execute_script(PAGE_JS + body, self.table, *args)
 
+    def run_async(self, driver, body: str, *args):
+        """Run the JS `body` as `run` does, for its answer passed to the callback `done`.
+
+        The body must call `done(value)` (the last of ARGS: `const done = ARGS.pop()`)
+        within the driver's script timeout; for work that waits for the page between steps.
+        """
+        return driver.execute_async_script(PAGE_JS + body, self.table, *args)
+
     def wait(self, driver, body: str, seconds: float, *args):
         """Run the JS `body` in the page every 25 ms until it returns something truthy.
 
