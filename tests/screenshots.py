@@ -8,6 +8,7 @@ login QR code is a drawn stand-in. Usage: python tests/screenshots.py [folder]
 from __future__ import annotations
 
 import base64
+import io
 import logging
 import random
 import struct
@@ -28,6 +29,7 @@ from app import create_app  # noqa: E402
 from message_queue import JobStatus, Queue  # noqa: E402
 from tests.conftest import AUTH  # noqa: E402
 from tests.test_app_browser import AppServer, page_settings, sign_in  # noqa: E402
+from utils.replies import take_inbound  # noqa: E402
 from worker.whatsapp.browser import build_driver  # noqa: E402
 
 WIDTHS = {"desktop": 1280, "phone": 390}
@@ -172,6 +174,32 @@ def seed_conversations(client, queue: Queue) -> str:
     return ana
 
 
+def seed_opt_outs(client, queue: Queue, settings) -> int:
+    """Numbers that opted out every way: by a reply (SMS and WhatsApp), by hand, by a file;
+    returns how many. After the conversations, whose pictures show no opt-out yet."""
+    for phone, text, channel in (
+        ("+5511900010008", "PARAR", "sms"),
+        ("+5511900010011", "Stop", "whatsapp"),
+    ):
+        sender, at = f"office-pc-{channel}", time.time()
+        take_inbound(
+            queue, settings, phone=phone, channel=channel, sender=sender, text=text, received_at=at
+        )
+    added = client.post(
+        "/suppressions", headers=AUTH, json={"phones": ["+55 11 98888-1234", "+55 21 97777-4321"]}
+    )
+    assert added.status_code == 200, added.get_json()
+    listing = "Nome;Celular\nRita;+55 11 95555-0101\nSérgio;+55 11 95555-0102\n"
+    imported = client.post(
+        "/suppressions/import",
+        headers=AUTH,
+        data={"file": (io.BytesIO(listing.encode("utf-8")), "nao-enviar.csv")},
+        content_type="multipart/form-data",
+    )
+    assert imported.status_code == 200, imported.get_json()
+    return 6
+
+
 def capture(driver, path: Path, width: int) -> None:
     """The whole page at `width`, as tall as it is."""
     metrics = {"width": width, "height": 800, "deviceScaleFactor": 1, "mobile": width < 600}
@@ -223,6 +251,9 @@ def main(out: Path) -> int:
             thread = seed_conversations(app.test_client(), queue)
             for label, width in WIDTHS.items():
                 shoot_conversations(Screens(driver, server.url, out, label, width), thread)
+            opted_out = seed_opt_outs(app.test_client(), queue, settings)
+            for label, width in WIDTHS.items():
+                shoot_opt_outs(Screens(driver, server.url, out, label, width), opted_out)
     finally:
         driver.quit()
         queue.close()
@@ -319,6 +350,17 @@ def shoot_conversations(screens: Screens, thread: str) -> None:
     driver.execute_async_script(
         "App.api('POST', arguments[0]).then(arguments[1])", f"/conversations/{thread[1:]}/unread"
     )
+
+
+def shoot_opt_outs(screens: Screens, count: int) -> None:
+    """The opt-out list, with how each number got there."""
+    metrics = {"width": screens.width, "height": 800, "deviceScaleFactor": 1}
+    screens.driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride", {**metrics, "mobile": screens.width < 600}
+    )
+    screens.open("/app/opt-outs")
+    screens.wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#optouts tr")) == count)
+    screens.save("opt-outs")
 
 
 if __name__ == "__main__":
