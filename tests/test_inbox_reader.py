@@ -13,6 +13,7 @@ import pytest
 from message_queue import DatabaseUnavailable
 from worker import transport as t
 from worker.inbox import InboxReader
+from worker.worker import Worker
 
 from .fakes import Clock, FakeTransport
 
@@ -67,3 +68,11 @@ def test_the_channel_gets_the_stop_event_and_a_stopped_worker_starts_no_read(set
     stop.set()
     reader.next_read = 0
     assert reader.read_if_due() == 0 and polls == [1]
+
+
+def test_the_worker_hands_the_reader_its_own_stop_event(settings, queue):
+    stop = threading.Event()
+    transport = ReadingTransport(lambda seen: [])
+    worker = Worker(settings, queue, transport, stop, clock=Clock(), idle_poll=0)
+    worker.run_once()  # nothing to send: the idle worker reads replies
+    assert transport.stop is stop
