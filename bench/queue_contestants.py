@@ -59,32 +59,39 @@ def product_drain(queue, who: str) -> list[int]:
 
 bare_fill = product_fill
 
+# The seek the product's own claim makes per (job, zone): the partial index messages_ready
+# is on (job_id, zone, channel, id), so the floor names its job's zone, or it would sort.
 _BARE_CLAIM = (
     "UPDATE messages SET status = 'sending', claimed_by = ?, attempts = attempts + 1"
-    " WHERE id = (SELECT id FROM messages WHERE job_id = ? AND channel = ?"
+    " WHERE id = (SELECT id FROM messages WHERE job_id = ? AND zone = ? AND channel = ?"
     " AND status IN ('pending', 'retrying') ORDER BY id LIMIT 1) RETURNING id"
 )
 _BARE_SENT = "UPDATE messages SET status = 'sent', sent_at = ? WHERE id = ? AND claimed_by = ?"
 
 
-def bare_open(folder: Path, who: str):
+def bare_open(folder: Path, who: str, job_id: str | None = None, zone: str | None = None):
+    """A connection plus the (job, zone) it claims from: the only job and its only zone
+    unless named (the fill has one job, all of its numbers in one zone)."""
     conn = sqlite3.connect(folder / "queue.db", timeout=10, isolation_level=None)
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = NORMAL")  # the product's durability, for a fair floor
-    job_id = conn.execute("SELECT id FROM jobs").fetchone()[0]
-    return conn, job_id
+    if job_id is None:
+        job_id = conn.execute("SELECT id FROM jobs").fetchone()[0]
+    if zone is None:
+        zone = conn.execute("SELECT zone FROM job_zones WHERE job_id = ?", (job_id,)).fetchone()[0]
+    return conn, job_id, zone
 
 
 def bare_claim(opened, who: str) -> int | None:
-    conn, job_id = opened
+    conn, job_id, zone = opened
     conn.execute("BEGIN IMMEDIATE")
-    row = conn.execute(_BARE_CLAIM, (who, job_id, CHANNEL)).fetchone()
+    row = conn.execute(_BARE_CLAIM, (who, job_id, zone, CHANNEL)).fetchone()
     conn.execute("COMMIT")
     return None if row is None else row[0]
 
 
 def bare_mark(opened, message_id: int, who: str) -> None:
-    conn, _ = opened
+    conn = opened[0]
     conn.execute("BEGIN IMMEDIATE")
     conn.execute(_BARE_SENT, (time.time(), message_id, who))
     conn.execute("COMMIT")

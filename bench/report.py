@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .careful_report import careful_section, careful_summary_rows
 from .report_sections import (
     api_section,
     browser_section,
@@ -53,6 +54,7 @@ def render(r: dict) -> str:
         ("api", api_section),
         ("inputs", inputs_section),
         ("queue", queue_section),
+        ("careful", careful_section),
         ("status", status_section),
         ("browser", browser_section),
         ("service", service_section),
@@ -148,6 +150,8 @@ def summary_rows(r: dict) -> list[tuple]:
                     g["ahead_of_libraries"],
                 )
             )
+    if "careful" in r:
+        rows += careful_summary_rows(r["careful"])
     if "status" in r:
         summary = r["status"]["summary"]
         if "product_paced" in summary:
