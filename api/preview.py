@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app
 
-from message_queue import job_channel
+from message_queue import Recipient, job_channel
 from utils.bulk import collector_paused
+from utils.contacts import ContactList
 from utils.pacing import Delays
 from utils.sms import sms_encoding, sms_length, sms_parts
+from utils.template import compile_template
 
 from .send import read_send_request
 
@@ -20,6 +22,7 @@ bp = Blueprint("preview", __name__)
 PREVIEW_ROWS = 20
 PREVIEW_MESSAGES = 5
 MAX_REJECTED = 1000  # the page lists them; /send reports every one
+VARIANT_EXAMPLES = 3
 
 
 @bp.post("/preview")
@@ -73,6 +76,12 @@ def preview():
         ]
         if with_text
         else [],
+        # How many texts the message's {a|b} choices allow one recipient (1 without any;
+        # capped at spintax.MAX_VARIANTS), and a few of them, for the first recipient.
+        "variants": compile_template(req.template).variants if with_text else 1,
+        "variant_examples": (
+            _variant_examples(req.template, built.recipients[0], lists) if with_text else []
+        ),
         "sms": _sms_summary(texts) if job_channel(req.channel).uses_sms else None,
         "attachment": (
             {"filename": req.attachment.original_name, "bytes": len(req.attachment.data)}
@@ -82,6 +91,18 @@ def preview():
         "pacing": delays.describe(),
         "estimate_seconds": delays.estimate_seconds(len(built.recipients)),
     }
+
+
+def _variant_examples(template: str, first: Recipient, lists: list[ContactList]) -> list[str]:
+    """Up to VARIANT_EXAMPLES different texts the choices give `first`, filled as /send
+    fills its placeholders (one text without choices)."""
+    cells = next((c.variables for cl in lists for c in cl.contacts if c.row == first.row), {})
+    compiled = compile_template(template)
+    variables = {name: cells.get(name, "") for name in compiled.counts}
+    # {phone} as build_recipients fills it: the number as written in a "phone" column, else
+    # the E.164 number.
+    variables["phone"] = cells.get("phone", first.phone)
+    return compiled.examples(variables, VARIANT_EXAMPLES)
 
 
 def _sms_summary(texts: list[str]) -> dict | None:
