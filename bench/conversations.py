@@ -1,7 +1,7 @@
 """The inbox at size: 10,000 threads over 200,000 messages, read through the Flask test client.
 
 Twenty campaigns of 10,000 rows each go to the same 10,000 numbers; the first campaign is sent
-(so every number has its conversation row, written by `mark_sent`) and 2,000 of the numbers
+(so every number has its conversation row, taken in by `follow_sent`) and 2,000 of the numbers
 reply. Then each read is asked `N` times in one process with no other load: the page's list
 (all, unread, a search by name, by number and by a word they wrote), one thread's newest page,
 and /status of the campaign that got the replies, for comparison.
@@ -47,6 +47,8 @@ def fill(folder: Path) -> str:
     queue.heartbeat(WORKER, "whatsapp", "logged_in")
     while (message := queue.claim_next("whatsapp", WORKER)) is not None:
         queue.mark_sent(message["id"], WORKER)
+    while queue.follow_sent(WORKER, batch=5_000):  # the worker's chore takes the sends in
+        pass
     now = time.time()
     for i in range(0, THREADS, THREADS // REPLIES):
         queue.record_inbound(f"+55119{60_000_000 + i}", "whatsapp", WORKER, f"reply {i} pizza", now)

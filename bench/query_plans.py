@@ -9,7 +9,6 @@ mean the statement reads the whole table, or a whole index of it.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -25,10 +24,10 @@ _NOT_ALIAS = {"where", "set", "join", "on", "inner", "left", "order", "group", "
 
 
 def claim_plans(template: Path, rules, at: float) -> list[dict]:
-    """[{what, sql, plan, scans_messages}]: the claim as claim_next builds it, the bare
-    loop's claim, every statement of one careful claim_next + mark_sent at `at`, and the
+    """[{what, sql, plan, scans_messages}]: the bare loop's claim, then every statement of
+    one careful claim_next + mark_sent at `at` as it ran (the claim's UPDATE first), and the
     failure-rate check mark_sent skips in this file."""
-    from message_queue import Queue, holds, messages
+    from message_queue import Queue, holds
 
     with tempfile.TemporaryDirectory(prefix="bench-plans-") as tmp:
         for f in template.iterdir():
@@ -45,17 +44,14 @@ def claim_plans(template: Path, rules, at: float) -> list[dict]:
         # which they never do here, so the check is called as _judge_failures would call it.
         holds.too_many_failures(conn, rules, message["job_id"], None)
         conn.set_trace_callback(None)
-        # The held jobs and open zones as claim_next finds and passes them.
-        held = json.dumps(messages.held_jobs(conn, at))
-        zones = json.dumps(messages.open_zones(conn, rules, at))
-        claim = messages._CLAIM.format(held=messages._HELD, zones=messages._OPEN_ZONES)
-        params = {"worker": "w", "now": at, "channel": CHANNEL, "held": held, "zones": zones}
-        out = [_explained(conn, "claim_next (the claim, as claim_next builds it)", claim, params)]
-        floor = ("w", message["job_id"], json.loads(zones)[0], CHANNEL)
-        out.append(_explained(conn, "the bare loop's claim (the floor)", _BARE_CLAIM, floor))
-        done = {claim}
+        zone = conn.execute("SELECT zone FROM messages WHERE id = ?", (message["id"],)).fetchone()
+        floor = ("w", message["job_id"], zone[0], CHANNEL)
+        out = [_explained(conn, "the bare loop's claim (the floor)", _BARE_CLAIM, floor)]
+        done: set[str] = set()
+        # The claim itself comes first, as it ran (the UPDATE that takes the row).
+        seen.sort(key=lambda item: _IS_CLAIM not in item[1])
         for what, sql in seen:
-            if sql in done or not _explainable(sql) or _IS_CLAIM in sql:
+            if sql in done or not _explainable(sql):
                 continue
             done.add(sql)
             if what == "too_many_failures":

@@ -48,6 +48,16 @@ ON CONFLICT (phone) DO UPDATE SET
 """
 
 
+# A sender's sent rows after the last one the list took in, by (claimed_at, id): a range of
+# the messages_sent_by_sender index (its WHERE repeated, as SQLite requires).
+_FOLLOWED = """
+SELECT id, claimed_at FROM messages
+WHERE claimed_by = :sender AND status IN ('sent', 'delivered', 'unknown')
+  AND status <> 'unknown' AND claimed_at >= :at AND NOT (claimed_at = :at AND id <= :id)
+ORDER BY claimed_at, id LIMIT :limit
+"""
+
+
 class ConversationStore(Store):
     """Threads per contact; mixed into `Queue`, which provides `db` and `clock`."""
 
@@ -141,10 +151,32 @@ class ConversationStore(Store):
             raise ConversationNotFound(phone)
         return _conversation(row)
 
-    @staticmethod
-    def touch_outbound(conn, message_id: int) -> None:
-        """Bring the number's conversation up to a message just sent (inside that write)."""
-        conn.execute(_TOUCH_OUTBOUND, (message_id,))
+    def follow_sent(self, sender: str | None = None, batch: int = 500) -> int:
+        """Bring the inbox's list up to what `sender` (or every sender) sent; how many rows.
+
+        A thread reads the queue's rows itself, so it never misses a message; only the list's
+        summary row (last activity, last text) is kept here, after the send's transaction,
+        in batches: writing it inside every send cost a quarter of the claim loop. Workers
+        call this between sends and while idle, so the list follows within seconds.
+        """
+        taken = 0
+        with self.db.write() as conn:
+            where, params = ("WHERE id = ?", (sender,)) if sender else ("", ())
+            for s in conn.execute(
+                f"SELECT id, followed_at, followed_id FROM senders {where}", params
+            ).fetchall():
+                rows = conn.execute(
+                    _FOLLOWED, {"sender": s[0], "at": s[1], "id": s[2], "limit": batch}
+                ).fetchall()
+                for row in rows:  # oldest first, so the newest job's name wins
+                    conn.execute(_TOUCH_OUTBOUND, (row[0],))
+                if rows:
+                    conn.execute(
+                        "UPDATE senders SET followed_at = ?, followed_id = ? WHERE id = ?",
+                        (rows[-1][1], rows[-1][0], s[0]),
+                    )
+                taken += len(rows)
+        return taken
 
     def job_reply_counts(self, job_id: str) -> tuple[int, int]:
         """(replies, opted_out) of one job: see `reply_counts`."""

@@ -7,56 +7,13 @@ to a worker to verify (`recover_sending`) and are never silently re-queued.
 
 from __future__ import annotations
 
-import json
-from typing import TypedDict
-
-from .conversations import ConversationStore
-from .holds import job_hold, sender_hold, too_many_failures
+from .claim import ClaimedMessage, Claimer
+from .holds import too_many_failures
 from .optout_rule import cancel_if_opted_out
 from .states import JobStatus, MessageStatus
 from .store import Store
 from .workers import DEAD_AFTER
 
-
-class ClaimedMessage(TypedDict):
-    """A row a worker holds `sending`: the same shape from a claim and from crash recovery."""
-
-    id: int
-    job_id: str
-    row: int | None
-    phone: str
-    name: str
-    text: str
-    channel: str
-    attempts: int
-    provider_id: str | None
-    attachment_path: str | None
-    attachment_name: str | None
-    job_channel: str
-
-
-# For each sendable job and each of its zones whose window is open, the first waiting row of
-# this channel whose retry time has come (a correlated seek on the partial index
-# messages_ready: no sort of a 100,000-row job, and a closed zone's rows are never read);
-# oldest job first.
-_CLAIM = f"""
-UPDATE messages
-SET status = 'sending', attempts = attempts + 1, claimed_by = :worker, claimed_at = :now,
-    updated_at = :now
-WHERE id = (
-    SELECT mid FROM (
-        SELECT j.created_at AS created, j.rowid AS seq,
-               (SELECT m.id FROM messages m
-                WHERE m.job_id = z.job_id AND m.zone = z.zone AND m.channel = :channel
-                  AND m.status IN ('pending', 'retrying') AND m.next_attempt_at <= :now
-                ORDER BY m.id LIMIT 1) AS mid
-        FROM jobs j JOIN job_zones z ON z.job_id = j.id
-        WHERE j.status IN ('{JobStatus.PENDING}', '{JobStatus.RUNNING}'){{held}}{{zones}})
-    WHERE mid IS NOT NULL ORDER BY created, seq, mid LIMIT 1)
-RETURNING id
-"""
-_HELD = " AND j.id NOT IN (SELECT value FROM json_each(:held))"
-_OPEN_ZONES = " AND z.zone IN (SELECT value FROM json_each(:zones))"
 _SENDABLE = f"status IN ('{JobStatus.PENDING}', '{JobStatus.RUNNING}')"
 
 # What a worker is handed: the row plus what its job says about sending it.
@@ -80,40 +37,18 @@ def _claimed(conn, ids: list[int]) -> list[ClaimedMessage]:
 class MessageStore(Store):
     """Message-level operations; mixed into `Queue`, which provides `db` and `clock`."""
 
+    _claimer: Claimer  # set by Queue with its rules
+
     def claim_next(self, channel: str, worker_id: str) -> ClaimedMessage | None:
         """Atomically take the next sendable message for `channel`, now `sending`; or None.
 
         None also when this sender is at its cap, or every waiting row is held by its job's
-        caps or outside the send window in its recipient's zone: what may go now goes first.
+        caps or outside the send window in its recipient's zone: what may go now goes first
+        (message_queue/claim.py).
         """
         now = self.clock()
-        rules = self.rules
         with self.db.write() as conn:
-            start_due_jobs(conn, now)
-            if sender_hold(conn, rules, worker_id, channel, now) is not None:
-                return None
-            params: dict = {"worker": worker_id, "now": now, "channel": channel}
-            held = held_jobs(conn, now)
-            zones = open_zones(conn, rules, now)
-            if zones is not None and not zones:
-                return None
-            if held:
-                params["held"] = json.dumps(held)
-            if zones is not None:
-                params["zones"] = json.dumps(zones)
-            sql = _CLAIM.format(
-                held=_HELD if held else "", zones=_OPEN_ZONES if zones is not None else ""
-            )
-            row = conn.execute(sql, params).fetchone()
-            if row is None:
-                return None
-            message = _claimed(conn, [row["id"]])[0]
-            conn.execute(
-                "UPDATE jobs SET status = 'running', started_at = COALESCE(started_at, ?),"
-                " updated_at = ? WHERE id = ? AND status = 'pending'",
-                (now, now, message["job_id"]),
-            )
-            return message
+            return self._claimer.claim(conn, channel, worker_id, now)
 
     def mark_sent(self, message_id: int, worker_id: str, provider_id: str | None = None) -> bool:
         """The message went out; True when this worker still held it."""
@@ -125,9 +60,6 @@ class MessageStore(Store):
             None,
             "sent_at = :now, provider_id = COALESCE(:provider, provider_id)",
             {"now": now, "provider": provider_id},
-            # The inbox lists a number once something was sent to it, in the same transaction
-            # as the send, so a thread never misses a message the queue says went out.
-            then=ConversationStore.touch_outbound,
         )
 
     def mark_failed(self, message_id: int, worker_id: str, error: str) -> bool:
@@ -200,9 +132,7 @@ class MessageStore(Store):
         )
         return [dict(r) for r in rows]
 
-    def _finish(
-        self, message_id, worker_id, status, error, extra_set="", extra=None, then=None
-    ) -> bool:
+    def _finish(self, message_id, worker_id, status, error, extra_set="", extra=None) -> bool:
         now = self.clock()
         params = {
             "id": message_id,
@@ -231,8 +161,6 @@ class MessageStore(Store):
                 )
             if status in (MessageStatus.FAILED, MessageStatus.SENT, MessageStatus.UNKNOWN):
                 self._judge_failures(conn, row["job_id"], now)
-            if then is not None:  # what else this outcome writes, in the same transaction
-                then(conn, message_id)
             if error and status in (
                 MessageStatus.FAILED,
                 MessageStatus.UNKNOWN,
@@ -314,33 +242,3 @@ class MessageStore(Store):
                 {"worker": worker_id, "now": now, "channel": channel, "cutoff": now - stale_after},
             ).fetchall()
             return _claimed(conn, [r["id"] for r in rows])
-
-
-def start_due_jobs(conn, now: float) -> None:
-    """Scheduled jobs whose time has come become pending (inside the claim's write)."""
-    conn.execute(
-        "UPDATE jobs SET status = 'pending', updated_at = ? WHERE status = 'scheduled'"
-        " AND send_at <= ?",
-        (now, now),
-    )
-
-
-def held_jobs(conn, now: float) -> list[str]:
-    """Sendable jobs at one of their own caps."""
-    rows = conn.execute(
-        f"SELECT id, daily_cap, hourly_cap FROM jobs WHERE {_SENDABLE}"
-        " AND (daily_cap IS NOT NULL OR hourly_cap IS NOT NULL)"
-    ).fetchall()
-    return [r[0] for r in rows if job_hold(conn, r[0], r[1], r[2], now) is not None]
-
-
-def open_zones(conn, rules, now: float) -> list[str] | None:
-    """The stored zones of sendable jobs whose window is open now; None without a window."""
-    window = rules.window
-    if window is None:
-        return None
-    zones = conn.execute(
-        f"SELECT DISTINCT z.zone FROM jobs j JOIN job_zones z ON z.job_id = j.id"
-        f" WHERE j.{_SENDABLE}"
-    ).fetchall()
-    return [z[0] for z in zones if window.is_open(rules.zone(z[0]), now)]

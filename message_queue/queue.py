@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 from .activity import ActivityStore
+from .claim import Claimer
 from .conversations import ConversationStore
 from .copies import CopyStore
 from .db import Database
@@ -41,6 +42,7 @@ class Queue(
         self.db = Database(path)
         self.clock = clock
         self.rules = rules
+        self._claimer = Claimer(rules)
 
     def check(self) -> str:
         """`ok` when the database answers, else what went wrong."""

@@ -127,8 +127,9 @@ CREATE INDEX IF NOT EXISTS inbound_by_job ON inbound(job_id);
 CREATE INDEX IF NOT EXISTS inbound_by_channel ON inbound(channel, received_at);
 
 -- One row per contact with any activity, so the inbox lists 10,000 threads from an index.
--- Written when a reply arrives and when a message to the number is sent (not when it is
--- queued: a 100,000-row upload must not write 100,000 of these).
+-- Written when a reply arrives, and for what was sent by each worker between two sends
+-- (`follow_sent`), off the send's own transaction: not when a message is queued (a
+-- 100,000-row upload must not write 100,000 of these).
 CREATE TABLE IF NOT EXISTS conversations (
     phone TEXT PRIMARY KEY,
     name TEXT NOT NULL DEFAULT '',
@@ -157,11 +158,14 @@ CREATE TABLE IF NOT EXISTS job_zones (
     PRIMARY KEY (job_id, zone)
 ) WITHOUT ROWID;
 
--- Each sender (WORKER_ID) and its first send, where its warm-up counts from.
+-- Each sender (WORKER_ID) and its first send, where its warm-up counts from. followed_at/_id:
+-- the last of its sent rows the inbox's list (conversations) has taken in.
 CREATE TABLE IF NOT EXISTS senders (
     id TEXT PRIMARY KEY,
     channel TEXT NOT NULL,
-    first_send_at REAL NOT NULL
+    first_send_at REAL NOT NULL,
+    followed_at REAL NOT NULL DEFAULT 0,
+    followed_id INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 
 -- What a sender, and a job, really sent lately: caps count these (rows that reached sent,

@@ -76,7 +76,8 @@ def send_next(
     queue, clock, at: float, fail: str | None = None, channel: str = "whatsapp", worker: str = "w-1"
 ) -> int:
     """Act as a worker at time `at`: claim the next row of `channel`, mark it sent (or failed
-    with the error `fail`); its id."""
+    with the error `fail`), then bring the inbox's list up to it as a worker does between two
+    sends (`follow_sent`); its id."""
     clock.now = at
     message = queue.claim_next(channel, worker)
     assert message is not None
@@ -84,4 +85,5 @@ def send_next(
         assert queue.mark_failed(message["id"], worker, fail)
     else:
         assert queue.mark_sent(message["id"], worker)
+    queue.follow_sent(worker)
     return message["id"]

@@ -39,11 +39,17 @@ def jobs_count(queue) -> int:
     return queue.count_jobs(active_only=False)
 
 
-def test_mark_sent_writes_the_conversation_and_queuing_writes_none(queue, clock):
+def test_a_send_reaches_the_list_when_its_worker_follows_and_queuing_writes_none(queue, clock):
     queue_job(queue, [(f"+1415{i:07d}", "hi", "") for i in range(100_000)])
     assert queue.list_conversations()[1] == 0  # 100,000 rows queued, no thread yet
 
-    send_next(queue, clock, clock.now + 5)  # its first row
+    clock.advance(5)
+    message = queue.claim_next("whatsapp", "w-1")
+    queue.mark_sent(message["id"], "w-1")
+    # Off the send's own transaction: the worker's next chore (between sends) takes it in.
+    assert queue.list_conversations()[1] == 0
+    assert queue.follow_sent("w-1") == 1
+    assert queue.follow_sent("w-1") == 0  # once
     assert queue.list_conversations()[1] == 1
     conversations, _ = queue.list_conversations()
     assert conversations[0]["phone"] == "+14150000000"
@@ -320,3 +326,27 @@ def test_status_counts_replies_and_opt_outs(client, auth, queue, clock):
 def test_a_new_job_shows_no_replies(client, auth):
     body = client.post("/send", json={"message": "hi", "numbers": [BEN]}, headers=auth).get_json()
     assert (body["replies"], body["opted_out"]) == (0, 0)
+
+
+def test_following_sends_in_batches_takes_each_once_even_at_one_instant(queue, clock):
+    # A frozen clock: every row is claimed at the same instant, so the keyset needs the id.
+    queue_job(queue, [(f"+1415555{i:04d}", f"hi {i}", f"N{i}") for i in range(5)])
+    for _ in range(5):
+        message = queue.claim_next("whatsapp", "w-1")
+        queue.mark_sent(message["id"], "w-1")
+    assert [queue.follow_sent("w-1", batch=2) for _ in range(4)] == [2, 2, 1, 0]
+    conversations, total = queue.list_conversations()
+    assert total == 5
+    assert sorted(c["last_text"] for c in conversations) == [f"hi {i}" for i in range(5)]
+
+
+def test_the_newest_job_names_the_thread_when_followed_together(queue, clock):
+    queue_job(queue, [(ANA, "old", "Ana Old")], name="First")
+    send_next(queue, clock, clock.now + 1)
+    queue_job(queue, [(ANA, "new", "Ana New")], name="Second")
+    clock.advance(1)
+    message = queue.claim_next("whatsapp", "w-1")
+    queue.mark_sent(message["id"], "w-1")
+    queue.follow_sent()  # every sender
+    c = queue.get_conversation(ANA)
+    assert (c["name"], c["last_text"]) == ("Ana New", "new")

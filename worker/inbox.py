@@ -49,11 +49,18 @@ class InboxReader:
         return self.reader.inbound_problem if self.reader else None
 
     def read_if_due(self) -> int:
-        """Read and store what arrived, when it is time; how many replies were new."""
+        """Read and store what arrived, when it is time; how many replies were new.
+
+        Also brings the inbox's list up to what this worker sent (`follow_sent`), on any
+        channel, outside the sends' own transactions.
+        """
         now = self.clock()
-        if self.reader is None or now < self.next_read or self._stopping():
+        if now < self.next_read or self._stopping():
             return 0
         self.next_read = now + self.every
+        self.queue.follow_sent(self.worker_id)
+        if self.reader is None:
+            return 0
         since = self.queue.latest_inbound_at(self.channel) if self.reader.wants_since else None
         try:
             found = self.reader.poll_inbound(since, self._stored, self.stop)

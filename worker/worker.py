@@ -8,12 +8,13 @@ kills the daemon; a broken database does (the caller exits non-zero and systemd 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import threading
 import time
 
-from message_queue import Queue, fallback_transport
+from message_queue import DatabaseUnavailable, Queue, fallback_transport
 from message_queue.messages import ClaimedMessage
 from utils.pacing import Delays, Pacer
 
@@ -288,6 +289,8 @@ class Worker:
         """Say we are stopping, close the channel, leave a `stopped` heartbeat."""
         self.notifier.stopping()
         try:
+            with contextlib.suppress(DatabaseUnavailable):  # the database may be why we stop
+                self.queue.follow_sent(self.worker_id)  # the inbox's list shows the last sends
             self.transport.close()
         finally:
             self.heartbeat.stopped()

@@ -1,0 +1,192 @@
+"""Claiming the next message a sender may send now: pacing aside, every rule of section 8.
+
+A claim is one write transaction of a few small reads and one UPDATE:
+
+1. One row of facts about the sender: its sends at the edge of its hourly and daily caps, its
+   first send (warm-up), and whether a scheduled job has come due.
+2. The sendable jobs, oldest first, with the zones their rows are in.
+3. Python drops jobs at their own caps and zones outside the send window (a zone's window
+   only changes on a minute, so that answer is kept for the minute).
+4. For the first job left, one UPDATE takes its first waiting row in an open zone: a seek per
+   zone on messages_ready, and RETURNING hands back the row, so nothing is read twice.
+
+The job list is read inside the same transaction as the UPDATE, so a pause or stop that
+committed before the claim is always seen.
+"""
+
+from __future__ import annotations
+
+from itertools import groupby
+from operator import itemgetter
+from typing import TypedDict
+
+from .holds import _SENT, job_hold
+from .rules import DAY, HOUR, SendingRules
+from .states import JobStatus
+
+UNLIMITED = 1 << 30
+
+
+class ClaimedMessage(TypedDict):
+    """A row a worker holds `sending`: the same shape from a claim and from crash recovery."""
+
+    id: int
+    job_id: str
+    row: int | None
+    phone: str
+    name: str
+    text: str
+    channel: str
+    attempts: int
+    provider_id: str | None
+    attachment_path: str | None
+    attachment_name: str | None
+    job_channel: str
+
+
+# 1. Whether a scheduled job has come due (its start is a write, so it is asked first).
+_DUE = "SELECT EXISTS (SELECT 1 FROM jobs WHERE status = 'scheduled' AND send_at <= ?)"
+# A sender's sends since a time, counted no further than a cap (the index range stops there).
+_SENT_SINCE = (
+    f"SELECT count(*) FROM (SELECT 1 FROM messages WHERE claimed_by = ? AND {_SENT}"
+    " AND claimed_at > ? LIMIT ?)"
+)
+# 2. The sendable jobs and their zones, oldest job first.
+_JOBS = (
+    "SELECT j.id, j.status, j.daily_cap, j.hourly_cap, j.channel, j.attachment_path,"
+    " j.attachment_name, z.zone FROM jobs j JOIN job_zones z ON z.job_id = j.id"
+    f" WHERE j.status IN ('{JobStatus.PENDING}', '{JobStatus.RUNNING}')"
+    " ORDER BY j.created_at, j.rowid"
+)
+# 4. The first waiting row of one job in one zone whose retry time has come.
+_FIRST_IN_ZONE = (
+    "(SELECT m.id FROM messages m WHERE m.job_id = :job AND m.zone = :z{i} AND m.channel = :channel"
+    " AND m.status IN ('pending', 'retrying') AND m.next_attempt_at <= :now"
+    " ORDER BY m.id LIMIT 1)"
+)
+_TAKE = (
+    "UPDATE messages SET status = 'sending', attempts = attempts + 1, claimed_by = :worker,"
+    " claimed_at = :now, updated_at = :now WHERE id = {first}"
+    " RETURNING id, job_id, row, phone, name, text, channel, attempts, provider_id"
+)
+
+
+class Claimer:
+    """The claim of one queue: its rules, and what it may keep between two claims.
+
+    A sender's caps are counted in the queue's rows, then kept as a budget: how many more it
+    may claim before its caps could be reached. Only this process sends as this WORKER_ID,
+    and places only free up as time passes, so the budget is never too generous; at zero the
+    rows are counted again. A claim thus reads its caps once in a while, not every time.
+    """
+
+    def __init__(self, rules: SendingRules):
+        self.rules = rules
+        self._open: dict[tuple[str, int], bool] = {}  # (zone, minute) -> window open
+        self._budget: dict[tuple[str, str], int] = {}  # (sender, channel) -> claims left
+        self._take_sql: dict[int, str] = {}
+
+    def claim(self, conn, channel: str, worker: str, now: float) -> ClaimedMessage | None:
+        """Take the next message `worker` may send on `channel` now, inside `conn`'s write."""
+        if conn.execute(_DUE, (now,)).fetchone()[0]:
+            conn.execute(
+                "UPDATE jobs SET status = 'pending', updated_at = ? WHERE status = 'scheduled'"
+                " AND send_at <= ?",
+                (now, now),
+            )
+        sender = (worker, channel)
+        budget = self._budget.get(sender)
+        if budget is None or budget <= 0:
+            budget = self._budget[sender] = self._sender_budget(conn, channel, worker, now)
+            if budget <= 0:
+                return None
+        for job, zones in self._jobs(conn, now):
+            params = {"worker": worker, "now": now, "channel": channel, "job": job[0]}
+            row = conn.execute(self._take(len(zones)), self._bind(zones, params)).fetchone()
+            if row is None:
+                continue
+            self._budget[sender] = budget - 1
+            if job[1] == JobStatus.PENDING:
+                conn.execute(
+                    "UPDATE jobs SET status = 'running', started_at = COALESCE(started_at, ?),"
+                    " updated_at = ? WHERE id = ?",
+                    (now, now, job[0]),
+                )
+            return ClaimedMessage(
+                id=row[0],
+                job_id=row[1],
+                row=row[2],
+                phone=row[3],
+                name=row[4],
+                text=row[5],
+                channel=row[6],
+                attempts=row[7],
+                provider_id=row[8],
+                attachment_path=job[5],
+                attachment_name=job[6],
+                job_channel=job[4],
+            )
+        return None
+
+    # -- the sender -----------------------------------------------------------------------
+
+    def _sender_budget(self, conn, channel: str, worker: str, now: float) -> int:
+        """How many more `worker` may claim now before a cap of its could be reached."""
+        rules = self.rules
+        caps = rules.caps_for(channel)
+        left = UNLIMITED
+        if caps.hourly:
+            left = (
+                caps.hourly
+                - conn.execute(_SENT_SINCE, (worker, now - HOUR, caps.hourly)).fetchone()[0]
+            )
+        if caps.daily and left > 0:
+            row = conn.execute(
+                "SELECT first_send_at FROM senders WHERE id = ?", (worker,)
+            ).fetchone()
+            allowance = rules.daily_allowance(channel, row[0] if row else None, now)
+            sent = conn.execute(_SENT_SINCE, (worker, now - DAY, allowance)).fetchone()[0]
+            left = min(left, allowance - sent)
+        return left
+
+    # -- the jobs -------------------------------------------------------------------------
+
+    def _jobs(self, conn, now: float):
+        """(job row, its open zones) for each sendable job not at its own caps, oldest first."""
+        for _, group in groupby(conn.execute(_JOBS).fetchall(), key=itemgetter(0)):
+            rows = list(group)
+            job = rows[0]
+            if (job[2] or job[3]) and job_hold(conn, job[0], job[2], job[3], now):
+                continue  # at its own cap: its rows wait, other jobs' go
+            zones = [r[7] for r in rows if self._zone_open(r[7], now)]
+            if zones:
+                yield job, zones
+
+    def _zone_open(self, zone: str, now: float) -> bool:
+        window = self.rules.window
+        if window is None:
+            return True
+        key = (zone, int(now // 60))
+        is_open = self._open.get(key)
+        if is_open is None:
+            if len(self._open) > 4096:
+                self._open.clear()
+            is_open = self._open[key] = window.is_open(self.rules.zone(zone), now)
+        return is_open
+
+    def _take(self, zones: int) -> str:
+        sql = self._take_sql.get(zones)
+        if sql is None:
+            if zones == 1:
+                first = _FIRST_IN_ZONE.format(i=0)
+            else:
+                each = " UNION ALL ".join(
+                    f"SELECT {_FIRST_IN_ZONE.format(i=i)} AS id" for i in range(zones)
+                )
+                first = f"(SELECT min(id) FROM ({each}))"
+            sql = self._take_sql[zones] = _TAKE.format(first=first)
+        return sql
+
+    @staticmethod
+    def _bind(zones: list[str], params: dict) -> dict:
+        return params | {f"z{i}": z for i, z in enumerate(zones)}
