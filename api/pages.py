@@ -73,6 +73,9 @@ def app_page(view: str, job_id: str | None, phone: str | None = None):
         context.update(
             pacing={c: Delays.for_channel(settings, c).describe() for c in JOB_CHANNELS},
             default_country=settings.default_country,
+            # The WhatsApp caps a job may lower (SMS ones are checked by /send), the window.
+            caps={"daily": settings.whatsapp_daily_cap, "hourly": settings.whatsapp_hourly_cap},
+            send_window=settings.send_window,
         )
     elif view.startswith("conversation"):
         # One template for both: the list, and the thread the URL names (the script asks the

@@ -12,11 +12,12 @@ from flask import Blueprint, current_app
 from message_queue import Recipient, job_channel
 from utils.bulk import collector_paused
 from utils.contacts import ContactList
-from utils.pacing import Delays
+from utils.pacing import Delays, Limits
 from utils.sms import sms_encoding, sms_length, sms_parts
 from utils.template import compile_template
 
 from .send import read_send_request
+from .views import iso
 
 bp = Blueprint("preview", __name__)
 PREVIEW_ROWS = 20
@@ -33,6 +34,9 @@ def preview():
     req = read_send_request(settings, allow_empty_message=True)
     built, lists = req.built, req.lists
     delays = Delays.for_channel(settings, req.channel)
+    per_message = delays.seconds_per_message()
+    careful = req.careful
+    limits = Limits.for_job(settings, req.channel, careful.daily_cap, careful.hourly_cap)
     reasons = {r["row"]: r["reason"] for r in built.rejected}
     queued = {r.row: r.phone for r in built.recipients}
     columns = list(dict.fromkeys(c for cl in lists for c in cl.columns))
@@ -89,7 +93,16 @@ def preview():
             else None
         ),
         "pacing": delays.describe(),
-        "estimate_seconds": delays.estimate_seconds(len(built.recipients)),
+        # The caps (the sender's, lowered by the job's own) and the send window make a big
+        # list take days: said before the start, so the defaults never surprise anyone.
+        "estimate_seconds": limits.seconds(len(built.recipients), per_message),
+        "estimate": limits.describe(len(built.recipients), per_message),
+        "limits": {
+            "daily_cap": limits.daily or None,
+            "hourly_cap": limits.hourly or None,
+            "send_window": settings.send_window or None,
+        },
+        "send_at": iso(req.careful.send_at),
     }
 
 

@@ -39,6 +39,12 @@
     const data = new FormData(form);
     data.delete("csrf"); // sent as the X-CSRF-Token header
     if (message !== undefined) data.set("message", message);
+    // The browser's local time, with its offset, as the API wants it (ISO 8601 in UTC).
+    const at = $("send-at").value;
+    if (at) {
+      const when = new Date(at);
+      data.set("send_at", Number.isNaN(when.getTime()) ? at : when.toISOString());
+    }
     return data;
   }
 
@@ -246,8 +252,15 @@
 
   function drawEstimate(p) {
     App.setText($("pacing"), (p ? p.pacing : pacing[channel()]).summary);
+    const count = p ? `${p.total.toLocaleString()} message${p.total === 1 ? "" : "s"}` : "";
     App.setText($("estimate"), p && p.total
-      ? `Estimated time: about ${App.duration(p.estimate_seconds)} for ${p.total.toLocaleString()} message${p.total === 1 ? "" : "s"}.`
+      ? (p.estimate ? `Estimated time for ${count}: ${p.estimate}`
+                    : `Estimated time: about ${App.duration(p.estimate_seconds)} for ${count}.`)
+      : "");
+    const many = p && p.variants > 1;
+    App.show($("variants"), many
+      ? `${p.variants.toLocaleString()} different texts: each person gets one, e.g. ` +
+        p.variant_examples.map((t) => `“${t}”`).join(" / ")
       : "");
   }
 

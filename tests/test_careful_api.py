@@ -136,3 +136,32 @@ def test_session_shows_each_senders_caps_warm_up_and_why_it_waits(settings, auth
     status = client.get("/status", headers=auth).get_json()
     assert status["waiting"]["reason"] == "hourly_cap"
     assert status["status"] == "running"
+
+
+@pytest.mark.parametrize(
+    ("count", "extra", "settings_change", "words"),
+    [
+        (1000, {}, {}, "About 5 days at 200 a day."),
+        (1000, {"daily_cap": 100}, {}, "About 10 days at 100 a day."),
+        (120, {}, {}, "About 65 minutes at 60 an hour."),
+        (10, {}, {}, "About 50 seconds."),
+        (
+            1000,
+            {},
+            {"send_window": "09:00-13:00"},
+            "About 5 days at 200 a day, sending 4 hours a day in each person's own time.",
+        ),
+    ],
+)
+def test_preview_says_how_long_the_caps_make_a_campaign_take(
+    settings, auth, count, extra, settings_change, words
+):
+    client = create_app(settings.replace(**settings_change)).test_client()
+    numbers = [f"+55119{90000000 + i}" for i in range(count)]
+    r = client.post("/preview", json={"message": "Hi", "numbers": numbers, **extra}, headers=auth)
+    assert r.status_code == 200, r.get_json()
+    body = r.get_json()
+    assert body["estimate"] == words
+    if count == 1000 and not extra and not settings_change:
+        assert 4 * 86_400 < body["estimate_seconds"] < 5 * 86_400
+        assert body["limits"] == {"daily_cap": 200, "hourly_cap": 60, "send_window": None}

@@ -125,33 +125,41 @@ class Limits:
     def seconds(self, count: int, per_message: float) -> int:
         """About how long `count` messages take at `per_message` seconds each, within limits.
 
-        A day sends at most its cap, or as many as the hourly rate fits in the window; the
-        last day's share goes at the hourly rate.
+        Caps are rolling: a sender goes at its pace until a cap is reached, then waits for
+        the oldest send to leave the window. So an hour sends at most its cap, in a burst;
+        a day sends its cap or what the hours of its send window hold.
         """
         if count <= 0:
             return 0
-        per_hour = 3600 / per_message if per_message > 0 else float("inf")
-        if self.hourly:
-            per_hour = min(per_hour, self.hourly)
-        per_day = per_hour * self.open_hours
-        if self.daily:
-            per_day = min(per_day, self.daily)
-        if per_day == float("inf"):
-            return 0
-        days = max(math.ceil(count / per_day) - 1, 0)
-        rest = count - days * per_day
-        return int(round(days * 86_400 + rest / per_hour * 3600))
+        days = max(math.ceil(count / self.per_day(per_message)) - 1, 0)
+        rest = count - days * self.per_day(per_message)
+        return int(round(days * 86_400 + self._within_a_day(rest, per_message)))
+
+    def per_hour(self, per_message: float) -> float:
+        paced = 3600 / per_message if per_message > 0 else float("inf")
+        return min(paced, self.hourly) if self.hourly else paced
+
+    def per_day(self, per_message: float) -> float:
+        in_window = self.per_hour(per_message) * self.open_hours
+        return min(in_window, self.daily) if self.daily else in_window
+
+    def _within_a_day(self, count: float, per_message: float) -> float:
+        if self.hourly and self.hourly * per_message < 3600:  # bursts of a cap, an hour apart
+            hours = max(math.ceil(count / self.hourly) - 1, 0)
+            return hours * 3600 + (count - hours * self.hourly) * per_message
+        return count * per_message
 
     def describe(self, count: int, per_message: float) -> str:
-        """The estimate in words: "About 5 days at 200 a day (WHATSAPP_DAILY_CAP)."."""
-        seconds = self.seconds(count, per_message)
-        words = f"About {_duration(seconds)}"
-        if seconds > 86_400 and self.daily:
-            words += f" at {self.daily} a day"
-        elif seconds > 3600 and self.hourly and self.hourly < 3600 / max(per_message, 1e-9):
-            words += f" at {self.hourly} an hour"
+        """The estimate in words: "About 5 days at 200 a day." for 1,000 at a cap of 200."""
+        per_day = self.per_day(per_message)
+        if count > per_day:
+            words = f"About {math.ceil(count / per_day)} days at {int(per_day):,} a day"
+        else:
+            words = f"About {_duration(self.seconds(count, per_message))}"
+            if self.hourly and count > self.hourly and self.per_hour(per_message) == self.hourly:
+                words += f" at {self.hourly} an hour"
         if self.open_hours < 24:
-            words += f", sending {self.open_hours:g} hours a day"
+            words += f", sending {self.open_hours:g} hours a day in each person's own time"
         return words + "."
 
 
