@@ -239,7 +239,17 @@ class JobStore(Store):
             return self._job_row(conn, job_id)
 
     def set_channel_waiting(self, channel: str, waiting_status: str) -> list[str]:
-        """Put the sendable jobs that use `channel` into a waiting state; their ids."""
+        """Put the sendable jobs that use `channel` into a waiting state; their ids.
+
+        A scheduled job whose time has come is sendable too, though no claim started it.
+        """
+        now = self.clock()
+        with self.db.write() as conn:
+            conn.execute(
+                "UPDATE jobs SET status = 'pending', updated_at = ? WHERE status = 'scheduled'"
+                " AND send_at <= ?",
+                (now, now),
+            )
         return self._channel_move(channel, JobStatus.SENDABLE, waiting_status)
 
     def end_channel_waiting(self, channel: str, waiting_status: str) -> list[str]:

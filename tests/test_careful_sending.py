@@ -274,3 +274,13 @@ def test_a_job_under_the_failure_rate_or_with_few_sends_is_not_paused(tmp_path):
     job_id = add_job(queue, phones)
     run_sender(queue, clock, until=MONDAY + HOUR, fail=set(phones[::2]))  # exactly half
     assert queue.get_job(job_id)["status"] == "completed"
+
+
+def test_a_scheduled_job_due_while_logged_out_waits_for_the_login(tmp_path):
+    clock = Clock(MONDAY)
+    queue = queue_with(tmp_path, clock)
+    job_id = add_job(queue, numbers(2), send_at=MONDAY + HOUR)
+    assert queue.set_channel_waiting("whatsapp", "waiting_for_login") == []  # not due yet
+    clock.advance(2 * HOUR)
+    assert queue.set_channel_waiting("whatsapp", "waiting_for_login") == [job_id]
+    assert queue.get_job(job_id)["status"] == "waiting_for_login"
