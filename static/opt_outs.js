@@ -28,12 +28,14 @@
 
   function row(entry) {
     const tr = App.el("tr");
-    tr.append(
-      App.el("td", "phone", entry.phone),
-      App.el("td", "", REASONS[entry.reason] || entry.reason),
-      App.el("td", "", App.clock(entry.at)),
-      App.el("td", "muted", entry.source),
-    );
+    // Labelled, so a phone screen can show each row as a card of "label: value".
+    const cells = [["Number", "phone", entry.phone], ["Why", "", REASONS[entry.reason] || entry.reason],
+                   ["Since", "", App.clock(entry.at)], ["Source", "muted", entry.source]];
+    for (const [label, className, text] of cells) {
+      const td = App.el("td", className, text);
+      td.dataset.label = label;
+      tr.append(td);
+    }
     const remove = App.el("button", "link", "Remove");
     remove.type = "button";
     remove.addEventListener("click", async () => {
