@@ -86,6 +86,8 @@ def message_object(m: dict) -> dict:
         "sent_at": iso(m["sent_at"]),
         "updated_at": iso(m["updated_at"]),
         "resent_to": m["resent_to"],
+        # The sender (WORKER_ID) that holds or sent it; null while no sender has it.
+        "sender": m["claimed_by"],
     }
 
 

@@ -165,3 +165,13 @@ def test_preview_says_how_long_the_caps_make_a_campaign_take(
     if count == 1000 and not extra and not settings_change:
         assert 4 * 86_400 < body["estimate_seconds"] < 5 * 86_400
         assert body["limits"] == {"daily_cap": 200, "hourly_cap": 60, "send_window": None}
+
+
+def test_a_message_names_the_sender_that_sent_it(client, auth, queue):
+    job_id = client.post("/send", json=body(), headers=auth).get_json()["job_id"]
+    before = client.get(f"/jobs/{job_id}/messages", headers=auth).get_json()["messages"]
+    assert before[0]["sender"] is None
+    m = queue.claim_next("whatsapp", "phone-2")
+    queue.mark_sent(m["id"], "phone-2")
+    after = client.get(f"/jobs/{job_id}/messages", headers=auth).get_json()["messages"]
+    assert after[0]["sender"] == "phone-2"
