@@ -65,6 +65,7 @@ class SendRequest:
     attachment: attachments.Attachment | None
     built: Built
     careful: Careful
+    senders: tuple[str, ...] = ()
 
 
 @bp.post("/send")
@@ -89,11 +90,14 @@ def send():
         attachment_path=stored.path if stored else None,
         attachment_name=stored.original_name if stored else None,
         idempotency_key=key,
-        request_hash=_request_hash(channel, template, name, built, stored, req.careful),
+        request_hash=_request_hash(
+            channel, template, name, built, stored, req.careful, req.senders
+        ),
         send_at=req.careful.send_at,
         timezone=req.careful.timezone,
         daily_cap=req.careful.daily_cap,
         hourly_cap=req.careful.hourly_cap,
+        senders=req.senders,
     )
     try:
         row, created = current_app.config["QUEUE"].create_job(job, built.recipients)
@@ -127,6 +131,7 @@ def read_send_request(settings, allow_empty_message: bool = False) -> SendReques
             "channel", f"Unknown channel {channel!r}; use one of {', '.join(JOB_CHANNELS)}."
         )
     careful = read_careful(fields["careful"], settings, channel)
+    senders = _senders(fields["senders"], channel)
     if attachment is not None and not JOB_CHANNELS[channel].takes_attachment:
         raise invalid("attachment", "Attachments can only be sent by WhatsApp, not by SMS.")
     country = (fields["default_country"] or settings.default_country or "").upper()
@@ -169,6 +174,7 @@ def read_send_request(settings, allow_empty_message: bool = False) -> SendReques
         attachment=attachment,
         built=built,
         careful=careful,
+        senders=senders,
     )
 
 
@@ -181,6 +187,7 @@ JSON_FIELDS = {
     "default_country",
     "attachment",
     "phone_column",
+    "senders",
     *CAREFUL_FIELDS,
 }
 
@@ -191,6 +198,7 @@ def _from_json(body: dict):
         name: text_field(body, name) for name in ("message", "channel", "name", "default_country")
     }
     fields["careful"] = {name: body.get(name) for name in CAREFUL_FIELDS}
+    fields["senders"] = body.get("senders")
     lists = []
     if body.get("contacts") is not None:
         lists.append(contacts_from_json(body["contacts"], text_field(body, "phone_column")))
@@ -212,6 +220,9 @@ def _from_form():
     for name, value in fields.items():
         check_text(name, value)
     fields["careful"] = {name: form.get(name) for name in CAREFUL_FIELDS}
+    # Repeated fields or one comma-separated field.
+    named = [n.strip() for value in form.getlist("senders") for n in value.split(",")]
+    fields["senders"] = [n for n in named if n] or None
     lists = []
     upload = request.files.get("file")
     if upload is not None and upload.filename:
@@ -238,6 +249,31 @@ def _from_form():
     return fields, [cl for cl in lists if cl.contacts], attachment
 
 
+def _senders(value, channel: str) -> tuple[str, ...]:
+    """The WORKER_IDs a job may use: each one a sender /session shows for its channel(s)."""
+    if value is None:
+        return ()
+    if (
+        not isinstance(value, list)
+        or not value
+        or len(value) > 100
+        or not all(isinstance(v, str) and 0 < len(v) <= 200 for v in value)
+    ):
+        raise invalid("senders", "senders must be a non-empty list of WORKER_IDs from /session.")
+    transports = job_channel(channel).transports
+    known = {
+        w["id"] for w in current_app.config["QUEUE"].list_workers() if w["channel"] in transports
+    }
+    for name in value:
+        check_text("senders", name)
+        if name not in known:
+            raise invalid(
+                "senders",
+                f"No {' or '.join(transports)} sender is named {name!r}; /session lists them.",
+            )
+    return tuple(dict.fromkeys(value))
+
+
 def _count(lists) -> int:
     return sum(len(cl.contacts) for cl in lists)
 
@@ -247,12 +283,19 @@ def _next_row(lists) -> int:
     return max(rows, default=0) + 1
 
 
-def _request_hash(channel, template, name, built, stored, careful) -> str:
+def _request_hash(channel, template, name, built, stored, careful, senders) -> str:
     """What makes two requests the same for Idempotency-Key: the job they would create."""
     digest = hashlib.sha256()
     digest.update(
         json.dumps(
-            [channel, template, name, stored.sha256 if stored else None, *astuple(careful)],
+            [
+                channel,
+                template,
+                name,
+                stored.sha256 if stored else None,
+                *astuple(careful),
+                sorted(senders),
+            ],
             ensure_ascii=False,
         ).encode()
     )

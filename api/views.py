@@ -34,6 +34,8 @@ def status_object(job: dict, settings, now: float | None = None) -> dict:
         "eta_seconds": _eta(job, total - finished, finished, settings, now),
         "waiting": _waiting(job.get("waiting")),
         "send_at": iso(job.get("send_at")),
+        # The senders it may use when it names them; empty: every sender of its channel.
+        "senders": job.get("senders", []),
         "last_error": job["last_error"],
         "attachment": job["attachment_name"],
         "created_at": iso(job["created_at"]),

@@ -56,6 +56,9 @@ _JOBS = (
     "SELECT j.id, j.status, j.daily_cap, j.hourly_cap, j.channel, j.attachment_path,"
     " j.attachment_name, z.zone FROM jobs j JOIN job_zones z ON z.job_id = j.id"
     f" WHERE j.status IN ('{JobStatus.PENDING}', '{JobStatus.RUNNING}')"
+    # A job that names its senders is left to them.
+    " AND (NOT EXISTS (SELECT 1 FROM job_senders s WHERE s.job_id = j.id)"
+    "      OR EXISTS (SELECT 1 FROM job_senders s WHERE s.job_id = j.id AND s.sender = ?))"
     " ORDER BY j.created_at, j.rowid"
 )
 # 4. The first waiting row of one job in one zone whose retry time has come.
@@ -100,7 +103,7 @@ class Claimer:
             budget = self._budget[sender] = self._sender_budget(conn, channel, worker, now)
             if budget <= 0:
                 return None
-        for job, zones in self._jobs(conn, now):
+        for job, zones in self._jobs(conn, worker, now):
             params = {"worker": worker, "now": now, "channel": channel, "job": job[0]}
             row = conn.execute(self._take(len(zones)), self._bind(zones, params)).fetchone()
             if row is None:
@@ -151,9 +154,9 @@ class Claimer:
 
     # -- the jobs -------------------------------------------------------------------------
 
-    def _jobs(self, conn, now: float):
+    def _jobs(self, conn, worker: str, now: float):
         """(job row, its open zones) for each sendable job not at its own caps, oldest first."""
-        for _, group in groupby(conn.execute(_JOBS).fetchall(), key=itemgetter(0)):
+        for _, group in groupby(conn.execute(_JOBS, (worker,)).fetchall(), key=itemgetter(0)):
             rows = list(group)
             job = rows[0]
             if (job[2] or job[3]) and job_hold(conn, job[0], job[2], job[3], now):

@@ -61,6 +61,7 @@ class CopyStore(JobStore):
                 timezone=source["timezone"],
                 daily_cap=source["daily_cap"],
                 hourly_cap=source["hourly_cap"],
+                senders=tuple(source["senders"]),
             )
             self._write_job(
                 conn,

@@ -126,7 +126,7 @@ def job_waiting(conn, rules: SendingRules, job: dict, now: float) -> Hold | None
         for h in (
             job_hold(conn, job["id"], job["daily_cap"], job["hourly_cap"], now),
             _window_hold(conn, rules, job["id"], now),
-            _senders_hold(conn, rules, job["channel"], now),
+            _senders_hold(conn, rules, job["channel"], job.get("senders") or (), now),
         )
         if h is not None
     ]
@@ -155,15 +155,22 @@ def _window_hold(conn, rules: SendingRules, job_id: str, now: float) -> Hold | N
     return Hold("send_window", min(opens)) if opens else None
 
 
-def _senders_hold(conn, rules: SendingRules, job_channel_name: str, now: float) -> Hold | None:
-    """Every live sender of the job's first channel is at a cap or in warm-up."""
+def _senders_hold(
+    conn, rules: SendingRules, job_channel_name: str, named, now: float
+) -> Hold | None:
+    """Every live sender the job may use (`named`, else all of its first channel's) is at a
+    cap or in warm-up."""
     transport = job_channel(job_channel_name).first
-    senders = conn.execute(
-        "SELECT id FROM workers WHERE channel = ? AND heartbeat_at >= ?"
-        " AND state IN ('logged_in', 'sending')",
-        (transport, now - DISCONNECTED_AFTER),
-    ).fetchall()
-    holds = [sender_hold(conn, rules, s[0], transport, now) for s in senders]
+    senders = [
+        s[0]
+        for s in conn.execute(
+            "SELECT id FROM workers WHERE channel = ? AND heartbeat_at >= ?"
+            " AND state IN ('logged_in', 'sending')",
+            (transport, now - DISCONNECTED_AFTER),
+        )
+        if not named or s[0] in named
+    ]
+    holds = [sender_hold(conn, rules, s, transport, now) for s in senders]
     if not holds or None in holds:
         return None
     return min(holds, key=lambda h: h.until or 0.0)  # type: ignore[union-attr]

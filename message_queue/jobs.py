@@ -12,7 +12,7 @@ from .channels import job_channels_using
 from .conversations import reply_counts
 from .errors import IdempotencyConflict, IllegalTransition, JobNotFound
 from .holds import job_waiting
-from .states import USER_MOVES, JobStatus, MessageStatus
+from .states import DISCONNECTED_AFTER, USER_MOVES, JobStatus, MessageStatus
 from .store import Store, like_pattern
 
 
@@ -48,6 +48,8 @@ class NewJob:
     timezone: str | None = None
     daily_cap: int | None = None
     hourly_cap: int | None = None
+    # The WORKER_IDs that may send it; empty: every sender of its channel.
+    senders: tuple[str, ...] = ()
 
 
 class JobStore(Store):
@@ -101,6 +103,10 @@ class JobStore(Store):
             ),
         )
         total = self._insert_recipients(conn, job_id, recipients, now, job.timezone or "")
+        conn.executemany(
+            "INSERT INTO job_senders (job_id, sender) VALUES (?, ?)",
+            ((job_id, sender) for sender in dict.fromkeys(job.senders)),
+        )
         conn.execute("UPDATE jobs SET total = ? WHERE id = ?", (total, job_id))
         conn.executemany(
             "INSERT INTO job_counts (job_id, status, n) VALUES (?, ?, ?)",
@@ -147,6 +153,12 @@ class JobStore(Store):
         now = self.clock()
         if job["status"] == JobStatus.SCHEDULED and job["send_at"] <= now:
             job["status"] = JobStatus.PENDING  # due: the next claim starts it
+        job["senders"] = [
+            r[0]
+            for r in conn.execute(
+                "SELECT sender FROM job_senders WHERE job_id = ? ORDER BY sender", (job_id,)
+            )
+        ]
         job["waiting"] = job_waiting(conn, self.rules, job, now)
         return job
 
@@ -238,35 +250,55 @@ class JobStore(Store):
                 )
             return self._job_row(conn, job_id)
 
-    def set_channel_waiting(self, channel: str, waiting_status: str) -> list[str]:
-        """Put the sendable jobs that use `channel` into a waiting state; their ids.
+    def set_channel_waiting(
+        self, channel: str, waiting_status: str, sender: str | None = None
+    ) -> list[str]:
+        """Park the sendable jobs that use `channel` and that no other live sender of theirs
+        can send (`sender` is the one that just went down); their ids.
 
-        A scheduled job whose time has come is sendable too, though no claim started it.
+        A pool of accounts keeps sending while one of them waits for its login. A scheduled
+        job whose time has come is sendable too, though no claim started it.
         """
         now = self.clock()
+        job_channels = job_channels_using(channel)
         with self.db.write() as conn:
             conn.execute(
                 "UPDATE jobs SET status = 'pending', updated_at = ? WHERE status = 'scheduled'"
                 " AND send_at <= ?",
                 (now, now),
             )
-        return self._channel_move(channel, JobStatus.SENDABLE, waiting_status)
+            rows = conn.execute(
+                f"SELECT id FROM jobs j WHERE status IN ({_marks(JobStatus.SENDABLE)})"
+                f" AND channel IN ({_marks(job_channels)}) AND NOT EXISTS ({_OTHER_SENDER})",
+                (
+                    *JobStatus.SENDABLE,
+                    *job_channels,
+                    channel,
+                    sender or "",
+                    now - DISCONNECTED_AFTER,
+                ),
+            ).fetchall()
+            conn.executemany(
+                "UPDATE jobs SET status = ?, updated_at = ? WHERE id = ?",
+                ((waiting_status, now, r["id"]) for r in rows),
+            )
+            return [r["id"] for r in rows]
 
-    def end_channel_waiting(self, channel: str, waiting_status: str) -> list[str]:
-        """Return jobs waiting on `channel` to sending by themselves; their ids."""
-        return self._channel_move(channel, (waiting_status,), None)
-
-    def _channel_move(self, channel: str, from_states, target: str | None) -> list[str]:
+    def end_channel_waiting(
+        self, channel: str, waiting_status: str, sender: str | None = None
+    ) -> list[str]:
+        """Return jobs waiting on `channel` that `sender` (back in) may send to sending by
+        themselves; their ids."""
         now = self.clock()
         job_channels = job_channels_using(channel)
         with self.db.write() as conn:
             rows = conn.execute(
-                f"SELECT id, started_at FROM jobs WHERE status IN ({_marks(from_states)})"
-                f" AND channel IN ({_marks(job_channels)})",
-                (*from_states, *job_channels),
+                f"SELECT id, started_at FROM jobs j WHERE status = ?"
+                f" AND channel IN ({_marks(job_channels)}) AND {_MAY_USE}",
+                (waiting_status, *job_channels, sender or ""),
             ).fetchall()
             for r in rows:
-                status = target or (JobStatus.RUNNING if r["started_at"] else JobStatus.PENDING)
+                status = JobStatus.RUNNING if r["started_at"] else JobStatus.PENDING
                 conn.execute(
                     "UPDATE jobs SET status = ?, updated_at = ? WHERE id = ?",
                     (status, now, r["id"]),
@@ -324,6 +356,21 @@ _INSERT_MESSAGE = (
     "INSERT INTO messages (job_id, row, phone, name, text, channel, updated_at, zone)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
+
+
+# Another sender of the channel, live and logged in, that the job `j` may use (every sender
+# of its channel unless the job names its own in job_senders).
+_OTHER_SENDER = """
+SELECT 1 FROM workers w WHERE w.channel = ? AND w.id <> ? AND w.heartbeat_at >= ?
+  AND w.state IN ('logged_in', 'sending')
+  AND (NOT EXISTS (SELECT 1 FROM job_senders s WHERE s.job_id = j.id)
+       OR EXISTS (SELECT 1 FROM job_senders s WHERE s.job_id = j.id AND s.sender = w.id))
+"""
+# The job `j` may be sent by the sender bound last (`?`).
+_MAY_USE = """
+(NOT EXISTS (SELECT 1 FROM job_senders s WHERE s.job_id = j.id)
+ OR EXISTS (SELECT 1 FROM job_senders s WHERE s.job_id = j.id AND s.sender = ?))
+"""
 
 
 def _job_filter(active_only: bool) -> tuple[str, tuple]:

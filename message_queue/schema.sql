@@ -158,6 +158,14 @@ CREATE TABLE IF NOT EXISTS job_zones (
     PRIMARY KEY (job_id, zone)
 ) WITHOUT ROWID;
 
+-- The senders a job may use, when it names them (/send `senders`); none: every sender of its
+-- channel.
+CREATE TABLE IF NOT EXISTS job_senders (
+    job_id TEXT NOT NULL,
+    sender TEXT NOT NULL,
+    PRIMARY KEY (job_id, sender)
+) WITHOUT ROWID;
+
 -- Each sender (WORKER_ID) and its first send, where its warm-up counts from. followed_at/_id:
 -- the last of its sent rows the inbox's list (conversations) has taken in.
 CREATE TABLE IF NOT EXISTS senders (

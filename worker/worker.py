@@ -146,7 +146,9 @@ class Worker:
         self._last_qr = None
         if not self.recovery.settle_leftovers():
             return False
-        resumed = self.queue.end_channel_waiting(self.channel, self.traits.waiting_status)
+        resumed = self.queue.end_channel_waiting(
+            self.channel, self.traits.waiting_status, self.worker_id
+        )
         if resumed:
             log.info("resumed jobs %s", ", ".join(resumed), extra=self._ctx())
         self.logged_in = True
@@ -166,7 +168,7 @@ class Worker:
             )
         self.logged_in = False
         if state.state == t.QR_REQUIRED:
-            self.queue.set_channel_waiting(self.channel, self.traits.waiting_status)
+            self.queue.set_channel_waiting(self.channel, self.traits.waiting_status, self.worker_id)
             if state.qr_png and state.qr_png != self._last_qr:
                 self.queue.save_qr(self.worker_id, state.qr_png)
                 self._last_qr = state.qr_png
@@ -175,7 +177,9 @@ class Worker:
             )
         else:
             if self.traits.park_when_unavailable:
-                self.queue.set_channel_waiting(self.channel, self.traits.waiting_status)
+                self.queue.set_channel_waiting(
+                    self.channel, self.traits.waiting_status, self.worker_id
+                )
             self.heartbeat.write(self.traits.down_state, detail=state.detail or state.state)
         self._ready(f"waiting: {state.state} {state.detail}".strip())
 
