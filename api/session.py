@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app
+from flask import Blueprint, Response, current_app, request
 
+from .payload import check_text
 from .problems import Problem
 from .views import iso
 
@@ -72,8 +73,9 @@ def _limits(usage: dict) -> dict:
 
 @bp.get("/session/qr.png")
 def qr_png():
-    """The newest login QR code a WhatsApp worker captured."""
-    qr = current_app.config["QUEUE"].latest_qr()
+    """The newest login QR code a WhatsApp worker captured (`?worker_id=`: that account's)."""
+    worker_id = check_text("worker_id", request.args.get("worker_id", ""))[:200] or None
+    qr = current_app.config["QUEUE"].latest_qr(worker_id)
     if qr is None:
         raise Problem(404, "No login QR code right now: the worker is logged in or not running.")
     png, taken_at = qr

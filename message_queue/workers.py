@@ -50,15 +50,17 @@ class WorkerStore(Store):
                 "UPDATE workers SET qr_png = NULL, qr_at = NULL WHERE id = ?", (worker_id,)
             )
 
-    def latest_qr(self) -> tuple[bytes, float] | None:
-        """The newest QR image of any live worker and when it was taken, or None."""
+    def latest_qr(self, worker_id: str | None = None) -> tuple[bytes, float] | None:
+        """The newest QR image of a live worker (`worker_id`'s, or any one's) and when it was
+        taken, or None."""
         cutoff = self.clock() - DISCONNECTED_AFTER
+        which, params = ("AND id = ?", (cutoff, worker_id)) if worker_id else ("", (cutoff,))
         row = (
             self.db.connection()
             .execute(
                 "SELECT qr_png, qr_at FROM workers WHERE qr_png IS NOT NULL AND heartbeat_at >= ?"
-                " AND state = 'qr_required' ORDER BY qr_at DESC LIMIT 1",
-                (cutoff,),
+                f" AND state = 'qr_required' {which} ORDER BY qr_at DESC LIMIT 1",
+                params,
             )
             .fetchone()
         )

@@ -162,16 +162,18 @@
       App.setText(node.querySelector(".worker-words"), workerWords(worker, serverNow));
       App.setText(node.querySelector(".worker-limits"), limitsWords(worker.limits));
     }
-    await refreshQr(workers.some((w) => w.qr_available));
+    // One code at a time: the first account that needs a scan (a pool logs in one by one).
+    const waiting = workers.find((w) => w.qr_available);
+    await refreshQr(waiting ? waiting.worker_id : null);
   }
 
-  async function refreshQr(available) {
-    if (!available) { hideQr(); return; }
+  async function refreshQr(workerId) {
+    if (!workerId) { hideQr(); return; }
     // Fetched rather than pointed at, so the picture is swapped only when the code rotated
     // (no blink every poll); a data: URL is what the page's CSP allows for images.
     let response;
     try {
-      response = await fetch(`/session/qr.png?t=${Date.now()}`, { credentials: "same-origin",
+      response = await fetch(`/session/qr.png?worker_id=${encodeURIComponent(workerId)}&t=${Date.now()}`, { credentials: "same-origin",
                                                                   cache: "no-store" });
     } catch (error) { return; }
     if (!response.ok) { hideQr(); return; }

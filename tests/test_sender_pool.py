@@ -87,3 +87,14 @@ def test_send_takes_senders_from_session_and_refuses_others(client, auth, queue)
     r = client.post("/send", data=form, headers=auth, content_type="multipart/form-data")
     assert r.status_code == 202 and r.get_json()["senders"] == ["wa-1"]
     assert queue.count_jobs(active_only=False) == 3
+
+
+def test_each_account_serves_its_own_login_qr(client, auth, queue):
+    queue.heartbeat("wa-1", "whatsapp", "qr_required")
+    queue.save_qr("wa-1", b"\x89PNG one")
+    queue.heartbeat("wa-2", "whatsapp", "qr_required")
+    queue.save_qr("wa-2", b"\x89PNG two")
+    assert client.get("/session/qr.png?worker_id=wa-1", headers=auth).data == b"\x89PNG one"
+    assert client.get("/session/qr.png?worker_id=wa-2", headers=auth).data == b"\x89PNG two"
+    assert client.get("/session/qr.png", headers=auth).status_code == 200
+    assert client.get("/session/qr.png?worker_id=wa-3", headers=auth).status_code == 404
