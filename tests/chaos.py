@@ -33,6 +33,7 @@ from tests.chaos_support import (
     finish,
     guarded,
     plan,
+    reckon_found_in_chat,
 )
 from tests.wa_e2e_support import kill_all, processes_with, wait_until
 from worker.whatsapp.browser import BrowserUnavailable, find_chrome
@@ -49,21 +50,31 @@ class Size:
 
 
 def kill_worker(rig: Rig, name: str, size: Size, rng: random.Random) -> Result:
-    """SIGKILL the worker's process group at random moments and restart it each time."""
+    """SIGKILL the worker's process group at random moments and restart it each time.
+
+    On WhatsApp, each message the kill left `sending` after its click must then be found in
+    the chat (its own variant of the text), never sent again.
+    """
     result = Result(name, "kills")
     rig.queue_job(size.messages, name)
     rig.start()
+    caught: list[dict] = []  # killed after the click, before the tick
 
     def strikes():
         for strike in plan(rng, size.faults, size.messages):
-            await_moment(rig, strike)
+            row = await_moment(rig, strike)
             rig.kill()
             result.faults += 1
+            # The tick may have come between the moment and the kill: then nothing is left.
+            if strike.kind == "mid_send" and rig.status(row) == "sending":
+                caught.append(row)
             rig.normal()
             rig.start()
 
     guarded(result, strikes)
     finish(result, rig)
+    if isinstance(rig, WhatsAppRig):
+        reckon_found_in_chat(result, rig, caught)
     return result
 
 

@@ -60,6 +60,8 @@ class ApiServer:
             database_path=database_path,
             log_level="WARNING",
             upload_dir=str(workdir / "uploads"),
+            sms_hourly_cap=0,  # as the rig's worker: no caps (see tests/chaos_rigs.py)
+            sms_daily_cap=0,
         )
         self.log_path = workdir / "api.log"
         self.proc: subprocess.Popen | None = None
@@ -132,7 +134,9 @@ class ApiUser(threading.Thread):
             "channel": "sms",
             "name": f"chaos {k}",
             "numbers": numbers,
-            "message": f"api-restart job {k} ✓ {{phone}}",
+            # Spintax, rendered by the API: a POST retried with the same key must pick the
+            # same variants (its request hash covers the texts) and create no second job.
+            "message": "{Hi|Hello|Hey} api-restart job " + str(k) + " {✓|✔} {phone}",
         }
         while not self.halt.is_set():
             try:

@@ -2,6 +2,10 @@
 
 Workers are started, killed and restarted as systemd would: each in its own process group,
 with the same WORKER_ID and Chromium profile every time, every setting in its environment.
+Their caps are off: a full scenario sends up to 300 messages in a few minutes from one
+WORKER_ID, past the hourly and daily defaults (60 and 200 on WhatsApp, 100 and 400 on SMS), and
+would wait an hour; the caps have their own tests (tests/test_careful_*.py). Auto-pause keeps
+its default: no scenario makes a send fail, and a failed row is a lost message anyway.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from collections import Counter
 from pathlib import Path
 
 from message_queue import NewJob, Queue, Recipient
+from tests.chaos_support import TEMPLATE
 from tests.sms_e2e_support import arrivals as sms_arrivals
 from tests.sms_e2e_support import gateway_state, sms_worker_environment, worker_in
 from tests.sms_standin import GatewayServer
@@ -24,6 +29,7 @@ from tests.wa_e2e_support import (
     worker_environment,
 )
 from tests.wa_standin import StandinServer
+from utils.template import compile_template
 from worker.sms import gateway_id
 
 SEND_TIMEOUT = 10.0
@@ -49,12 +55,20 @@ class Rig:
         self.job_ids: list[str] = []
 
     def queue_job(self, count: int, label: str, first: int = 0) -> str:
-        """A job of `count` recipients, each with a text of its own."""
+        """A job of `count` recipients, each with a text of its own: a variant of TEMPLATE
+        picked as /send picks it (per recipient) and stored in the row."""
+        template = compile_template(TEMPLATE)
         recipients = [
-            Recipient(phone=p, text=f"{label} #{i:03d} ✓ {p}", channel=self.channel)
+            Recipient(
+                phone=p,
+                text=template.fill({"label": label, "i": f"{i:03d}", "phone": p}),
+                channel=self.channel,
+            )
             for i, p in enumerate(self.phones(count, first))
         ]
-        job, _ = self.queue.create_job(NewJob(channel=self.channel, template=label), recipients)
+        job, _ = self.queue.create_job(
+            NewJob(channel=self.channel, template=TEMPLATE, name=label), recipients
+        )
         self.job_ids.append(job["id"])
         return job["id"]
 
@@ -89,6 +103,12 @@ class Rig:
         self.worker.close()  # nothing of its group may outlive it
         self.wait_gone()
         return code
+
+    def status(self, row: dict) -> str:
+        """The status of `row` in the database now."""
+        return next(
+            r["status"] for r in self.queue.iter_messages(row["job_id"]) if r["id"] == row["id"]
+        )
 
     def all_done(self) -> bool:
         return all(self.queue.get_job(j)["status"] == "completed" for j in self.job_ids)
@@ -168,6 +188,8 @@ class WhatsAppRig(Rig):
             max_delay=0.03,
             long_pause_every=0,
             retry_backoff=1,
+            whatsapp_hourly_cap=0,  # no caps: see the module's docstring
+            whatsapp_daily_cap=0,
         )
 
     def key(self, row: dict) -> tuple[str, str]:
@@ -224,6 +246,8 @@ class SmsRig(Rig):
             sms_min_delay=0,
             sms_max_delay=0.03,
             retry_backoff=1,
+            sms_hourly_cap=0,  # no caps: see the module's docstring
+            sms_daily_cap=0,
         )
 
     def key(self, row: dict) -> tuple[str, str]:

@@ -1,13 +1,16 @@
 """Shared pieces of the chaos runs (tests/chaos.py): the moments to strike and the reckoning.
 
 The reckoning compares what a rig's stand-in received (tests/chaos_rigs.py) with the rows:
-every recipient exactly once or `unknown`, nothing left open, every job completed,
-`PRAGMA integrity_check` ok.
+every recipient exactly once or `unknown`, with the text stored in its row, nothing left open,
+every job completed, `PRAGMA integrity_check` ok. The texts carry spintax (TEMPLATE), so it
+also checks that more than one variant went out and that a message killed after its click was
+found in the chat, not sent again as another variant.
 """
 
 from __future__ import annotations
 
 import random
+import re
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -22,6 +25,17 @@ OPEN = ("pending", "retrying", "sending")
 FINISH = 300.0  # seconds a job may need after the last fault
 PROGRESS_WAIT = 120.0  # seconds the job may go without reaching the next strike before it fails
 POLL = 0.001
+
+# Every recipient's text: one of six variants, picked when its row is written (as /send does)
+# and kept unique by its number and phone, so the reckoning by (phone, text) still holds.
+TEMPLATE = "{Hi|Hello|Hey} {label} #{i} {✓|✔} {phone}"
+_VARIANT = re.compile(r"(Hi|Hello|Hey) .+ (✓|✔) \S+", re.DOTALL)
+
+
+def variant(text: str) -> tuple[str, ...] | None:
+    """The alternatives `text` took (("Hey", "✔")), or None: not a text of TEMPLATE's shape."""
+    match = _VARIANT.fullmatch(text)
+    return match.groups() if match else None
 
 
 # --- the outcome of one scenario ---------------------------------------------------------
@@ -41,6 +55,7 @@ class Result:
     unknown: int = 0
     integrity: str = "not checked"
     seconds: float = 0.0
+    variants: set[tuple[str, ...]] = field(default_factory=set)  # those that arrived
     extra: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
@@ -50,7 +65,8 @@ class Result:
 
     def line(self) -> str:
         text = (
-            f"{self.name}: {self.messages} messages, {self.faults} {self.fault_noun}, "
+            f"{self.name}: {self.messages} messages ({len(self.variants)} variants), "
+            f"{self.faults} {self.fault_noun}, "
             f"{self.once} received once, {self.duplicates} duplicates, {self.lost} lost, "
             f"{self.unknown} unknown, integrity {self.integrity}, {self.seconds:.0f} s"
         )
@@ -87,8 +103,13 @@ def reckon(result: Result, rig: Rig, unknown_ok: bool) -> None:
         job = rig.queue.get_job(job_id)
         if job["status"] != "completed":
             problem(f"job {job_id} is {job['status']}, not completed")
+    recipients = {phone for phone, _ in wanted}
     for key in set(arrived) - wanted:
-        problem(f"the stand-in received something nobody queued: {key}")
+        if key[0] in recipients:  # a second message, e.g. another variant than the row's
+            result.duplicates += arrived[key]
+            problem(f"{key[0]} received a text its row does not hold: {key[1]!r}")
+        else:
+            problem(f"the stand-in received something nobody queued: {key}")
     if unknown:
         result.extra.append(f"unknown: message {', '.join(unknown)}")
         if not unknown_ok:
@@ -116,6 +137,48 @@ def finish(result: Result, rig: Rig) -> None:
         if code != 0:
             result.problems.append(f"the last worker exited {code} on SIGTERM")
     reckon(result, rig, rig.unknown_ok)
+    reckon_variants(result, rig)
+
+
+def reckon_variants(result: Result, rig: Rig) -> None:
+    """Every row holds one of TEMPLATE's variants, and more than one of them arrived.
+
+    (That what arrived is the row's own text, `reckon` checks: it matches by (phone, text).)
+    """
+    arrived, seen = rig.arrivals(), set()
+    for job_id in rig.job_ids:
+        for row in rig.queue.iter_messages(job_id):
+            picked = variant(row["text"])
+            if picked is None:
+                result.problems.append(
+                    f"message {row['id']} holds no variant of the template: {row['text']!r}"
+                )
+            elif arrived[rig.key(row)]:
+                seen.add(picked)
+    result.variants |= seen
+    if len(seen) < 2:
+        result.problems.append(f"{len(seen)} variant(s) arrived: the choices did not vary")
+
+
+def reckon_found_in_chat(result: Result, rig: Rig, caught: list[dict]) -> None:
+    """Each message killed after its click, before its tick (left `sending`), was found in the
+    chat by a restarted worker and marked sent: its recipient got that one text, no other."""
+    log, arrived, found = rig.log_text(), rig.arrivals(), 0
+    for row in caught:
+        phone = rig.key(row)[0]
+        texts = [text for (to, text), n in arrived.items() if to == phone for _ in range(n)]
+        recovered = f"recovered message {row['id']}: sent" in log
+        found += recovered
+        if not recovered:
+            result.problems.append(
+                f"message {row['id']}, killed after its click, was not found in the chat"
+            )
+        if texts != [row["text"]]:
+            result.problems.append(
+                f"message {row['id']}, killed after its click: {phone} received {texts}, "
+                f"not once {row['text']!r}"
+            )
+    result.extra.append(f"{found}/{len(caught)} killed after the click found in the chat")
 
 
 class JobOver(Exception):
