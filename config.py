@@ -114,6 +114,9 @@ class Settings:
     # failed; 0 turns it off.
     auto_pause_failure_rate: float = 0.5
     auto_pause_window: int = 20
+    # Rows a sender left `sending` wait for it to come back and check them (only its own chat
+    # or phone can tell); silent this long, it is gone and they end `unknown`.
+    sender_gone_after: float = 3600.0
     notify_socket: str = ""
     log_level: str = "INFO"
     log_format: str = "text"
@@ -155,6 +158,7 @@ class Settings:
             "max_upload_mb",
             "send_timeout",
             "attachment_retention_days",
+            "sender_gone_after",
         ):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name.upper()} must not be negative")

@@ -12,7 +12,6 @@ from .holds import too_many_failures
 from .optout_rule import cancel_if_opted_out
 from .states import JobStatus, MessageStatus
 from .store import Store
-from .workers import DEAD_AFTER
 
 _SENDABLE = f"status IN ('{JobStatus.PENDING}', '{JobStatus.RUNNING}')"
 
@@ -223,22 +222,40 @@ class MessageStore(Store):
                 (now, now, job_id),
             )
 
-    def recover_sending(
-        self, channel: str, worker_id: str, stale_after: float = DEAD_AFTER
-    ) -> list[ClaimedMessage]:
-        """Take over rows left `sending` by this worker or by dead ones, for verification.
+    def recover_sending(self, channel: str, worker_id: str) -> list[ClaimedMessage]:
+        """This worker's rows left `sending` (a crash, a logout), handed back to verify.
 
-        A worker is dead when its heartbeat is older than `stale_after` seconds or it has no
-        row at all. The rows stay `sending`, now claimed by `worker_id`; the caller decides.
+        Only the sender that held a row can tell whether it went out (its own chat history,
+        its own phone), so no other sender ever takes it: it waits for its sender to come
+        back, or for `settle_gone_senders`. The rows stay `sending`; the caller decides.
         """
         now = self.clock()
         with self.db.write() as conn:
             rows = conn.execute(
-                "UPDATE messages SET claimed_by = :worker, claimed_at = :now, updated_at = :now"
-                " WHERE status = 'sending' AND channel = :channel AND (claimed_by = :worker"
-                "  OR claimed_by IS NULL OR claimed_by NOT IN (SELECT id FROM workers"
-                "  WHERE heartbeat_at >= :cutoff AND state <> 'stopped'))"
+                "UPDATE messages SET claimed_at = :now, updated_at = :now"
+                " WHERE status = 'sending' AND channel = :channel AND claimed_by = :worker"
                 " RETURNING id",
-                {"worker": worker_id, "now": now, "channel": channel, "cutoff": now - stale_after},
+                {"worker": worker_id, "now": now, "channel": channel},
             ).fetchall()
             return _claimed(conn, [r["id"] for r in rows])
+
+    def settle_gone_senders(self, gone_after: float) -> list[int]:
+        """Rows left `sending` by a sender not heard from for `gone_after` seconds end
+        `unknown` with error `sender_gone`: nobody else can tell whether they went out, and
+        they must not stay open for ever. The ids settled."""
+        now = self.clock()
+        with self.db.write() as conn:
+            rows = conn.execute(
+                "UPDATE messages SET status = 'unknown', error = 'sender_gone', updated_at = :now"
+                " WHERE status = 'sending' AND (claimed_by IS NULL OR claimed_by NOT IN"
+                " (SELECT id FROM workers WHERE heartbeat_at >= :cutoff))"
+                " RETURNING id, job_id",
+                {"now": now, "cutoff": now - gone_after},
+            ).fetchall()
+            for job_id in {r["job_id"] for r in rows}:
+                conn.execute(
+                    "UPDATE jobs SET last_error = 'sender_gone', updated_at = ? WHERE id = ?",
+                    (now, job_id),
+                )
+                self._complete_if_done(conn, job_id, now)
+            return [r["id"] for r in rows]

@@ -1,11 +1,7 @@
 """The job and message states of the contract, and which job moves are legal."""
 
-# A worker silent this long shows as `disconnected` (the contract's 60 s)...
+# A worker silent this long shows as `disconnected` (the contract's 60 s), and cannot send.
 DISCONNECTED_AFTER = 60.0
-# ...and silent twice as long it is dead: another worker takes over its `sending` rows to
-# check them. Longer than one send (SEND_TIMEOUT, during which no heartbeat is written) plus
-# a heartbeat interval, so a slow send is never mistaken for a crash.
-DEAD_AFTER = 2 * DISCONNECTED_AFTER
 
 
 class JobStatus:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from .holds import sender_usage
-from .states import DEAD_AFTER, DISCONNECTED_AFTER
+from .states import DISCONNECTED_AFTER
 from .store import Store
 
-__all__ = ["DEAD_AFTER", "DISCONNECTED_AFTER", "WorkerStore"]
+__all__ = ["DISCONNECTED_AFTER", "WorkerStore"]
 
 
 class WorkerStore(Store):

@@ -22,7 +22,6 @@ from message_queue import (
     Recipient,
 )
 from message_queue.states import MessageStatus
-from message_queue.workers import DEAD_AFTER
 from tests.fakes import Clock
 
 T0 = 1_700_000_000.0
@@ -254,34 +253,31 @@ def test_a_recipient_source_failing_midway_leaves_nothing_behind(q):
 # 3. A worker dies between claim and mark ------------------------------------------------------
 
 
-def test_rows_of_a_dead_worker_are_taken_over_and_live_ones_are_left(db_path, q, clock):
+def test_rows_left_sending_stay_with_their_sender_until_it_is_gone(db_path, q, clock):
     job = make_job(q, 4)
     q.heartbeat("w1", "whatsapp", "sending", job["id"])
     q.heartbeat("w3", "whatsapp", "sending", job["id"])
     dead_row = q.claim_next("whatsapp", "w1")
     live_row = q.claim_next("whatsapp", "w3")
 
-    # w1 dies. Over two minutes later another process opens the file; w3 is still beating.
-    later = Clock(clock.now + DEAD_AFTER + 1)
+    # w1 dies. Minutes later another worker starts: only w1's own chat can tell whether the
+    # row went out, so w2 takes nothing.
+    later = Clock(clock.now + 300)
     q2 = Queue(db_path, clock=later)
     q2.heartbeat("w3", "whatsapp", "sending", job["id"])
-    recovered = q2.recover_sending("whatsapp", "w2")
+    assert q2.recover_sending("whatsapp", "w2") == []
+    assert q2.settle_gone_senders(3600) == []
+    assert message(q2, dead_row["id"])["claimed_by"] == "w1"
 
-    assert [m["id"] for m in recovered] == [dead_row["id"]]
-    assert recovered == [dead_row]  # the same shape and contents as the claim handed out
+    # An hour without a word from w1: gone, its row ends unknown (never sent twice).
+    later.advance(3600)
+    q2.heartbeat("w3", "whatsapp", "sending", job["id"])
+    assert q2.settle_gone_senders(3600) == [dead_row["id"]]
     stored = message(q2, dead_row["id"])
-    assert (stored["status"], stored["claimed_by"], stored["claimed_at"]) == (
-        "sending",
-        "w2",
-        later.now,
-    )
-    assert recovered[0]["attempts"] == 1  # taking over is not a new attempt
-    assert q2.mark_sent(dead_row["id"], "w1") is False  # w1 (if it was not really dead) lost it
-    assert message(q2, dead_row["id"])["status"] == "sending"
-    assert message(q2, dead_row["id"])["claimed_by"] == "w2"
-    assert message(q2, live_row["id"])["claimed_by"] == "w3"
-    assert q2.mark_sent(dead_row["id"], "w2") is True
-    assert_counts(q2, job["id"], pending=2, sending=1, sent=1)
+    assert (stored["status"], stored["error"]) == ("unknown", "sender_gone")
+    assert message(q2, live_row["id"])["status"] == "sending"
+    assert q2.mark_sent(dead_row["id"], "w1") is False  # w1 back from the dead: too late
+    assert_counts(q2, job["id"], pending=2, sending=1, unknown=1)
     q2.close()
 
 
@@ -303,17 +299,21 @@ def test_a_restarted_worker_gets_its_own_rows_back(db_path, q, clock):
     q2.close()
 
 
-def test_recovery_takes_rows_of_stopped_or_unknown_workers_on_its_channel_only(q, clock):
-    wa, sms = make_job(q, 3), make_job(q, 1, channel="sms")
+def test_recovery_takes_only_the_workers_own_rows_on_its_channel(q, clock):
+    make_job(q, 3)
+    make_job(q, 1, channel="sms")
     q.heartbeat("stopped-w", "whatsapp", "stopped")
-    a = q.claim_next("whatsapp", "stopped-w")  # fresh heartbeat, but the worker said it stopped
-    b = q.claim_next("whatsapp", "never-beat")  # no workers row at all
-    c = q.claim_next("sms", "dead-sms")  # dead, but another channel
+    a = q.claim_next("whatsapp", "stopped-w")  # stopped cleanly while its row was held
+    mine = q.claim_next("whatsapp", "w2")
+    c = q.claim_next("sms", "w2")  # the same name on another channel is another sender
     recovered = q.recover_sending("whatsapp", "w2")
-    assert [m["id"] for m in recovered] == [a["id"], b["id"]]
-    assert message(q, c["id"])["claimed_by"] == "dead-sms"
-    assert_counts(q, wa["id"], pending=1, sending=2)
-    assert_counts(q, sms["id"], sending=1)
+    assert [m["id"] for m in recovered] == [mine["id"]]
+    assert message(q, a["id"])["claimed_by"] == "stopped-w"
+    assert message(q, c["id"])["status"] == "sending"
+    # A stopped sender's rows settle once it has been silent SENDER_GONE_AFTER, like any.
+    clock.advance(61)
+    q.heartbeat("w2", "whatsapp", "logged_in")
+    assert q.settle_gone_senders(60) == [a["id"]]
 
 
 # 4. Job moves a person asks for, from every state ----------------------------------------------

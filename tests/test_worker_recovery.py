@@ -68,3 +68,34 @@ def test_recovery_cut_short_is_finished_before_anything_new_is_sent(queue, setti
         "+2": "sent",
     }
     assert queue.get_job(job["id"])["status"] == "completed"
+
+
+def test_another_workers_half_sent_row_is_left_to_it_then_settled_when_it_is_gone(queue, settings):
+    job, _ = queue.create_job(
+        NewJob(channel="whatsapp", template="hi"),
+        [Recipient(phone=p, text=f"hi {p}", channel="whatsapp") for p in ("+1", "+2")],
+    )
+    queue.heartbeat("other-account", "whatsapp", "sending")
+    theirs = queue.claim_next("whatsapp", "other-account")  # then that account's machine dies
+    transport = FakeTransport()
+    worker = Worker(
+        settings.replace(sender_gone_after=600),
+        queue,
+        transport,
+        threading.Event(),
+        clock=queue.clock,
+        rng=random.Random(1),
+        idle_poll=0,
+        session_poll=0,
+    )
+    for _ in range(3):
+        worker.run_once()
+    assert transport.verified == []  # our chat cannot tell what the other account sent
+    assert transport.sent == [("+2", "hi +2")]
+    assert queue.list_messages(job["id"], status="sending")[0][0]["id"] == theirs["id"]
+
+    queue.clock.advance(601)  # silent past SENDER_GONE_AFTER: gone
+    worker.run_once()
+    row = queue.list_messages(job["id"], status="unknown")[0][0]
+    assert (row["id"], row["error"]) == (theirs["id"], "sender_gone")
+    assert queue.get_job(job["id"])["status"] == "completed"

@@ -1,9 +1,9 @@
 """Settling sends nobody saw confirmed: ask the channel whether they went out, record the answer.
 
-Two paths need it. After a crash, rows left `sending` (ours, or a dead worker's) are checked
-before anything new is claimed; after a send that failed past the click, that one message is.
-Both record a message found sent the same way: with the id the channel knows it by, so a
-delivery report can still reach it.
+Two paths need it. After a crash, rows this worker left `sending` are checked (only its own
+chat or phone can tell) before anything new is claimed; after a send that failed past the
+click, that one message is. Both record a message found sent the same way: with the id the
+channel knows it by, so a delivery report can still reach it.
 """
 
 from __future__ import annotations
@@ -25,11 +25,11 @@ class Recovery:
         self.deliveries, self.ctx = deliveries, ctx
 
     def settle_leftovers(self) -> bool:
-        """Settle rows left `sending` by a crash of this or a dead worker.
+        """Settle rows this worker left `sending` (a crash, a logout): only its own channel
+        can tell whether they went out, so no other worker's rows are ever taken.
 
         False when the channel went away mid-check: the rows stay `sending`, claimed by us.
         """
-        # Rows of workers silent longer than the queue's DEAD_AFTER are taken over too.
         for message in self.queue.recover_sending(self.transport.channel, self.worker_id):
             try:
                 verdict = self.verify(message)
