@@ -159,6 +159,11 @@ class Settings:
             "send_timeout",
             "attachment_retention_days",
             "sender_gone_after",
+            "whatsapp_daily_cap",
+            "whatsapp_hourly_cap",
+            "sms_daily_cap",
+            "sms_hourly_cap",
+            "warmup_days",
         ):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name.upper()} must not be negative")
@@ -176,15 +181,6 @@ class Settings:
             raise ConfigError("LONG_PAUSE_EVERY must not be negative (0 turns long pauses off)")
         if not (self.session_idle_timeout > 0 and self.session_max_age > 0):
             raise ConfigError("SESSION_IDLE_TIMEOUT and SESSION_MAX_AGE must be positive seconds")
-        for name in (
-            "whatsapp_daily_cap",
-            "whatsapp_hourly_cap",
-            "sms_daily_cap",
-            "sms_hourly_cap",
-            "warmup_days",
-        ):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"{name.upper()} must not be negative (0 is no limit)")
         if self.warmup_first_day < 1:
             raise ConfigError("WARMUP_FIRST_DAY must be at least 1")
         if not 0 <= self.auto_pause_failure_rate <= 1:

@@ -67,10 +67,10 @@ _FIRST_IN_ZONE = (
     " AND m.status IN ('pending', 'retrying') AND m.next_attempt_at <= :now"
     " ORDER BY m.id LIMIT 1)"
 )
+_RETURNED = ("id", "job_id", "row", "phone", "name", "text", "channel", "attempts", "provider_id")
 _TAKE = (
     "UPDATE messages SET status = 'sending', attempts = attempts + 1, claimed_by = :worker,"
-    " claimed_at = :now, updated_at = :now WHERE id = {first}"
-    " RETURNING id, job_id, row, phone, name, text, channel, attempts, provider_id"
+    f" claimed_at = :now, updated_at = :now WHERE id = {{first}} RETURNING {', '.join(_RETURNED)}"
 )
 
 
@@ -115,20 +115,9 @@ class Claimer:
                     " updated_at = ? WHERE id = ?",
                     (now, now, job[0]),
                 )
-            return ClaimedMessage(
-                id=row[0],
-                job_id=row[1],
-                row=row[2],
-                phone=row[3],
-                name=row[4],
-                text=row[5],
-                channel=row[6],
-                attempts=row[7],
-                provider_id=row[8],
-                attachment_path=job[5],
-                attachment_name=job[6],
-                job_channel=job[4],
-            )
+            claimed = dict(zip(_RETURNED, row, strict=True))
+            claimed.update(attachment_path=job[5], attachment_name=job[6], job_channel=job[4])
+            return ClaimedMessage(**claimed)  # type: ignore[typeddict-item]
         return None
 
     # -- the sender -----------------------------------------------------------------------

@@ -27,6 +27,20 @@ def queue(settings):
     q.close()
 
 
+def quick_worker(settings, queue, transport) -> Worker:
+    """A worker on the queue's clock that never waits between turns."""
+    return Worker(
+        settings,
+        queue,
+        transport,
+        threading.Event(),
+        clock=queue.clock,
+        rng=random.Random(1),
+        idle_poll=0,
+        session_poll=0,
+    )
+
+
 def test_recovery_cut_short_is_finished_before_anything_new_is_sent(queue, settings):
     job, _ = queue.create_job(
         NewJob(channel="sms", template="hi"),
@@ -44,16 +58,7 @@ def test_recovery_cut_short_is_finished_before_anything_new_is_sent(queue, setti
         return answer
 
     transport.verify = verify
-    worker = Worker(
-        settings,
-        queue,
-        transport,
-        threading.Event(),
-        clock=queue.clock,
-        rng=random.Random(1),
-        idle_poll=0,
-        session_poll=0,
-    )
+    worker = quick_worker(settings, queue, transport)
 
     assert worker.run_once() is False  # the session check passed, the recovery did not
     assert queue.list_messages(job["id"], status="sending")[0][0]["id"] == left["id"]
@@ -78,16 +83,7 @@ def test_another_workers_half_sent_row_is_left_to_it_then_settled_when_it_is_gon
     queue.heartbeat("other-account", "whatsapp", "sending")
     theirs = queue.claim_next("whatsapp", "other-account")  # then that account's machine dies
     transport = FakeTransport()
-    worker = Worker(
-        settings.replace(sender_gone_after=600),
-        queue,
-        transport,
-        threading.Event(),
-        clock=queue.clock,
-        rng=random.Random(1),
-        idle_poll=0,
-        session_poll=0,
-    )
+    worker = quick_worker(settings.replace(sender_gone_after=600), queue, transport)
     for _ in range(3):
         worker.run_once()
     assert transport.verified == []  # our chat cannot tell what the other account sent
