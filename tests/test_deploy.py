@@ -12,6 +12,7 @@ import json
 import os
 import pwd
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -25,6 +26,7 @@ import requests
 
 # Imported here, not lazily by Selenium inside the forked child: see in_child().
 import selenium.webdriver.chrome.webdriver  # noqa: F401
+from dotenv import dotenv_values
 
 from config import Settings
 from tests import unit_restrictions
@@ -39,7 +41,8 @@ from worker.whatsapp.browser import (
 
 ROOT = Path(__file__).resolve().parent.parent
 API_UNIT = ROOT / "deploy" / "whatsapp-api.service"
-WORKER_UNIT = ROOT / "deploy" / "whatsapp-worker.service"
+# A template: one worker per sender, `bulk-sender-worker@<WORKER_ID>`.
+WORKER_UNIT = ROOT / "deploy" / "bulk-sender-worker@.service"
 UNITS = (API_UNIT, WORKER_UNIT)
 # Both units keep these; each line is one `systemd-analyze security` finding fixed.
 HARDENING = {
@@ -115,14 +118,224 @@ def test_systemd_rates_the_units_ok(unit):
         text=True,
         check=False,
     ).stdout
-    score = float(re.search(r"Overall exposure level for \S+: ([\d.]+)", out).group(1))
-    assert score <= MAX_EXPOSURE[unit], out[-3000:]
+    rating = re.search(r"Overall exposure level for \S+: ([\d.]+)", out)
+    assert rating is not None, out[-3000:]
+    assert float(rating.group(1)) <= MAX_EXPOSURE[unit], out[-3000:]
 
 
 def test_chromium_is_unsandboxed_only_as_root():
     assert sandbox_args(euid=0) == ("--no-sandbox",)
     if user_namespaces_allowed():
         assert sandbox_args(euid=1000) == ()
+
+
+# --- One worker per sender: the template unit -----------------------------------------------
+
+CODE = "/opt/bulk-sender"
+PROFILES = "/var/lib/bulk-sender/profiles"
+# What the worker would run with: printed by a stand-in for run_worker.py.
+SHOW_SETTINGS = (
+    "import json; from config import Settings; s = Settings.from_env(); print(json.dumps("
+    "{k: getattr(s, k) for k in ('worker_id', 'worker_channel', 'chrome_profile_dir', "
+    "'sms_gateway_url', 'sms_gateway_password')}))"
+)
+SHARED_ENV = (
+    "WORKER_ID=everyone\nCHROME_PROFILE_DIR=chrome_profile\n"
+    "SMS_GATEWAY_URL=http://10.0.0.9:8080\nSMS_GATEWAY_PASSWORD=shared-secret\n"
+)
+
+
+def instance_lines(name: str) -> dict[str, list[str]]:
+    """The template's [Service] lines for instance `name`: %i is the instance name as typed
+    (systemd fills it in after unquoting, so its `\\x..` escapes stay as they are)."""
+    return {
+        key: [value.replace("%i", name) for value in values]
+        for key, values in settings_of(WORKER_UNIT).items()
+    }
+
+
+def command(line: str, name: str) -> list[str]:
+    """An Exec*= line of the template as the argv systemd runs for instance `name`."""
+    return [word.replace("%i", name).replace("$$", "$") for word in shlex.split(line)]
+
+
+def started_as_systemd_would(name: str, code: Path) -> dict:
+    """Instance `name`'s ExecStart with the environment systemd gives it, `code` standing for
+    /opt/bulk-sender, and the worker replaced by a script printing the settings it would use.
+
+    systemd's order: Environment= lines, then each EnvironmentFile= in turn, later ones
+    winning; then the worker's own reading of .env, under the environment it was given.
+    """
+    lines = settings_of(WORKER_UNIT)
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(ROOT)}
+    for line in lines["Environment"]:
+        for word in shlex.split(line):
+            key, value = word.split("=", 1)
+            env[key] = value
+    for path in lines["EnvironmentFile"]:
+        here = Path(path.lstrip("-").replace("%i", name).replace(CODE, str(code)))
+        if here.exists() or not path.startswith("-"):  # only `-` files may be missing
+            env.update({k: v for k, v in dotenv_values(here).items() if v is not None})
+    argv = command(lines["ExecStart"][-1], name)
+    worker = argv.index(f"{CODE}/.venv/bin/python")
+    assert argv[worker:] == [f"{CODE}/.venv/bin/python", "run_worker.py"]
+    argv[worker:] = [sys.executable, "-c", SHOW_SETTINGS]
+    assert lines["WorkingDirectory"] == [CODE]  # where the worker finds the shared .env
+    done = subprocess.run(argv, cwd=code, env=env, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_the_instance_name_is_the_worker_id_and_names_its_profile():
+    argv = command(settings_of(WORKER_UNIT)["ExecStart"][-1], "shop-1")
+    assert argv == [
+        "/usr/bin/env",
+        "WORKER_ID=shop-1",
+        f"CHROME_PROFILE_DIR={PROFILES}/shop-1",
+        f"{CODE}/.venv/bin/python",
+        "run_worker.py",
+    ]
+
+
+def test_an_instance_file_is_optional_and_read_after_the_shared_env():
+    assert settings_of(WORKER_UNIT)["EnvironmentFile"] == [
+        f"{CODE}/.env",
+        f"-{CODE}/workers/%i.env",
+    ]
+
+
+def test_the_shared_env_cannot_rename_a_worker_or_move_its_profile(tmp_path):
+    (tmp_path / ".env").write_text(SHARED_ENV)
+    # No file of its own: a WhatsApp account, named and profiled by its instance alone.
+    assert started_as_systemd_would("shop-1", tmp_path) == {
+        "worker_id": "shop-1",
+        "worker_channel": "whatsapp",
+        "chrome_profile_dir": f"{PROFILES}/shop-1",
+        "sms_gateway_url": "http://10.0.0.9:8080",
+        "sms_gateway_password": "shared-secret",
+    }
+    assert started_as_systemd_would("shop-2", tmp_path)["chrome_profile_dir"] == (
+        f"{PROFILES}/shop-2"
+    )
+
+
+def test_an_instance_file_makes_an_sms_worker_with_its_own_phone(tmp_path):
+    (tmp_path / ".env").write_text(SHARED_ENV)
+    (tmp_path / "workers").mkdir()
+    (tmp_path / "workers" / "phone-2.env").write_text(
+        "WORKER_CHANNEL=sms\nSMS_GATEWAY_URL=http://192.168.1.23:8080\n"
+        "SMS_GATEWAY_PASSWORD=phone-2-secret\n"
+        # Not even its own file renames a worker: the instance name is its WORKER_ID.
+        "WORKER_ID=renamed\nCHROME_PROFILE_DIR=elsewhere\n"
+    )
+    assert started_as_systemd_would("phone-2", tmp_path) == {
+        "worker_id": "phone-2",
+        "worker_channel": "sms",
+        "chrome_profile_dir": f"{PROFILES}/phone-2",
+        "sms_gateway_url": "http://192.168.1.23:8080",
+        "sms_gateway_password": "phone-2-secret",
+    }
+    assert started_as_systemd_would("shop-1", tmp_path)["worker_channel"] == "whatsapp"
+
+
+def start_condition(name: str) -> subprocess.CompletedProcess:
+    """Run the template's ExecCondition= for instance `name`."""
+    argv = command(settings_of(WORKER_UNIT)["ExecCondition"][-1], name)
+    return subprocess.run(argv, capture_output=True, text=True, check=False)
+
+
+@pytest.mark.parametrize("name", ["shop-1", "acct_2", "srv1-whatsapp", "Sales.BR", "5511987654321"])
+def test_an_instance_named_like_a_worker_id_starts(name):
+    assert start_condition(name).returncode == 0
+
+
+# Names systemd accepts (unit names hold letters, digits, `:_.-` and `\` escapes) that make
+# no safe WORKER_ID: a profile folder `..` or `.x`, an option-like `-x`, escapes such as
+# `shop\x2d1` (systemd-escape's "shop-1", which would be a second unit for the same sender).
+@pytest.mark.parametrize("name", ["..", ".", ".x", "-x", "_x", "a:b", r"shop\x2d1", r"a\x20b"])
+def test_an_instance_named_unlike_a_worker_id_is_refused_and_not_retried(name):
+    done = start_condition(name)
+    # 1 (not 255): systemd skips the unit, not failed, so Restart=always does not loop on it.
+    assert done.returncode == 1
+    assert "WORKER_ID" in done.stderr
+
+
+def systemd_binary() -> str | None:
+    return next(
+        (p for p in ("/lib/systemd/systemd", "/usr/lib/systemd/systemd") if os.access(p, os.X_OK)),
+        None,
+    )
+
+
+def systemd_loads(name: str) -> dict[str, list]:
+    """Instance `name` of the template as systemd itself loads it. `systemd --test` needs no
+    PID 1: it loads the units a start would pull in and prints them (as an ordinary user:
+    it refuses to run so as root)."""
+    binary, user = systemd_binary(), unprivileged_user()
+    if binary is None or user is None:
+        pytest.skip("no systemd binary (Debian package systemd) or no user to run it as")
+    folder = Path(tempfile.mkdtemp(prefix="bulk-sender-units-"))
+    try:
+        folder.chmod(0o755)
+        shutil.copyfile(WORKER_UNIT, folder / WORKER_UNIT.name)
+        (folder / WORKER_UNIT.name).chmod(0o644)
+        as_user: dict = {}
+        if os.geteuid() == 0:
+            as_user = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
+        done = subprocess.run(
+            [binary, "--test", "--system", f"--unit=bulk-sender-worker@{name}.service"],
+            # The trailing `:` keeps the system's own units (sysinit.target and the rest).
+            env={"SYSTEMD_UNIT_PATH": f"{folder}:", "HOME": str(folder), "PATH": "/usr/bin:/bin"},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            **as_user,
+        )
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    block = done.stdout.split(f"-> Unit bulk-sender-worker@{name}.service:\n", 1)
+    assert done.returncode == 0 and len(block) == 2, (done.stdout + done.stderr)[-3000:]
+    loaded: dict[str, list] = {}
+    key = ""
+    for line in block[1].split("\n\t-> Unit ", 1)[0].splitlines():
+        line = line.strip()
+        if line.startswith("-> Exec"):
+            key = line[3:].rstrip(":")
+        elif line.startswith("Command Line: "):  # quoted like a shell's, `$` as `\$`
+            words = shlex.split(line.removeprefix("Command Line: "))
+            loaded.setdefault(key, []).append([w.replace("\\$", "$") for w in words])
+        elif ": " in line:
+            field, value = line.split(": ", 1)
+            loaded.setdefault(field, []).append(value)
+    return loaded
+
+
+@pytest.mark.parametrize("name", ["shop-1", r"shop\x2d1"])
+def test_systemd_loads_an_instance_as_these_tests_read_it(name):
+    loaded, mine = systemd_loads(name), instance_lines(name)
+    assert loaded["Instance"] == [name]
+    assert loaded["Environment"] == mine["Environment"]
+    assert loaded["EnvironmentFile"] == mine["EnvironmentFile"]
+    for key in ("ExecCondition", "ExecStart"):
+        assert [[w.replace("$$", "$") for w in argv] for argv in loaded[key]] == [
+            command(line, name) for line in settings_of(WORKER_UNIT)[key]
+        ]
+
+
+def test_systemd_finds_nothing_wrong_in_an_instance(tmp_path):
+    if shutil.which("systemd-analyze") is None:
+        pytest.skip("systemd-analyze is missing (Debian package systemd)")
+    shutil.copyfile(WORKER_UNIT, tmp_path / WORKER_UNIT.name)
+    done = subprocess.run(
+        ["systemd-analyze", "verify", str(tmp_path / "bulk-sender-worker@shop-1.service")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    # Mistakes in a unit file (an unknown key, a bad value) are warnings that name the file.
+    complaints = [line for line in done.stderr.splitlines() if WORKER_UNIT.name in line]
+    assert done.returncode == 0 and complaints == [], done.stderr
 
 
 # --- Chromium started by the worker's code as an unprivileged user --------------------------
@@ -323,3 +536,16 @@ def test_readme_installs_env_private_and_the_data_folder_for_the_service_user_on
     assert "install -d -m 700 -o bulksender -g bulksender /var/lib/bulk-sender" in readme
     assert "cp deploy/env.example .env" not in readme
     assert "## Behind a reverse proxy (TLS)" in readme and "SESSION_COOKIE_SECURE=true" in readme
+
+
+def test_readme_runs_one_worker_per_sender_from_the_template():
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Run it as a service (systemd)", 1)[1].split("\n## ", 1)[0]
+    assert "sudo systemctl enable --now bulk-sender-worker@shop-1 bulk-sender-worker@shop-2" in (
+        section
+    )
+    assert "/opt/bulk-sender/workers/" in section and "WORKER_CHANNEL=sms" in section
+    assert "/session/qr.png?worker_id=" in section
+    # Every unit the README installs is in deploy/.
+    for unit in re.findall(r"deploy/[\w@.-]+\.service", readme):
+        assert (ROOT / unit).is_file(), unit

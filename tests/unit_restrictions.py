@@ -1,7 +1,7 @@
 """Apply a systemd unit's process restrictions to this process, without systemd.
 
 Where systemd is not PID 1 (containers, CI) `systemctl start` cannot show that Chromium
-survives deploy/whatsapp-worker.service. The restrictions that can stop Chromium are the
+survives deploy/bulk-sender-worker@.service. The restrictions that can stop Chromium are the
 user it runs as and the kernel-level filters; this module rebuilds the filters systemd would
 install from the unit's own lines, with the same libseccomp systemd uses:
 
