@@ -2,9 +2,10 @@
 
 A claim is one write transaction of a few small reads and one UPDATE:
 
-1. One row of facts about the sender: its sends at the edge of its hourly and daily caps, its
-   first send (warm-up), and whether a scheduled job has come due.
-2. The sendable jobs, oldest first, with the zones their rows are in.
+1. Whether a scheduled job has come due (then it becomes pending), and whether the sender may
+   send one more: its caps are counted in its rows now and then, and kept as a budget
+   between (see Claimer).
+2. The sendable jobs this sender may use, oldest first, with the zones their rows are in.
 3. Python drops jobs at their own caps and zones outside the send window (a zone's window
    only changes on a minute, so that answer is kept for the minute).
 4. For the first job left, one UPDATE takes its first waiting row in an open zone: a seek per
