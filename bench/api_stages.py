@@ -35,6 +35,7 @@ def stages(data: bytes, rounds: int = 3) -> list[tuple[str, float]]:
 def one_round(data: bytes) -> list[tuple[str, float]]:
     import phonenumbers
 
+    from api.careful import Careful
     from message_queue import NewJob, Queue
     from utils.contacts import parse_contacts_file
     from utils.phones import normalize_phone
@@ -66,6 +67,8 @@ def one_round(data: bytes) -> list[tuple[str, float]]:
             "bench",
             built,
             None,
+            Careful(),
+            (),
         )
     with tempfile.TemporaryDirectory(prefix="bench-stages-") as tmp:
         queue = Queue(Path(tmp) / "queue.db")

@@ -2,10 +2,10 @@
 
 A claim is one write transaction of a few small reads and one UPDATE:
 
-1. Whether a scheduled job has come due (then it becomes pending), and whether the sender may
-   send one more: its caps are counted in its rows now and then, and kept as a budget
-   between (see Claimer).
-2. The sendable jobs this sender may use, oldest first, with the zones their rows are in.
+1. The sendable jobs this sender may use, oldest first, with the zones their rows are in, and
+   whether a scheduled job has come due (then it becomes pending first).
+2. Whether the sender may send one more: its caps are counted in its rows now and then, and
+   kept as a budget between (see Claimer).
 3. Python drops jobs at their own caps and zones outside the send window (a zone's window
    only changes on a minute, so that answer is kept for the minute).
 4. For the first job left, one UPDATE takes its first waiting row in an open zone: a seek per
@@ -52,10 +52,10 @@ _SENT_SINCE = (
     f"SELECT count(*) FROM (SELECT 1 FROM messages WHERE claimed_by = ? AND {_SENT}"
     " AND claimed_at > ? LIMIT ?)"
 )
-# 2. The sendable jobs and their zones, oldest job first.
+# 2. The sendable jobs and their zones, oldest job first (and whether a scheduled one is due).
 _JOBS = (
     "SELECT j.id, j.status, j.daily_cap, j.hourly_cap, j.channel, j.attachment_path,"
-    " j.attachment_name, z.zone FROM jobs j JOIN job_zones z ON z.job_id = j.id"
+    " j.attachment_name, z.zone, (" + _DUE + ") FROM jobs j JOIN job_zones z ON z.job_id = j.id"
     f" WHERE j.status IN ('{JobStatus.PENDING}', '{JobStatus.RUNNING}')"
     # A job that names its senders is left to them.
     " AND (NOT EXISTS (SELECT 1 FROM job_senders s WHERE s.job_id = j.id)"
@@ -88,23 +88,29 @@ class Claimer:
         self.rules = rules
         self._open: dict[tuple[str, int], bool] = {}  # (zone, minute) -> window open
         self._budget: dict[tuple[str, str], int] = {}  # (sender, channel) -> claims left
+        self._held_until: dict[str, float] = {}  # job at its own cap -> when a place frees
         self._take_sql: dict[int, str] = {}
 
     def claim(self, conn, channel: str, worker: str, now: float) -> ClaimedMessage | None:
         """Take the next message `worker` may send on `channel` now, inside `conn`'s write."""
-        if conn.execute(_DUE, (now,)).fetchone()[0]:
+        jobs = conn.execute(_JOBS, (now, worker)).fetchall()
+        # Whether a scheduled job came due rides on the job list; with no sendable job at
+        # all there is no row to carry it, so it is asked on its own.
+        due = jobs[0][-1] if jobs else conn.execute(_DUE, (now,)).fetchone()[0]
+        if due:
             conn.execute(
                 "UPDATE jobs SET status = 'pending', updated_at = ? WHERE status = 'scheduled'"
                 " AND send_at <= ?",
                 (now, now),
             )
+            jobs = conn.execute(_JOBS, (now, worker)).fetchall()
         sender = (worker, channel)
         budget = self._budget.get(sender)
         if budget is None or budget <= 0:
             budget = self._budget[sender] = self._sender_budget(conn, channel, worker, now)
             if budget <= 0:
                 return None
-        for job, zones in self._jobs(conn, worker, now):
+        for job, zones in self._jobs(conn, jobs, now):
             params = {"worker": worker, "now": now, "channel": channel, "job": job[0]}
             row = conn.execute(self._take(len(zones)), self._bind(zones, params)).fetchone()
             if row is None:
@@ -144,16 +150,30 @@ class Claimer:
 
     # -- the jobs -------------------------------------------------------------------------
 
-    def _jobs(self, conn, worker: str, now: float):
+    def _jobs(self, conn, jobs: list, now: float):
         """(job row, its open zones) for each sendable job not at its own caps, oldest first."""
-        for _, group in groupby(conn.execute(_JOBS, (worker,)).fetchall(), key=itemgetter(0)):
+        for _, group in groupby(jobs, key=itemgetter(0)):
             rows = list(group)
             job = rows[0]
-            if (job[2] or job[3]) and job_hold(conn, job[0], job[2], job[3], now):
+            if (job[2] or job[3]) and self._job_held(conn, job, now):
                 continue  # at its own cap: its rows wait, other jobs' go
             zones = [r[7] for r in rows if self._zone_open(r[7], now)]
             if zones:
                 yield job, zones
+
+    def _job_held(self, conn, job, now: float) -> bool:
+        """A job at one of its own caps. Held until a time, it stays held until then whoever
+        sends (places only free up as time passes), so that answer is kept; a job under its
+        caps is asked again at every claim, since other senders may fill them."""
+        if now < self._held_until.get(job[0], 0.0):
+            return True
+        hold = job_hold(conn, job[0], job[2], job[3], now)
+        if hold is None:
+            return False
+        if len(self._held_until) > 4096:
+            self._held_until.clear()
+        self._held_until[job[0]] = hold.until or now
+        return True
 
     def _zone_open(self, zone: str, now: float) -> bool:
         window = self.rules.window

@@ -37,6 +37,7 @@ class MessageStore(Store):
     """Message-level operations; mixed into `Queue`, which provides `db` and `clock`."""
 
     _claimer: Claimer  # set by Queue with its rules
+    _senders_seen: set[str]  # senders this process knows have a `senders` row
 
     def claim_next(self, channel: str, worker_id: str) -> ClaimedMessage | None:
         """Atomically take the next sendable message for `channel`, now `sending`; or None.
@@ -144,6 +145,9 @@ class MessageStore(Store):
         sets = "status = :status, error = COALESCE(:error, error), updated_at = :now"
         if extra_set:
             sets += ", " + extra_set
+        new_sender = status in (MessageStatus.SENT, MessageStatus.UNKNOWN) and (
+            worker_id not in self._senders_seen
+        )
         with self.db.write() as conn:
             row = conn.execute(
                 f"UPDATE messages SET {sets} WHERE id = :id AND status = 'sending'"
@@ -152,8 +156,9 @@ class MessageStore(Store):
             ).fetchone()
             if row is None:
                 return False
-            if status in (MessageStatus.SENT, MessageStatus.UNKNOWN):
-                # A sender's warm-up counts from its first send, kept however it restarts.
+            if new_sender:
+                # A sender's warm-up counts from its first send, kept however it restarts;
+                # once committed (or found), this process need not ask again.
                 conn.execute(
                     "INSERT OR IGNORE INTO senders (id, channel, first_send_at) VALUES (?, ?, ?)",
                     (worker_id, row["channel"], row["claimed_at"]),
@@ -182,7 +187,9 @@ class MessageStore(Store):
                     self._complete_if_done(conn, row["job_id"], now)
             if status in MessageStatus.FINISHED:
                 self._complete_if_done(conn, row["job_id"], now)
-            return True
+        if new_sender:
+            self._senders_seen.add(worker_id)
+        return True
 
     def _judge_failures(self, conn, job_id: str, now: float) -> None:
         """Pause a sendable job whose recent sends mostly failed: a bad list burns a number.

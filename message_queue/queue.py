@@ -43,6 +43,7 @@ class Queue(
         self.clock = clock
         self.rules = rules
         self._claimer = Claimer(rules)
+        self._senders_seen: set[str] = set()
 
     def check(self) -> str:
         """`ok` when the database answers, else what went wrong."""
