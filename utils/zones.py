@@ -5,11 +5,18 @@ phonenumbers' prefix table directly instead of parsing the number for every reci
 """
 
 import functools
+import re
 from collections.abc import Sequence
 from typing import NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, PhoneNumber, PhoneNumberType, number_type
+from phonenumbers import (
+    COUNTRY_CODE_TO_REGION_CODE,
+    PhoneMetadata,
+    PhoneNumber,
+    PhoneNumberType,
+    number_type,
+)
 
 # Private helpers of time_zones_for_number and parse. Calling them follows phonenumbers'
 # rules rather than copying them; tests/test_zones.py fails if a release changes them.
@@ -86,11 +93,11 @@ def zone_for(e164: str) -> str | None:
     if head.geographic == head.other:
         return head.geographic
     # A number's type follows from its length and its first national digits (operator and
-    # area codes; in the +1 countries the exchange too): memoised on those, a list of 100,000
+    # area codes; on the +1 islands the exchange too): memoised on those, a list of 100,000
     # numbers costs a few type checks, not 100,000 (2.7 s for US numbers, 4.9 s for
     # Australian ones before). The memo keeps the type's rule, never a zone.
     code = head.country_code
-    key = (digits[: len(str(code)) + (6 if code == 1 else TYPE_DIGITS)], len(digits))
+    key = (digits[: len(str(code)) + _type_digits(code, digits)], len(digits))
     rule = _RULE_BY_TYPE.get(key)
     if rule is None:
         if len(_RULE_BY_TYPE) >= 1 << 14:  # bounded like the caches above
@@ -122,6 +129,31 @@ def _zones_for_head(head: str) -> _Head:
 
 
 TYPE_DIGITS = 4
+
+
+def _type_digits(code: int, digits: str) -> int:
+    """How many national digits decide a number's type. In the +1 countries an area code
+    of the US or Canada has the same pattern for fixed and mobile lines, so it decides;
+    the islands' area codes (Jamaica's 876, ...) tell mobiles by the exchange too."""
+    if code != 1:
+        return TYPE_DIGITS
+    return 6 if digits[1:4] in _ISLAND_AREA_CODES else 3
+
+
+def _island_area_codes() -> frozenset[str]:
+    codes: set[str] = set()
+    for region in COUNTRY_CODE_TO_REGION_CODE[1]:
+        metadata = PhoneMetadata.metadata_for_region(region)
+        if region not in ("US", "CA") and metadata is not None and metadata.leading_digits:
+            codes.update(
+                area
+                for area in (f"{n:03d}" for n in range(200, 1000))
+                if re.match(metadata.leading_digits, area)
+            )
+    return frozenset(codes)
+
+
+_ISLAND_AREA_CODES = _island_area_codes()
 _RULE_BY_TYPE: dict[tuple[str, int], str] = {}
 
 
