@@ -43,6 +43,8 @@ class InboxReader:
         self.channel, self.worker_id = transport.channel, settings.worker_id
         self.reader = transport if isinstance(transport, ReceivesMessages) else None
         self.next_read = 0.0
+        # Sends not yet taken into the inbox's list; at start, whatever a crash left.
+        self.unfollowed = True
 
     def problem(self) -> str | None:
         """Why replies do not come the usual way (shown in /session), or None."""
@@ -51,14 +53,17 @@ class InboxReader:
     def read_if_due(self) -> int:
         """Read and store what arrived, when it is time; how many replies were new.
 
-        Also brings the inbox's list up to what this worker sent (`follow_sent`), on any
-        channel, outside the sends' own transactions.
+        Also brings the inbox's list up to what this worker sent since it last did
+        (`follow_sent`), outside the sends' own transactions: a write only when there is
+        something to take in, so an idle worker stays idle.
         """
         now = self.clock()
         if now < self.next_read or self._stopping():
             return 0
         self.next_read = now + self.every
-        self.queue.follow_sent(self.worker_id)
+        if self.unfollowed:
+            self.unfollowed = False
+            self.queue.follow_sent(self.worker_id)
         if self.reader is None:
             return 0
         since = self.queue.latest_inbound_at(self.channel) if self.reader.wants_since else None

@@ -106,6 +106,7 @@ class Worker:
         self.heartbeat.write("sending", message["job_id"], self.inbox.problem())
         self.notifier.status(f"sending message {message['id']} of job {message['job_id']}")
         self.deliver(message)
+        self.inbox.unfollowed = True
         return True
 
     # --- the session -------------------------------------------------------------------
