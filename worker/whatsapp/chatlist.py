@@ -97,27 +97,39 @@ if (pane.scrollTop > 0) { pane.scrollTop = 0; setTimeout(look, settle); } else l
 
 
 class ChatList:
-    """The chat list of the page the driver shows."""
+    """The chat list of the page the driver shows.
+
+    Filtering it (the Unread chip, or scrolling) makes the page draw the list anew, twice a
+    read, so it is done only when asked (`sweep`); otherwise the unread rows the page draws
+    anyway are read as they are, which costs the idle browser nothing.
+    """
 
     def __init__(self, locators: Locators):
         self.locators = locators
+        self.filtered = False
 
-    def unread(self, driver, want: int) -> list[list] | None:
+    def unread(self, driver, want: int, sweep: bool = True) -> list[list] | None:
         """[title, unread count] of unread chats, most recent first (at least `want` where
-        there are as many); None when the page shows no chat list."""
+        there are as many, when `sweep`ing); None when the page shows no chat list."""
+        self.filtered = sweep
+        if not sweep:
+            return self.locators.run(driver, CHATS_JS)
         if self._select(driver, "chat_filter_unread"):
             return self.locators.run(driver, CHATS_JS)
         return self._scan(driver, None, want)
 
     def open(self, driver, title: str) -> bool:
         """Open the chat whose row is titled `title`; True once the chat's header names it."""
-        self._select(driver, "chat_filter_unread")  # the page may have been reloaded since
+        if self.filtered:
+            self._select(driver, "chat_filter_unread")  # the page may have been reloaded since
         clicked = self.locators.run(driver, CLICK_JS, title) or self._scan(driver, title, 0)
         return bool(clicked) and bool(self.locators.wait(driver, HEADER_JS, SHOW_WAIT, title))
 
     def show_all(self, driver) -> None:
-        """Back to the whole list (the All chip), as the page was before reading."""
-        self._select(driver, "chat_filter_all")
+        """Back to the whole list (the All chip), as the page was before a sweep."""
+        if self.filtered:
+            self._select(driver, "chat_filter_all")
+            self.filtered = False
 
     def _select(self, driver, chip: str) -> bool:
         """Select a filter chip; False when the page has none, or it does not take."""

@@ -29,6 +29,9 @@ from .locators import Locators
 log = logging.getLogger("worker.inbox")
 
 MAX_CHATS = 5  # unread chats opened per poll; the rest wait for the next one
+# Unread chats below the rows the page draws are found by filtering the list, every this many
+# seconds (and at every poll while such a sweep leaves some unread behind).
+FILTER_EVERY = 20.0
 BUDGET = 2.0  # seconds a poll may spend opening chats, so the pacing barely notices
 OPEN_WAIT = 2.0  # seconds an opened unread chat has to show its incoming bubbles
 # A chat read for the first time hands on what is newer than this, not years of history
@@ -158,6 +161,7 @@ class ChatInbox:
         self.problem: str | None = None
         self.error: Exception | None = None  # what ended the last poll early
         self.checked = False
+        self.next_sweep = 0.0  # monotonic time of the next filtered read of the list
 
     def poll(self, driver, open_chat, stopping, seen=None) -> list[t.Inbound]:
         """What arrived since the last poll: the open chat first, then up to MAX_CHATS unread.
@@ -180,16 +184,21 @@ class ChatInbox:
         deadline = self.monotonic() + BUDGET
         found += self._take(self._bubbles(driver, wait=False), None)
         self._self_check(driver)  # on the list as the page shows it, before it is filtered
+        sweep = self.monotonic() >= self.next_sweep
         try:
-            rows = self.chats.unread(driver, MAX_CHATS)
+            rows = self.chats.unread(driver, MAX_CHATS, sweep)
             if rows is None:
                 self.problem = "cannot read the chat list (nothing matches chat_list)"
                 return
             self.problem = None
+            read = 0
             for title, _count in rows[:MAX_CHATS]:
                 if stopping() or self.monotonic() > deadline:
                     break
                 found += self._read_chat(driver, open_chat, title)
+                read += 1
+            if sweep:  # again at the next poll while it left unread chats behind
+                self.next_sweep = self.monotonic() + (FILTER_EVERY if read == len(rows) else 0)
         finally:
             self.chats.show_all(driver)  # as the sender left it: the list unfiltered
 
