@@ -93,7 +93,8 @@ def under_load(folder: Path, job_id: str, seconds: float) -> dict:
 
     gunicorn as deployed; 8 client processes, each asking every 50 ms in turn for the list,
     one thread and /status; a writer process sends 100 messages a second of a waiting
-    campaign into the same database (each send writes its inbox row too).
+    campaign into the same database (taking its sends into the inbox list every 20 sends, as a
+    worker does between sends).
     """
     import multiprocessing as mp
 

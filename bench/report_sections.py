@@ -335,8 +335,8 @@ def conversations_section(c: dict) -> list[str]:
             "client processes each asking every 50 ms in turn for the list, one thread and "
             f"/status ({load['rps']:.0f} requests a second in all), beside a writer sending "
             f"{load['writer_per_s']:.0f} messages a second of a waiting campaign into the same "
-            "database (each send writes its inbox row too). Latency at the client, loopback "
-            "HTTP included.",
+            "database (taking its sends into the inbox list every 20 sends, as a worker does "
+            "between sends). Latency at the client, loopback HTTP included.",
             "",
             "| read | p50 ms | p99 ms |",
             "|---|---|---|",
