@@ -46,6 +46,9 @@ class Http:
         self.url = url
         self.session = requests.Session()
         self.session.headers["X-API-Key"] = API_KEY
+        # A fresh connection a call: gunicorn closes an idle keep-alive connection after 2 s,
+        # and a request sent on it just then is reset (seen once in a loaded CI run).
+        self.session.headers["Connection"] = "close"
 
     def get(self, path: str, **params) -> dict:
         response = self.session.get(self.url + path, params=params, timeout=10)
