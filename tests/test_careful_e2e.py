@@ -19,6 +19,7 @@ from tests.test_whatsapp_e2e import (
     FINISH,
     SELECTORS,
     SEND_TIMEOUT,
+    _needs_chromium,  # noqa: F401 - a fixture: every test here drives a real Chromium
     assert_exactly_once,
     create_job,
     digits,
@@ -27,6 +28,7 @@ from tests.test_whatsapp_e2e import (
     phones,
     received,
     rows,
+    server,  # noqa: F401 - a fixture: the WhatsApp Web stand-in, one per module
     wait_finished,
 )
 from tests.wa_e2e_support import (
@@ -37,24 +39,13 @@ from tests.wa_e2e_support import (
     wait_until,
     worker_environment,
 )
-from tests.wa_standin import StandinServer
 
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _needs_chromium(chromium):
-    """Every test here drives a real Chromium."""
-
-
-@pytest.fixture(scope="module")
-def server():
-    with StandinServer(tick_delay=0.05) as srv:
-        yield srv
-
-
 @pytest.fixture
 def wa(server):
+    """The stand-in of tests/test_whatsapp_e2e.py (its `server`, Chromium needed), logged in."""
     server.reset()
     server.login()
     return server
