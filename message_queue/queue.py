@@ -13,6 +13,7 @@ from .db import Database
 from .inbound import InboundStore
 from .jobs import JobStore
 from .messages import MessageStore
+from .parking import ParkingStore
 from .rules import NO_RULES, SendingRules
 from .sessions import SessionStore
 from .suppressions import SuppressionStore
@@ -26,6 +27,7 @@ class Queue(
     CopyStore,
     JobStore,
     MessageStore,
+    ParkingStore,
     WorkerStore,
     SessionStore,
     ConversationStore,
