@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
 
-.PHONY: run test lint browser env clean-venv
+.PHONY: run test lint browser postgres env clean-venv
 
 $(STAMP): requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -14,6 +14,9 @@ $(STAMP): requirements.txt
 browser:
 	@bash deploy/ensure-browser.sh
 
+postgres:
+	@bash deploy/ensure-postgres.sh
+
 env: $(STAMP)
 	@$(PY) deploy/make_env.py
 
@@ -21,8 +24,8 @@ env: $(STAMP)
 run: $(STAMP) browser env
 	@$(PY) deploy/run_local.py
 
-## Run the whole test suite, real-browser tests included.
-test: $(STAMP) browser
+## Run the whole test suite, real-browser tests included, the queue's on SQLite and PostgreSQL.
+test: $(STAMP) browser postgres
 	$(PY) -m pytest -q
 
 LINT_STAMP := $(VENV)/.lint-$(shell cksum requirements-lint.txt | cut -d' ' -f1)

@@ -58,7 +58,7 @@ def create_app(settings: Settings | None = None, queue: Queue | None = None) -> 
     app = Flask(__name__)
     app.config.update(
         SETTINGS=settings,
-        QUEUE=queue or Queue(settings.database_path, rules=SendingRules.from_settings(settings)),
+        QUEUE=queue or Queue(settings.database, rules=SendingRules.from_settings(settings)),
         API_KEY=settings.api_key,
         SECRET_KEY=settings.secret_key or derived_secret(settings.api_key),
         MAX_CONTENT_LENGTH=settings.max_upload_bytes,

@@ -46,6 +46,9 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
     database_path: str = "whatsapp_queue.db"
+    # A libpq URI (postgresql://user@host/db) puts the queue on PostgreSQL, shared by several
+    # machines; empty keeps the SQLite file at DATABASE_PATH.
+    database_url: str = ""
     upload_dir: str = "uploads"
     default_country: str = ""
     max_upload_mb: float = 20.0
@@ -199,6 +202,11 @@ class Settings:
                 f"TIMEZONE {self.timezone!r} is not a known time zone (e.g. UTC, "
                 "America/Sao_Paulo, Asia/Kolkata)"
             )
+        if self.database_url and not self.database_url.startswith(("postgresql://", "postgres://")):
+            raise ConfigError(
+                "DATABASE_URL must be a PostgreSQL URI (postgresql://user:password@host/db)"
+                " or empty for the SQLite file at DATABASE_PATH"
+            )
         if self.max_attempts < 1:
             raise ConfigError("MAX_ATTEMPTS must be at least 1")
         if not 0 < self.port < 65536:
@@ -219,6 +227,11 @@ class Settings:
                     f"DEFAULT_COUNTRY {self.default_country!r} is not a known "
                     "ISO region code (e.g. BR, IN, US)"
                 )
+
+    @property
+    def database(self) -> str:
+        """Where the queue lives: DATABASE_URL when set, else the SQLite file."""
+        return self.database_url or self.database_path
 
     def require_api_key(self) -> None:
         """The API must not start unguarded: refuse an empty, example or guessable key."""

@@ -46,7 +46,7 @@ def main(stop: threading.Event, abort: threading.Event) -> int:
         return 2
     setup_logging(settings.log_level, settings.log_format)
     try:
-        queue = Queue(settings.database_path, rules=SendingRules.from_settings(settings))
+        queue = Queue(settings.database, rules=SendingRules.from_settings(settings))
         transport = make_transport(settings, abort)
         worker = Worker(settings, queue, transport, stop, notifier=Notifier(settings.notify_socket))
         logging.getLogger("worker").info(

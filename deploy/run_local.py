@@ -60,7 +60,7 @@ def main() -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    Queue(settings.database_path).close()  # creates the database file and its tables
+    Queue(settings.database).close()  # creates the database file and its tables
     children = []
     for name, argv, extra in commands(settings):
         print(f"starting {name}: {' '.join(argv[1:])}")

@@ -12,7 +12,9 @@ A claim is one write transaction of a few small reads and one UPDATE:
    zone on messages_ready, and RETURNING hands back the row, so nothing is read twice.
 
 The job list is read inside the same transaction as the UPDATE, so a pause or stop that
-committed before the claim is always seen.
+committed before the claim is always seen. On PostgreSQL, claims run side by side (they hold
+the queue's write lock shared, message_queue/pg.py): each row is taken `FOR UPDATE SKIP
+LOCKED`, so two senders never wait on, or take, the same row.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ _DUE = "SELECT EXISTS (SELECT 1 FROM jobs WHERE status = 'scheduled' AND send_at
 # A sender's sends since a time, counted no further than a cap (the index range stops there).
 _SENT_SINCE = (
     f"SELECT count(*) FROM (SELECT 1 FROM messages WHERE claimed_by = ? AND {_SENT}"
-    " AND claimed_at > ? LIMIT ?)"
+    " AND claimed_at > ? LIMIT ?) AS recent"
 )
 # 2. The sendable jobs and their zones, oldest job first (and whether a scheduled one is due).
 _JOBS = (
@@ -66,12 +68,13 @@ _JOBS = (
 _FIRST_IN_ZONE = (
     "(SELECT m.id FROM messages m WHERE m.job_id = :job AND m.zone = :z{i} AND m.channel = :channel"
     " AND m.status IN ('pending', 'retrying') AND m.next_attempt_at <= :now"
-    " ORDER BY m.id LIMIT 1)"
+    " ORDER BY m.id LIMIT 1{lock})"
 )
 _RETURNED = ("id", "job_id", "row", "phone", "name", "text", "channel", "attempts", "provider_id")
 _TAKE = (
     "UPDATE messages SET status = 'sending', attempts = attempts + 1, claimed_by = :worker,"
-    f" claimed_at = :now, updated_at = :now WHERE id = {{first}} RETURNING {', '.join(_RETURNED)}"
+    " claimed_at = :now, updated_at = :now WHERE id = {first}"
+    f" AND status IN ('pending', 'retrying') RETURNING {', '.join(_RETURNED)}"
 )
 
 
@@ -84,8 +87,10 @@ class Claimer:
     rows are counted again. A claim thus reads its caps once in a while, not every time.
     """
 
-    def __init__(self, rules: SendingRules):
+    def __init__(self, rules: SendingRules, dialect: str = "sqlite"):
         self.rules = rules
+        # SQLite has one writer at a time; PostgreSQL's claims skip each other's rows.
+        self._lock = " FOR UPDATE SKIP LOCKED" if dialect == "postgresql" else ""
         self._open: dict[tuple[str, int], bool] = {}  # (zone, minute) -> window open
         self._budget: dict[tuple[str, str], int] = {}  # (sender, channel) -> claims left
         self._held_until: dict[str, float] = {}  # job at its own cap -> when a place frees
@@ -119,7 +124,7 @@ class Claimer:
             if job[1] == JobStatus.PENDING:
                 conn.execute(
                     "UPDATE jobs SET status = 'running', started_at = COALESCE(started_at, ?),"
-                    " updated_at = ? WHERE id = ?",
+                    " updated_at = ? WHERE id = ? AND status = 'pending'",
                     (now, now, job[0]),
                 )
             claimed = dict(zip(_RETURNED, row, strict=True))
@@ -191,12 +196,13 @@ class Claimer:
         sql = self._take_sql.get(zones)
         if sql is None:
             if zones == 1:
-                first = _FIRST_IN_ZONE.format(i=0)
+                first = _FIRST_IN_ZONE.format(i=0, lock=self._lock)
             else:
                 each = " UNION ALL ".join(
-                    f"SELECT {_FIRST_IN_ZONE.format(i=i)} AS id" for i in range(zones)
+                    f"SELECT {_FIRST_IN_ZONE.format(i=i, lock=self._lock)} AS id"
+                    for i in range(zones)
                 )
-                first = f"(SELECT min(id) FROM ({each}))"
+                first = f"(SELECT min(id) FROM ({each}) AS firsts)"
             sql = self._take_sql[zones] = _TAKE.format(first=first)
         return sql
 

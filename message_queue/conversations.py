@@ -18,7 +18,7 @@ FILTERS = ("all", "unread", "starred")
 # threads stays cheap.
 PREVIEW_CHARS = 500
 _COLUMNS = "phone, name, unread, starred, last_message_at, last_text, last_direction, channel"
-_WHERE = {"all": "1", "unread": "unread > 0", "starred": "starred = 1"}
+_WHERE = {"all": "TRUE", "unread": "unread > 0", "starred": "starred = 1"}
 
 # Both sides of a thread, each read through its by-phone index; `at` is when it happened,
 # `error` the outbound row's error code (why a failed bubble failed).
@@ -113,7 +113,7 @@ class ConversationStore(Store):
                 {"phone": phone},
             ).fetchone()[0]
             rows = conn.execute(
-                f"SELECT * FROM ({_THREAD}) ORDER BY at DESC, direction DESC, id DESC"
+                f"SELECT * FROM ({_THREAD}) AS thread ORDER BY at DESC, direction DESC, id DESC"
                 " LIMIT :limit OFFSET :offset",
                 {"phone": phone, "limit": limit, "offset": offset},
             ).fetchall()

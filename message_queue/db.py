@@ -1,8 +1,9 @@
 """The connection to the SQLite file: pragmas, schema, transactions.
 
-This is the only module that imports sqlite3. WAL lets the API read while a worker writes;
-every write is an explicit `BEGIN IMMEDIATE` because a deferred transaction that upgrades from
-read to write does not honour the busy timeout and fails with "database is locked" at once.
+This is the only module that imports sqlite3 (message_queue/pg.py is PostgreSQL's). WAL
+lets the API read while a worker writes; every write is an explicit `BEGIN IMMEDIATE`
+because a deferred transaction that upgrades from read to write does not honour the busy
+timeout and fails with "database is locked" at once.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -58,8 +60,19 @@ def _upgrade_to_5(conn) -> None:
     conn.execute("INSERT OR IGNORE INTO job_zones SELECT DISTINCT job_id, zone FROM messages")
 
 
+def open_database(target: str | Path):
+    """The queue's database: PostgreSQL for a `postgresql://` URL, else the SQLite file."""
+    from . import pg
+
+    if pg.is_url(str(target)):
+        return pg.PostgresDatabase(str(target))
+    return Database(target)
+
+
 class Database:
     """One connection per thread to one SQLite file, with the schema in place."""
+
+    dialect = "sqlite"
 
     def __init__(self, path: str | Path):
         self.path = str(path)
@@ -121,8 +134,11 @@ class Database:
         return conn
 
     @contextmanager
-    def write(self):
-        """A write transaction taken up front (BEGIN IMMEDIATE), committed or rolled back."""
+    def write(self, exclusive: bool = True):
+        """A write transaction taken up front (BEGIN IMMEDIATE), committed or rolled back.
+
+        SQLite has one writer at a time: `exclusive` (False for claims) matters to PostgreSQL.
+        """
         conn = self.connection()
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -145,6 +161,18 @@ class Database:
             yield conn
         finally:
             conn.execute("COMMIT")
+
+    def notify(self, conn, channel: str = "") -> None:
+        """Workers on this file poll it: nothing to wake (PostgreSQL's NOTIFY does)."""
+
+    def wait_for_work(self, stop: threading.Event, timeout: float) -> None:
+        stop.wait(timeout)
+
+    def now(self) -> float:
+        return time.time()
+
+    def version(self) -> int:
+        return self.connection().execute("PRAGMA user_version").fetchone()[0]
 
     def check(self) -> str:
         """`ok` when the file answers a query, else the error text."""

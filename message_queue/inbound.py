@@ -58,7 +58,7 @@ class InboundStore(Store):
             cursor = conn.execute(
                 "INSERT INTO inbound (phone, channel, sender, text, kind, received_at,"
                 " provider_id, dedupe_key, job_id, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 (
                     phone,
                     channel,
@@ -72,7 +72,7 @@ class InboundStore(Store):
                     self.clock(),
                 ),
             )
-            inbound_id = int(cursor.lastrowid or 0)
+            inbound_id = cursor.fetchone()[0]
             _touch_conversation(conn, phone, channel, received_at, _preview(text, kind))
         return inbound_id, True
 
@@ -139,15 +139,16 @@ def _touch_conversation(conn, phone: str, channel: str, at: float, preview: str)
         "INSERT INTO conversations (phone, name, unread, starred, last_message_at, last_text,"
         " last_direction, channel) VALUES (?, ?, 1, 0, ?, ?, 'in', ?)"
         " ON CONFLICT (phone) DO UPDATE SET"
-        " unread = unread + 1,"
-        " name = CASE WHEN name = '' THEN excluded.name ELSE name END,"
-        " last_text = CASE WHEN excluded.last_message_at >= last_message_at"
-        "   THEN excluded.last_text ELSE last_text END,"
-        " last_direction = CASE WHEN excluded.last_message_at >= last_message_at"
-        "   THEN 'in' ELSE last_direction END,"
-        " channel = CASE WHEN excluded.last_message_at >= last_message_at"
-        "   THEN excluded.channel ELSE channel END,"
-        " last_message_at = max(last_message_at, excluded.last_message_at)",
+        # Qualified: PostgreSQL will not guess between the row and `excluded`.
+        " unread = conversations.unread + 1,"
+        " name = CASE WHEN conversations.name = '' THEN excluded.name ELSE conversations.name END,"
+        " last_text = CASE WHEN excluded.last_message_at >= conversations.last_message_at"
+        "   THEN excluded.last_text ELSE conversations.last_text END,"
+        " last_direction = CASE WHEN excluded.last_message_at >= conversations.last_message_at"
+        "   THEN 'in' ELSE conversations.last_direction END,"
+        " channel = CASE WHEN excluded.last_message_at >= conversations.last_message_at"
+        "   THEN excluded.channel ELSE conversations.channel END,"
+        " last_message_at = max(conversations.last_message_at, excluded.last_message_at)",
         (phone, name, at, preview, channel),
     )
 

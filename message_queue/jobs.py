@@ -111,6 +111,7 @@ class JobStore(Store):
             "INSERT INTO job_counts (job_id, status, n) VALUES (?, ?, ?)",
             [(job_id, s, total if s == MessageStatus.PENDING else 0) for s in MessageStatus.ALL],
         )
+        self.db.notify(conn, job.channel)  # idle workers start at once (on PostgreSQL)
 
     @staticmethod
     def _insert_recipients(conn, job_id, recipients, now, default_zone: str = "") -> int:
@@ -127,7 +128,7 @@ class JobStore(Store):
 
         cursor = conn.executemany(_INSERT_MESSAGE, rows())
         conn.executemany(
-            "INSERT OR IGNORE INTO job_zones (job_id, zone) VALUES (?, ?)",
+            "INSERT INTO job_zones (job_id, zone) VALUES (?, ?) ON CONFLICT DO NOTHING",
             ((job_id, z) for z in zones),
         )
         return cursor.rowcount  # summed over the rows; trigger writes are not counted
@@ -138,10 +139,13 @@ class JobStore(Store):
             return self._job_row(conn, job_id)
 
     def _job_row(self, conn, job_id: str) -> dict:
+        if "\x00" in job_id:  # no id has one; PostgreSQL would refuse to even compare it
+            raise JobNotFound(job_id)
         row = conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
         if row is None:
             raise JobNotFound(job_id)
         job = dict(row)
+        job.pop("rowid", None)  # PostgreSQL's stand-in for SQLite's hidden rowid
         job["counts"] = dict.fromkeys(MessageStatus.ALL, 0)
         for c in conn.execute("SELECT status, n FROM job_counts WHERE job_id = ?", (job_id,)):
             job["counts"][c["status"]] = c["n"]
@@ -241,6 +245,8 @@ class JobStore(Store):
                 " judged_from = COALESCE(?, judged_from) WHERE id = ?",
                 (target, now, finished, judged_from, job_id),
             )
+            if target in JobStatus.SENDABLE:
+                self.db.notify(conn, job["channel"])
             if target == JobStatus.STOPPED:
                 conn.execute(
                     "UPDATE messages SET status = 'cancelled', updated_at = ?"

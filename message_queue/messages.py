@@ -47,7 +47,7 @@ class MessageStore(Store):
         (message_queue/claim.py).
         """
         now = self.clock()
-        with self.db.write() as conn:
+        with self.db.write(exclusive=False) as conn:
             return self._claimer.claim(conn, channel, worker_id, now)
 
     def mark_sent(self, message_id: int, worker_id: str, provider_id: str | None = None) -> bool:
@@ -160,7 +160,8 @@ class MessageStore(Store):
                 # A sender's warm-up counts from its first send, kept however it restarts;
                 # once committed (or found), this process need not ask again.
                 conn.execute(
-                    "INSERT OR IGNORE INTO senders (id, channel, first_send_at) VALUES (?, ?, ?)",
+                    "INSERT INTO senders (id, channel, first_send_at) VALUES (?, ?, ?)"
+                    " ON CONFLICT DO NOTHING",
                     (worker_id, row["channel"], row["claimed_at"]),
                 )
             if status in (MessageStatus.FAILED, MessageStatus.SENT, MessageStatus.UNKNOWN):

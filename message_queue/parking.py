@@ -79,4 +79,6 @@ class ParkingStore(Store):
                     "UPDATE jobs SET status = ?, updated_at = ? WHERE id = ?",
                     (status, now, r["id"]),
                 )
+            if rows:
+                self.db.notify(conn, channel)
             return [r["id"] for r in rows]

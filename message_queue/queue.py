@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from .activity import ActivityStore
 from .claim import Claimer
 from .conversations import ConversationStore
 from .copies import CopyStore
-from .db import Database
+from .db import open_database
 from .inbound import InboundStore
 from .jobs import JobStore
 from .messages import MessageStore
@@ -34,17 +33,19 @@ class Queue(
     InboundStore,
     ActivityStore,
 ):
-    """Jobs, messages, workers and /app sessions in one SQLite file shared by several processes.
+    """Jobs, messages, workers and /app sessions in one database shared by several processes:
+    a SQLite file at `target`, or PostgreSQL when `target` is a `postgresql://` URL.
 
-    `clock` returns seconds since the epoch; tests pass their own to move time. `rules` are
-    the careful-sending rules (`SendingRules.from_settings`); without them nothing is held.
+    `clock` returns seconds since the epoch; tests pass their own to move time. By default it
+    is the database's clock (on PostgreSQL the server's, so several machines agree). `rules`
+    are the careful-sending rules (`SendingRules.from_settings`); without them nothing is held.
     """
 
-    def __init__(self, path: str | Path, clock=time.time, rules: SendingRules = NO_RULES):
-        self.db = Database(path)
-        self.clock = clock
+    def __init__(self, target: str | Path, clock=None, rules: SendingRules = NO_RULES):
+        self.db = open_database(target)
+        self.clock = clock or self.db.now
         self.rules = rules
-        self._claimer = Claimer(rules)
+        self._claimer = Claimer(rules, self.db.dialect)
         self._senders_seen: set[str] = set()
 
     def check(self) -> str:
@@ -59,6 +60,11 @@ class Queue(
         """Copy the live database to `target` with SQLite's online backup (safe while in use)."""
         self.db.backup_to(target)
 
+    def wait_for_work(self, stop, timeout: float) -> None:
+        """An idle worker's sleep: up to `timeout`, cut short by stop, or on PostgreSQL by a
+        NOTIFY that new work is there."""
+        self.db.wait_for_work(stop, timeout)
+
     def close(self) -> None:
-        """Close this thread's connection."""
+        """Close this thread's connection (SQLite), or the pool (PostgreSQL)."""
         self.db.close()

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from .db import Database
 from .rules import SendingRules
+
+if TYPE_CHECKING:
+    from .db import Database
+    from .pg import PostgresDatabase
 
 
 class Store:
     """Base of the queue's parts (jobs, messages, workers, sessions), each a mixin of Queue."""
 
-    db: Database
+    db: Database | PostgresDatabase
     clock: Callable[[], float]  # seconds since the epoch; tests pass their own
     rules: SendingRules  # caps, warm-up, send window, auto-pause (none unless given)
 

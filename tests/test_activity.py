@@ -24,7 +24,7 @@ def clock() -> Clock:
 @pytest.fixture
 def queue(settings, clock):
     """The queue on the test's clock (the app fixture picks this one up)."""
-    q = Queue(settings.database_path, clock=clock)
+    q = Queue(settings.database, clock=clock)
     yield q
     q.close()
 

@@ -894,7 +894,7 @@ def test_session_and_qr_code(client, auth, queue):
 
 def test_silent_worker_is_shown_disconnected(settings):
     now = [1_000_000.0]
-    queue = Queue(settings.database_path, clock=lambda: now[0])
+    queue = Queue(settings.database, clock=lambda: now[0])
     client = create_app(settings, queue).test_client()
     queue.heartbeat("wa-1", "whatsapp", "logged_in", current_job_id="j_1")
     now[0] += 61

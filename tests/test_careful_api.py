@@ -115,7 +115,7 @@ def test_session_shows_each_senders_caps_warm_up_and_why_it_waits(settings, auth
     settings = settings.replace(
         whatsapp_daily_cap=100, whatsapp_hourly_cap=2, warmup_days=5, warmup_first_day=20
     )
-    queue = Queue(settings.database_path, rules=SendingRules.from_settings(settings))
+    queue = Queue(settings.database, rules=SendingRules.from_settings(settings))
     client = create_app(settings, queue).test_client()
     client.post(
         "/send", json=body() | {"numbers": ["+5511991230001", "+5511991230002"]}, headers=auth

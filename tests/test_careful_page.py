@@ -20,7 +20,7 @@ pytestmark = pytest.mark.browser
 @pytest.fixture
 def page(chromium, tmp_path):
     settings = page_settings(tmp_path, whatsapp_daily_cap=200, whatsapp_hourly_cap=60)
-    queue = Queue(settings.database_path, rules=SendingRules.from_settings(settings))
+    queue = Queue(settings.database, rules=SendingRules.from_settings(settings))
     driver = build_driver(
         profile_dir=str(tmp_path / "browser"), headless=True, window_size=(1280, 900)
     )

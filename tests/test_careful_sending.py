@@ -23,8 +23,8 @@ def numbers(n: int, prefix: str = "+5511990") -> list[str]:
     return [f"{prefix}{i:06d}" for i in range(n)]
 
 
-def queue_with(tmp_path, clock, **rules) -> Queue:
-    return Queue(tmp_path / "q.db", clock=clock, rules=SendingRules(**rules))
+def queue_with(database, clock, **rules) -> Queue:
+    return Queue(database, clock=clock, rules=SendingRules(**rules))
 
 
 def add_job(queue, phones, **job) -> str:
@@ -64,9 +64,9 @@ def most_in_any(times: list[float], span: float) -> int:
     return best
 
 
-def test_a_daily_cap_spreads_500_messages_over_five_days(tmp_path):
+def test_a_daily_cap_spreads_500_messages_over_five_days(database):
     clock = Clock(MONDAY)
-    queue = queue_with(tmp_path, clock, caps={"whatsapp": Caps(daily=100, hourly=60)})
+    queue = queue_with(database, clock, caps={"whatsapp": Caps(daily=100, hourly=60)})
     job_id = add_job(queue, numbers(500))
 
     sent = run_sender(queue, clock, until=MONDAY + 6 * DAY)
@@ -80,9 +80,9 @@ def test_a_daily_cap_spreads_500_messages_over_five_days(tmp_path):
     assert queue.get_job(job_id)["status"] == "completed"
 
 
-def test_at_the_cap_the_job_says_why_and_until_when_then_resumes_by_itself(tmp_path):
+def test_at_the_cap_the_job_says_why_and_until_when_then_resumes_by_itself(database):
     clock = Clock(MONDAY)
-    queue = queue_with(tmp_path, clock, caps={"whatsapp": Caps(daily=0, hourly=5)})
+    queue = queue_with(database, clock, caps={"whatsapp": Caps(daily=0, hourly=5)})
     job_id = add_job(queue, numbers(8))
     sent = run_sender(queue, clock, until=MONDAY + 10 * 60)
     assert len(sent) == 5
@@ -97,21 +97,21 @@ def test_at_the_cap_the_job_says_why_and_until_when_then_resumes_by_itself(tmp_p
     assert len(more) >= 1 and more[0][0] >= sent[0][0] + HOUR
 
 
-def test_a_second_worker_or_a_restart_does_not_reset_a_senders_count(tmp_path):
+def test_a_second_worker_or_a_restart_does_not_reset_a_senders_count(database):
     clock = Clock(MONDAY)
     rules = {"caps": {"whatsapp": Caps(daily=3)}}
-    queue = queue_with(tmp_path, clock, **rules)
+    queue = queue_with(database, clock, **rules)
     add_job(queue, numbers(10))
     assert len(run_sender(queue, clock, until=MONDAY + HOUR)) == 3
-    reopened = queue_with(tmp_path, clock, **rules)  # a restart: a new process, same file
+    reopened = queue_with(database, clock, **rules)  # a restart: a new process, same file
     assert reopened.claim_next("whatsapp", "w-1") is None
     # Another sender has its own cap.
     assert reopened.claim_next("whatsapp", "w-2") is not None
 
 
-def test_a_jobs_own_caps_hold_it_but_not_other_jobs(tmp_path):
+def test_a_jobs_own_caps_hold_it_but_not_other_jobs(database):
     clock = Clock(MONDAY)
-    queue = queue_with(tmp_path, clock, caps={"whatsapp": Caps(daily=100, hourly=60)})
+    queue = queue_with(database, clock, caps={"whatsapp": Caps(daily=100, hourly=60)})
     capped = add_job(queue, numbers(10), hourly_cap=2)
     other = add_job(queue, numbers(10, "+5511980"))
     sent = run_sender(queue, clock, until=MONDAY + 20 * 60)
@@ -122,10 +122,10 @@ def test_a_jobs_own_caps_hold_it_but_not_other_jobs(tmp_path):
     assert queue.get_job(other)["status"] == "completed"
 
 
-def test_warm_up_ramps_a_new_sender_day_by_day(tmp_path):
+def test_warm_up_ramps_a_new_sender_day_by_day(database):
     clock = Clock(MONDAY)
     queue = queue_with(
-        tmp_path,
+        database,
         clock,
         caps={"whatsapp": Caps(daily=100)},
         warmup_days=5,
@@ -140,10 +140,10 @@ def test_warm_up_ramps_a_new_sender_day_by_day(tmp_path):
     assert per_day == [20, 40, 60, 80, 100, 100, 100]
 
 
-def test_warm_up_shows_as_the_reason(tmp_path):
+def test_warm_up_shows_as_the_reason(database):
     clock = Clock(MONDAY)
     queue = queue_with(
-        tmp_path, clock, caps={"whatsapp": Caps(daily=100)}, warmup_days=3, warmup_first_day=2
+        database, clock, caps={"whatsapp": Caps(daily=100)}, warmup_days=3, warmup_first_day=2
     )
     job_id = add_job(queue, numbers(5))
     queue.heartbeat("w-1", "whatsapp", "logged_in")
@@ -176,10 +176,10 @@ def zone_of(phone: str) -> str:
 @pytest.mark.parametrize(
     "start", [datetime(2026, 10, 24, tzinfo=UTC), datetime(2026, 10, 31, tzinfo=UTC)]
 )
-def test_nobody_gets_a_message_outside_the_window_in_their_own_zone_across_dst(tmp_path, start):
+def test_nobody_gets_a_message_outside_the_window_in_their_own_zone_across_dst(database, start):
     clock = Clock(start.timestamp())
     window = SendWindow.parse("09:00-20:00")
-    queue = queue_with(tmp_path, clock, window=window)
+    queue = queue_with(database, clock, window=window)
     phones = mixed_numbers(40)
     add_job(queue, phones)
 
@@ -191,10 +191,10 @@ def test_nobody_gets_a_message_outside_the_window_in_their_own_zone_across_dst(t
         assert 9 <= local.hour < 20, (phone, local)
 
 
-def test_rows_that_may_go_now_go_while_others_wait(tmp_path):
+def test_rows_that_may_go_now_go_while_others_wait(database):
     # 10:00 UTC: 19:00 in Tokyo... use Kolkata (15:30, open) and New York (05:00, closed).
     clock = Clock(datetime(2026, 12, 7, 10, 0, tzinfo=UTC).timestamp())
-    queue = queue_with(tmp_path, clock, window=SendWindow.parse("09:00-20:00"))
+    queue = queue_with(database, clock, window=SendWindow.parse("09:00-20:00"))
     ny = [f"+1212555{i:04d}" for i in range(5)]
     india = [f"+9198123{i:05d}" for i in range(5)]
     job_id = add_job(queue, ny + india)  # New York's rows come first in the list
@@ -206,10 +206,10 @@ def test_rows_that_may_go_now_go_while_others_wait(tmp_path):
     assert waiting.until == datetime(2026, 12, 7, 14, 0, tzinfo=UTC).timestamp()
 
 
-def test_numbers_with_several_zones_use_the_jobs_timezone_else_the_setting(tmp_path):
+def test_numbers_with_several_zones_use_the_jobs_timezone_else_the_setting(database):
     clock = Clock(datetime(2026, 12, 7, 2, 0, tzinfo=UTC).timestamp())
     window = SendWindow.parse("09:00-20:00")
-    queue = queue_with(tmp_path, clock, window=window, timezone="Asia/Tokyo")
+    queue = queue_with(database, clock, window=window, timezone="Asia/Tokyo")
     australia = ["+61412345678"]  # mobile: eight zones
     by_job = add_job(queue, australia, timezone="Australia/Sydney")  # 13:00 there: open
     assert [p for _, p in run_sender(queue, clock, until=clock.now + 60)] == australia
@@ -221,9 +221,9 @@ def test_numbers_with_several_zones_use_the_jobs_timezone_else_the_setting(tmp_p
     assert run_sender(queue, clock, until=clock.now + 60) == []
 
 
-def test_a_scheduled_job_does_not_start_early(tmp_path):
+def test_a_scheduled_job_does_not_start_early(database):
     clock = Clock(MONDAY)
-    queue = queue_with(tmp_path, clock)
+    queue = queue_with(database, clock)
     job_id = add_job(queue, numbers(3), send_at=MONDAY + HOUR)
     job = queue.get_job(job_id)
     assert job["status"] == "scheduled"
@@ -234,9 +234,9 @@ def test_a_scheduled_job_does_not_start_early(tmp_path):
     assert len(sent) == 3
 
 
-def test_a_scheduled_job_can_be_started_now_or_stopped(tmp_path):
+def test_a_scheduled_job_can_be_started_now_or_stopped(database):
     clock = Clock(MONDAY)
-    queue = queue_with(tmp_path, clock)
+    queue = queue_with(database, clock)
     now_job = add_job(queue, numbers(1), send_at=MONDAY + DAY)
     stop_job = add_job(queue, numbers(1, "+5511980"), send_at=MONDAY + DAY)
     assert queue.start_job(now_job)["status"] == "pending"
@@ -247,9 +247,9 @@ def test_a_scheduled_job_can_be_started_now_or_stopped(tmp_path):
     assert queue.claim_next("whatsapp", "w-1") is None
 
 
-def test_a_job_whose_sends_mostly_fail_pauses_itself(tmp_path):
+def test_a_job_whose_sends_mostly_fail_pauses_itself(database):
     clock = Clock(MONDAY)
-    queue = queue_with(tmp_path, clock, failure_rate=0.5, failure_window=10)
+    queue = queue_with(database, clock, failure_rate=0.5, failure_window=10)
     phones = numbers(30)
     bad = set(phones[:6] + phones[10:20])  # 6 of the first 10 fail: 0.6 > 0.5
     job_id = add_job(queue, phones)
@@ -267,18 +267,18 @@ def test_a_job_whose_sends_mostly_fail_pauses_itself(tmp_path):
     assert job["counts"]["sent"] + job["counts"]["failed"] == 20
 
 
-def test_a_job_under_the_failure_rate_or_with_few_sends_is_not_paused(tmp_path):
+def test_a_job_under_the_failure_rate_or_with_few_sends_is_not_paused(database):
     clock = Clock(MONDAY)
-    queue = queue_with(tmp_path, clock, failure_rate=0.5, failure_window=10)
+    queue = queue_with(database, clock, failure_rate=0.5, failure_window=10)
     phones = numbers(12)
     job_id = add_job(queue, phones)
     run_sender(queue, clock, until=MONDAY + HOUR, fail=set(phones[::2]))  # exactly half
     assert queue.get_job(job_id)["status"] == "completed"
 
 
-def test_a_scheduled_job_due_while_logged_out_waits_for_the_login(tmp_path):
+def test_a_scheduled_job_due_while_logged_out_waits_for_the_login(database):
     clock = Clock(MONDAY)
-    queue = queue_with(tmp_path, clock)
+    queue = queue_with(database, clock)
     job_id = add_job(queue, numbers(2), send_at=MONDAY + HOUR)
     assert queue.set_channel_waiting("whatsapp", "waiting_for_login") == []  # not due yet
     clock.advance(2 * HOUR)

@@ -111,7 +111,7 @@ def inbox_env(chromium, tmp_path_factory):
     base = tmp_path_factory.mktemp("conversations-page")
     settings = page_settings(base)
     clock = Clock()
-    queue = Queue(settings.database_path, clock=clock)
+    queue = Queue(settings.database, clock=clock)
     app = create_app(settings, queue)
     driver = build_driver(profile_dir=str(base / "page"), headless=True, window_size=(1280, 900))
     try:

@@ -33,8 +33,8 @@ def clock():
 
 
 @pytest.fixture
-def db_path(tmp_path):
-    return tmp_path / "queue.db"
+def db_path(database):
+    return database
 
 
 @pytest.fixture

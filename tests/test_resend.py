@@ -12,8 +12,8 @@ from tests.test_queue import assert_counts, make_job, recipients
 
 
 @pytest.fixture
-def q(tmp_path):
-    queue = Queue(tmp_path / "queue.db")
+def q(database):
+    queue = Queue(database)
     yield queue
     queue.close()
 

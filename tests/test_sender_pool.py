@@ -10,8 +10,8 @@ from tests.fakes import Clock
 T0 = 1_800_000_000.0
 
 
-def make_queue(tmp_path, clock) -> Queue:
-    return Queue(tmp_path / "q.db", clock=clock)
+def make_queue(database, clock) -> Queue:
+    return Queue(database, clock=clock)
 
 
 def add_job(queue, n=3, senders=(), channel="whatsapp") -> str:
@@ -22,9 +22,9 @@ def add_job(queue, n=3, senders=(), channel="whatsapp") -> str:
     return row["id"]
 
 
-def test_a_job_that_names_its_senders_is_sent_only_by_them(tmp_path):
+def test_a_job_that_names_its_senders_is_sent_only_by_them(database):
     clock = Clock(T0)
-    queue = make_queue(tmp_path, clock)
+    queue = make_queue(database, clock)
     named = add_job(queue, senders=["wa-2"])
     assert queue.get_job(named)["senders"] == ["wa-2"]
     assert queue.claim_next("whatsapp", "wa-1") is None
@@ -33,9 +33,9 @@ def test_a_job_that_names_its_senders_is_sent_only_by_them(tmp_path):
     assert queue.claim_next("whatsapp", "wa-1")["job_id"] == anyone
 
 
-def test_one_account_logged_out_leaves_the_rest_sending(tmp_path):
+def test_one_account_logged_out_leaves_the_rest_sending(database):
     clock = Clock(T0)
-    queue = make_queue(tmp_path, clock)
+    queue = make_queue(database, clock)
     shared = add_job(queue)
     only_one = add_job(queue, senders=["wa-1"])
     queue.heartbeat("wa-1", "whatsapp", "logged_in")
@@ -56,9 +56,9 @@ def test_one_account_logged_out_leaves_the_rest_sending(tmp_path):
     assert queue.end_channel_waiting("whatsapp", "waiting_for_login", "wa-1") == [only_one]
 
 
-def test_a_silent_sender_does_not_keep_jobs_from_waiting(tmp_path):
+def test_a_silent_sender_does_not_keep_jobs_from_waiting(database):
     clock = Clock(T0)
-    queue = make_queue(tmp_path, clock)
+    queue = make_queue(database, clock)
     job = add_job(queue)
     queue.heartbeat("wa-2", "whatsapp", "logged_in")
     clock.advance(61)  # wa-2 has gone quiet: it cannot send

@@ -33,7 +33,7 @@ def now():
 @pytest.fixture
 def clocked(settings, now):
     """An app whose queue reads the test's clock; (app, client, queue)."""
-    queue = Queue(settings.database_path, clock=lambda: now[0])
+    queue = Queue(settings.database, clock=lambda: now[0])
     app = create_app(settings.replace(session_idle_timeout=3600, session_max_age=43200), queue)
     app.config.update(TESTING=True)
     yield app, app.test_client(), queue
@@ -282,8 +282,9 @@ def test_signing_in_again_replaces_the_session(client, queue):
 # ---------------------------------------------------------------- the schema
 
 
+@pytest.mark.backends("sqlite")
 def test_a_version_2_database_gains_the_sessions_table_in_place(settings, auth):
-    queue = Queue(settings.database_path)
+    queue = Queue(settings.database)
     conn = queue.db.connection()
     job = (
         create_app(settings, queue)
@@ -295,7 +296,7 @@ def test_a_version_2_database_gains_the_sessions_table_in_place(settings, auth):
     conn.execute("PRAGMA user_version = 2")
     queue.close()
 
-    upgraded = Queue(settings.database_path)
+    upgraded = Queue(settings.database)
     conn = upgraded.db.connection()
     assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert upgraded.get_job(job["job_id"])["total"] == 1  # what was there is still there

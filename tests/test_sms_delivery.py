@@ -40,9 +40,9 @@ def post_and_mark_sent(queue, transport, job_id, n, with_provider=True):
     return ids
 
 
-def test_queue_lists_recent_sent_rows_with_a_provider_id_in_batches(tmp_path):
+def test_queue_lists_recent_sent_rows_with_a_provider_id_in_batches(database):
     clock = Clock()
-    queue = Queue(tmp_path / "q.db", clock=clock)
+    queue = Queue(database, clock=clock)
     old = make_job(queue, ["+5511900000001"])
     queue.mark_sent(queue.claim_next("sms", "w")["id"], "w", "old-1")
     clock.advance(3600)

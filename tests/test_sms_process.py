@@ -47,7 +47,7 @@ def gw(server):
 
 @pytest.fixture
 def workers(settings, gw, tmp_path):
-    procs = SmsWorkers(settings.database_path, gw.url, tmp_path)
+    procs = SmsWorkers(settings.database, gw.url, tmp_path)
     yield procs
     procs.close()
 

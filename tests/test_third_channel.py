@@ -83,7 +83,7 @@ def test_a_registered_channel_is_built_by_name(registered, settings):
 
 def test_the_real_loop_sends_parks_resumes_and_follows_a_third_channel(registered, settings):
     clock = Clock()
-    queue = Queue(settings.database_path, clock=clock)
+    queue = Queue(settings.database, clock=clock)
     transport = channels.make_transport(
         settings.replace(worker_channel="pigeon"), threading.Event()
     )

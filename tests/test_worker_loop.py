@@ -38,7 +38,7 @@ def clock():
 @pytest.fixture
 def queue(settings, clock):
     """The queue and the worker share one clock, so retry times mean the same to both."""
-    q = Queue(settings.database_path, clock=clock)
+    q = Queue(settings.database, clock=clock)
     yield q
     q.close()
 

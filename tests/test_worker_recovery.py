@@ -22,7 +22,7 @@ from .fakes import Clock, FakeTransport
 
 @pytest.fixture
 def queue(settings):
-    q = Queue(settings.database_path, clock=Clock())
+    q = Queue(settings.database, clock=Clock())
     yield q
     q.close()
 

@@ -124,6 +124,9 @@ def worker_environment(**values) -> dict:
         for k, v in os.environ.items()
         if k.upper() not in {f.name.upper() for f in fields(Settings)}
     }
+    # A test's database may be a PostgreSQL schema's URL: it goes where that belongs.
+    if str(values.get("database_path", "")).startswith("postgresql://"):
+        values["database_url"] = values.pop("database_path")
     for f in fields(Settings):
         value = values.pop(f.name, f.default)
         if value is MISSING:

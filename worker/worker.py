@@ -3,7 +3,9 @@
 It reads like the contract: recover what a crash left in `sending`, then while not stopping,
 `run_once()` takes one step. Every wait is on the stop Event, so SIGTERM, pause and stop act
 within a second. One broad `except` sits at the message boundary: a failing message never
-kills the daemon; a broken database does (the caller exits non-zero and systemd restarts us).
+kills the daemon. Nor does a database that went away (a PostgreSQL restart, a dropped
+connection): the worker waits, retries, and once the database is back checks in its channel
+whatever it left `sending` before it claims anything new.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from .systemd import Notifier
 log = logging.getLogger("worker")
 
 MAX_PROBE_WAIT = 30.0
+MAX_DATABASE_WAIT = 10.0
 # A logged-in channel is asked again at most this often while messages flow or it idles.
 SESSION_RECHECK = 5.0
 
@@ -83,9 +86,15 @@ class Worker:
         """Run until stopped; 0 on a clean stop."""
         self.heartbeat.write("starting", force=True)
         self.notifier.status("starting the channel")
+        outage = 0
         try:
             while not self.stop.is_set():
-                self.run_once()
+                try:
+                    self.run_once()
+                    outage = 0
+                except DatabaseUnavailable as exc:
+                    outage += 1
+                    self.on_database_down(exc, outage)
         finally:
             self.shutdown()
         return 0
@@ -101,7 +110,7 @@ class Worker:
             self.deliveries.poll_if_due()  # idle: ask about delivery, where the channel can tell
             self.inbox.read_if_due()  # and read replies, where it can
             self.housekeeping.run_if_due()
-            self.stop.wait(self.idle_poll)
+            self.queue.wait_for_work(self.stop, self.idle_poll)
             return False
         self.heartbeat.write("sending", message["job_id"], self.inbox.problem())
         self.notifier.status(f"sending message {message['id']} of job {message['job_id']}")
@@ -183,6 +192,15 @@ class Worker:
                 )
             self.heartbeat.write(self.traits.down_state, detail=state.detail or state.state)
         self._ready(f"waiting: {state.state} {state.detail}".strip())
+
+    def on_database_down(self, exc: DatabaseUnavailable, outage: int) -> None:
+        """The database is unreachable: wait (longer each time) and try again. What this
+        worker left `sending` meanwhile (a send whose mark never arrived) is checked in the
+        channel, as after a crash, before anything new is claimed."""
+        if outage == 1:
+            log.warning("database unavailable, waiting: %s", exc, extra=self._ctx())
+        self.logged_in = False
+        self.stop.wait(min(self.session_poll * 2 ** min(outage - 1, 6), MAX_DATABASE_WAIT))
 
     # --- one message ---------------------------------------------------------------------
 

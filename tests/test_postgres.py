@@ -1,0 +1,189 @@
+"""What only the PostgreSQL queue has: its SQL dialect, migrations applied once by processes
+starting together, the database's clock, NOTIFY waking idle workers, and a server that goes
+away and comes back (a pause, never a crash, a lost or a doubled message)."""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+import time
+
+import psycopg
+import pytest
+
+from message_queue import DatabaseUnavailable, NewJob, Queue, Recipient
+from message_queue.pg import SCHEMA_VERSION, translate
+from tests import pg_server
+
+BACKENDS = ("postgresql",)
+
+
+def recipients(n: int, channel: str = "sms") -> list[Recipient]:
+    return [Recipient(phone=f"+1555{i:07d}", text=f"hi {i}", channel=channel) for i in range(n)]
+
+
+@pytest.mark.parametrize(
+    "sqlite, postgresql",
+    [
+        ("a = ? AND b = :b", "a = %s AND b = %(b)s"),
+        ("x LIKE ? ESCAPE '\\'", "x ILIKE %s ESCAPE '\\'"),
+        ("'50% off: now' = ?", "'50%% off: now' = %s"),
+        ("n = max(n, 1)", "n = GREATEST(n, 1)"),
+        ("at = min(a.at, excluded.at)", "at = LEAST(a.at, excluded.at)"),
+        ("max(received_at)", "max(received_at)"),
+        (
+            "IN (SELECT value FROM json_each(?))",
+            "IN (SELECT value FROM json_array_elements_text(CAST(%s AS json)))",
+        ),
+        ("CAST(t / :w AS INTEGER)", "CAST(floor(t / %(w)s) AS BIGINT)"),
+        ("FROM messages INDEXED BY messages_opted_out WHERE", "FROM messages WHERE"),
+    ],
+)
+def test_one_sql_is_spelled_for_postgresql(sqlite, postgresql, backend):
+    assert translate(sqlite) == postgresql
+
+
+def _open(url: str, results) -> None:
+    try:
+        q = Queue(url)
+        results.put(q.db.version())
+        q.close()
+    except Exception as exc:  # reported to the test, which fails on it
+        results.put(repr(exc))
+
+
+def test_processes_starting_together_apply_the_migrations_once(database):
+    ctx = multiprocessing.get_context("spawn")
+    results = ctx.Queue()
+    procs = [ctx.Process(target=_open, args=(database, results)) for _ in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert [results.get(timeout=5) for _ in procs] == [SCHEMA_VERSION] * 4
+    with psycopg.connect(database) as conn:
+        assert conn.execute("SELECT count(*) FROM schema_version").fetchone()[0] == 1
+
+
+def test_the_default_clock_is_the_database_servers(database):
+    q = Queue(database)
+    try:
+        with psycopg.connect(database) as conn:
+            server = conn.execute("SELECT extract(epoch FROM clock_timestamp())").fetchone()[0]
+        assert abs(q.clock() - float(server)) < 1.0
+        job, _ = q.create_job(NewJob(channel="sms", template="x"), recipients(1))
+        assert abs(job["created_at"] - float(server)) < 5.0
+    finally:
+        q.close()
+
+
+def test_an_idle_worker_wakes_on_new_work_not_at_its_next_poll(queue):
+    stop, woke = threading.Event(), []
+
+    def idle_worker():
+        started = time.monotonic()
+        queue.wait_for_work(stop, 60)  # as long as a poll could ever be
+        woke.append(time.monotonic() - started)
+
+    thread = threading.Thread(target=idle_worker)
+    thread.start()
+    time.sleep(0.3)  # the worker is listening
+    queue.create_job(NewJob(channel="sms", template="x"), recipients(1))
+    thread.join(30)
+    stop.set()
+    assert woke and woke[0] < 30, "not woken by the job's NOTIFY"
+    assert queue.claim_next("sms", "w1") is not None
+
+
+def test_a_resumed_job_wakes_idle_workers_too(queue):
+    job, _ = queue.create_job(NewJob(channel="sms", template="x"), recipients(2))
+    queue.pause_job(job["id"])
+    stop, woke = threading.Event(), threading.Event()
+
+    def idle_worker():
+        queue.wait_for_work(stop, 60)
+        woke.set()
+
+    thread = threading.Thread(target=idle_worker)
+    thread.start()
+    time.sleep(0.3)
+    queue.resume_job(job["id"])
+    assert woke.wait(30)
+    stop.set()
+    thread.join(5)
+
+
+def test_stop_ends_the_wait_for_work(queue):
+    stop = threading.Event()
+    thread = threading.Thread(target=queue.wait_for_work, args=(stop, 60))
+    thread.start()
+    time.sleep(0.2)
+    stop.set()
+    thread.join(5)
+    assert not thread.is_alive()
+
+
+def test_a_text_with_nul_is_refused_as_input_not_a_crash(queue, client, auth):
+    r = client.post(
+        "/send",
+        json={"channel": "sms", "message": "a\x00b", "recipients": [{"phone": "+15550000001"}]},
+        headers=auth,
+    )
+    assert r.status_code in (400, 422), r.get_json()
+    assert r.mimetype == "application/problem+json"
+    assert queue.list_jobs(active_only=False) == []
+
+
+# -- a server that goes away --------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def own_server():
+    """A server this module may stop and start (the machine's own must keep running)."""
+    try:
+        server = pg_server.Throwaway()
+    except (pg_server.NoPostgres, OSError) as exc:
+        pytest.skip(f"cannot start a PostgreSQL server of our own: {exc}")
+    yield server
+    server.remove()
+
+
+def test_a_restarted_server_is_a_pause_for_the_queue_and_the_api(own_server, settings):
+    from app import create_app
+
+    q = Queue(own_server.url)
+    client = create_app(settings.replace(database_url=own_server.url), q).test_client()
+    auth = {"X-API-Key": settings.api_key}
+    job, _ = q.create_job(NewJob(channel="sms", template="x"), recipients(3))
+    first = q.claim_next("sms", "w1")
+    own_server.stop()
+    try:
+        with pytest.raises(DatabaseUnavailable):
+            q.mark_sent(first["id"], "w1")
+        r = client.get(f"/status/{job['id']}", headers=auth)
+        assert r.status_code == 503 and r.mimetype == "application/problem+json"
+        assert client.get("/health").status_code == 503
+    finally:
+        own_server.start()
+    # The same queue object carries on: its pool replaces the dead connections.
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            status = client.get(f"/status/{job['id']}", headers=auth)
+            if status.status_code == 200:
+                break
+        except DatabaseUnavailable:
+            pass
+        assert time.monotonic() < deadline, "the API did not come back by itself"
+        time.sleep(0.2)
+    # The row whose mark was lost is still the worker's, `sending`: it checks it, as after a
+    # crash, and nothing was lost or doubled.
+    assert [m["id"] for m in q.recover_sending("sms", "w1")] == [first["id"]]
+    assert q.mark_sent(first["id"], "w1")
+    sent = {first["id"]}
+    while (m := q.claim_next("sms", "w1")) is not None:
+        assert m["id"] not in sent
+        q.mark_sent(m["id"], "w1")
+        sent.add(m["id"])
+    assert len(sent) == 3 and q.get_job(job["id"])["status"] == "completed"
+    q.close()
