@@ -14,7 +14,6 @@ import contextlib
 import logging
 import random
 import threading
-import time
 
 from message_queue import DatabaseUnavailable, Queue, fallback_transport
 from message_queue.messages import ClaimedMessage
@@ -56,7 +55,7 @@ class Worker:
         transport: t.Transport,
         stop: threading.Event,
         *,
-        clock=time.time,
+        clock=None,
         rng: random.Random | None = None,
         notifier: Notifier | None = None,
         idle_poll: float = 1.0,
@@ -66,7 +65,9 @@ class Worker:
         self.settings, self.queue, self.transport, self.stop = settings, queue, transport, stop
         self.channel, self.worker_id = transport.channel, settings.worker_id
         self.traits = transport.traits
-        self.clock, self.notifier = clock, notifier or Notifier(None)
+        # The queue's clock (on PostgreSQL the server's), so retry times written by one
+        # machine mean the same on another.
+        self.clock, self.notifier = clock or queue.clock, notifier or Notifier(None)
         self.pacer = Pacer(Delays.for_channel(settings, self.channel), rng)
         self.idle_poll, self.session_poll = idle_poll, session_poll
         self.deliveries = DeliveryTracker(queue, transport, clock, delivery_poll, self._ctx())
