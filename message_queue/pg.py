@@ -41,6 +41,9 @@ MIGRATE_LOCK = 0x62756C6D
 WORK_CHANNEL = "bulk_sender_work"
 POOL_MAX = 8
 CONNECT_TIMEOUT = 5
+# A pooled connection idle longer than this is asked whether it still works before use: the
+# server may have restarted meanwhile. One in steady use is not (it costs a round trip).
+CHECK_IDLE_AFTER = 1.0
 # The database's clock is read again this often (contract section 9: its clock rules).
 CLOCK_REFRESH = 60.0
 
@@ -115,6 +118,12 @@ def _rows(cursor):
     names = [c.name for c in cursor.description or ()]
     index = {name: i for i, name in enumerate(names)}
     return lambda values: Row(values, index)
+
+
+def _check_if_idle(conn: psycopg.Connection) -> None:
+    """The pool's check before lending `conn`: a round trip only after it sat idle."""
+    if time.monotonic() - getattr(conn, "_queue_used_at", 0.0) > CHECK_IDLE_AFTER:
+        ConnectionPool.check_connection(conn)
 
 
 @contextmanager
@@ -192,6 +201,7 @@ class PostgresDatabase:
             timeout=CONNECT_TIMEOUT * 2,
             open=False,
             name="queue",
+            check=_check_if_idle,
         )
         self._pool.open(wait=False)
         self._migrated = False
@@ -210,7 +220,10 @@ class PostgresDatabase:
     def _borrow(self):
         self._migrate()
         with _unavailable(), self._pool.connection() as raw:
-            yield Connection(raw)
+            try:
+                yield Connection(raw)
+            finally:
+                raw._queue_used_at = time.monotonic()  # type: ignore[attr-defined]
 
     def connection(self) -> _Autocommit:
         return _Autocommit(self)
@@ -230,17 +243,33 @@ class PostgresDatabase:
 
     @contextmanager
     def _transaction(self, *opening: str):
-        with self._borrow() as conn:
-            for statement in opening:
-                conn.execute(statement)
-            try:
-                yield conn
-            except BaseException:
-                if not conn.raw.closed and not conn.raw.broken:
-                    conn.raw.execute("ROLLBACK")
-                raise
-            with _unavailable():
-                conn.raw.execute("COMMIT")
+        for attempt in range(POOL_MAX + 1):
+            with self._borrow() as conn:
+                try:
+                    for statement in opening:
+                        conn.execute(statement)
+                except DatabaseUnavailable:
+                    # Nothing was done yet: a connection the server dropped is discarded by
+                    # the pool, and the transaction starts on another one.
+                    if attempt == POOL_MAX or not conn.raw.closed:
+                        raise
+                    continue
+                with self._open(conn) as ready:
+                    yield ready
+                return
+
+    @staticmethod
+    @contextmanager
+    def _open(conn: Connection):
+        """Commit what the caller did in `conn`, or roll it back when it raised."""
+        try:
+            yield conn
+        except BaseException:
+            if not conn.raw.closed and not conn.raw.broken:
+                conn.raw.execute("ROLLBACK")
+            raise
+        with _unavailable():
+            conn.raw.execute("COMMIT")
 
     def notify(self, conn, channel: str = "") -> None:
         """Wake idle workers when this transaction commits (new or resumed work)."""

@@ -5,6 +5,7 @@ away and comes back (a pause, never a crash, a lost or a doubled message)."""
 from __future__ import annotations
 
 import multiprocessing
+import secrets
 import threading
 import time
 
@@ -187,3 +188,39 @@ def test_a_restarted_server_is_a_pause_for_the_queue_and_the_api(own_server, set
         sent.add(m["id"])
     assert len(sent) == 3 and q.get_job(job["id"])["status"] == "completed"
     q.close()
+
+
+def test_a_worker_process_waits_through_a_database_restart_and_sends_each_once(
+    own_server, tmp_path
+):
+    from tests.sms_e2e_support import SmsWorkers, assert_each_once, rows, wait_job
+    from tests.sms_standin import GatewayServer
+    from tests.wa_e2e_support import wait_until
+
+    name = "t_" + secrets.token_hex(4)
+    with psycopg.connect(own_server.url, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {name}")
+    url = pg_server.schema_url(own_server.url, name)
+    q = Queue(url)
+    numbers = [f"+5511912346{i:03d}" for i in range(30)]
+    job, _ = q.create_job(
+        NewJob(channel="sms", template="x"),
+        [Recipient(phone=p, text=f"SMS {p}", channel="sms") for p in numbers],
+    )
+    with GatewayServer(step_delay=0) as gw:
+        workers = SmsWorkers(url, gw.url, tmp_path)
+        try:
+            worker = workers.start(sms_min_delay=0.1, sms_max_delay=0.1)
+            wait_until(lambda: len(gw.accepted()) >= 8, 30, "8 messages", details=worker.log)
+            own_server.stop()
+            time.sleep(2)  # down for a while, mid-job
+            assert worker.proc.poll() is None, worker.log()  # waiting, not exited
+            own_server.start()
+            wait_job(q, job["id"], "completed", 60, details=worker.log)
+            assert_each_once(gw, {p: f"SMS {p}" for p in numbers})
+            assert {r["status"] for r in rows(q, job["id"])} <= {"sent", "delivered"}
+            # It waited (for a pooled connection, or on DatabaseUnavailable), never crashed.
+            assert worker.proc.poll() is None and "Traceback" not in worker.log(10**6)
+        finally:
+            workers.close()
+            q.close()

@@ -67,7 +67,8 @@ class Worker:
         self.traits = transport.traits
         # The queue's clock (on PostgreSQL the server's), so retry times written by one
         # machine mean the same on another.
-        self.clock, self.notifier = clock or queue.clock, notifier or Notifier(None)
+        clock = clock or queue.clock
+        self.clock, self.notifier = clock, notifier or Notifier(None)
         self.pacer = Pacer(Delays.for_channel(settings, self.channel), rng)
         self.idle_poll, self.session_poll = idle_poll, session_poll
         self.deliveries = DeliveryTracker(queue, transport, clock, delivery_poll, self._ctx())
