@@ -33,6 +33,14 @@ def _claimed(conn, ids: list[int]) -> list[ClaimedMessage]:
     ]
 
 
+def _counts(conn, job_id: str) -> dict[str, int]:
+    """The job's rows per status (job_counts, kept by the trigger): one primary-key range."""
+    counts = dict.fromkeys(MessageStatus.ALL, 0)
+    for status, n in conn.execute("SELECT status, n FROM job_counts WHERE job_id = ?", (job_id,)):
+        counts[status] = n
+    return counts
+
+
 class MessageStore(Store):
     """Message-level operations; mixed into `Queue`, which provides `db` and `clock`."""
 
@@ -164,8 +172,11 @@ class MessageStore(Store):
                     " ON CONFLICT DO NOTHING",
                     (worker_id, row["channel"], row["claimed_at"]),
                 )
+            counts = None
             if status in (MessageStatus.FAILED, MessageStatus.SENT, MessageStatus.UNKNOWN):
-                self._judge_failures(conn, row["job_id"], now)
+                # One read of the job's counts serves both the failure judge and completion.
+                counts = _counts(conn, row["job_id"])
+                self._judge_failures(conn, row["job_id"], now, counts["failed"])
             if error and status in (
                 MessageStatus.FAILED,
                 MessageStatus.UNKNOWN,
@@ -187,12 +198,12 @@ class MessageStore(Store):
                 if cancel_if_opted_out(conn, message_id, now):
                     self._complete_if_done(conn, row["job_id"], now)
             if status in MessageStatus.FINISHED:
-                self._complete_if_done(conn, row["job_id"], now)
+                self._complete_if_done(conn, row["job_id"], now, counts)
         if new_sender:
             self._senders_seen.add(worker_id)
         return True
 
-    def _judge_failures(self, conn, job_id: str, now: float) -> None:
+    def _judge_failures(self, conn, job_id: str, now: float, failed: int) -> None:
         """Pause a sendable job whose recent sends mostly failed: a bad list burns a number.
 
         Judged after every outcome, since the window may fill on a success; a job with too
@@ -201,10 +212,7 @@ class MessageStore(Store):
         rules = self.rules
         if not rules.failure_rate:
             return
-        failed = conn.execute(
-            "SELECT n FROM job_counts WHERE job_id = ? AND status = 'failed'", (job_id,)
-        ).fetchone()
-        if failed is None or failed[0] <= rules.failure_rate * rules.failure_window:
+        if failed <= rules.failure_rate * rules.failure_window:
             return
         job = conn.execute(
             f"SELECT judged_from FROM jobs WHERE id = ? AND {_SENDABLE}", (job_id,)
@@ -217,13 +225,11 @@ class MessageStore(Store):
             )
 
     @staticmethod
-    def _complete_if_done(conn, job_id: str, now: float) -> None:
-        open_rows = conn.execute(
-            "SELECT coalesce(sum(n), 0) FROM job_counts WHERE job_id = ?"
-            " AND status IN ('pending', 'retrying', 'sending')",
-            (job_id,),
-        ).fetchone()[0]
-        if open_rows == 0:
+    def _complete_if_done(conn, job_id: str, now: float, counts: dict | None = None) -> None:
+        """Complete the job when no row is open; `counts` when the caller read them already
+        (in this transaction, after its own change)."""
+        counts = counts or _counts(conn, job_id)
+        if not any(counts[s] for s in MessageStatus.OPEN):
             conn.execute(
                 "UPDATE jobs SET status = 'completed', finished_at = ?, updated_at = ?"
                 " WHERE id = ? AND status NOT IN ('completed', 'stopped')",
