@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import re
-import select
 import threading
 import time
 from contextlib import contextmanager
@@ -280,15 +279,13 @@ class PostgresDatabase:
         try:
             listener = self._listen()
             deadline = time.monotonic() + timeout
-            while not stop.is_set():
+            while not stop.is_set():  # in steps of a second at most, so stop acts soon
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return
-                ready, _, _ = select.select([listener.fileno()], [], [], min(left, 1.0))
-                if ready:
-                    listener.execute("SELECT 1")  # reads the pending notifications
-                    if list(listener.notifies(timeout=0)):
-                        return
+                # A NOTIFY that came while we were busy is delivered here at once.
+                if list(listener.notifies(timeout=min(left, 1.0), stop_after=1)):
+                    return
         except (psycopg.Error, OSError, DatabaseUnavailable) as exc:
             log.debug("LISTEN failed, polling instead: %s", exc)
             self._close_listener()
