@@ -11,7 +11,6 @@ from message_queue import (
     IllegalTransition,
     JobNotFound,
     NothingToResend,
-    UnstorableText,
 )
 
 TITLES = {
@@ -85,9 +84,6 @@ def register(app: Flask) -> None:
                 errors=[{"field": "Idempotency-Key", "message": "reused with another body"}],
             )
         ),
-    )
-    app.register_error_handler(
-        UnstorableText, lambda e: problem_response(Problem(422, str(e).capitalize() + "."))
     )
     app.register_error_handler(
         DatabaseUnavailable,

@@ -9,7 +9,6 @@ from .errors import (
     JobNotFound,
     NothingToResend,
     QueueError,
-    UnstorableText,
 )
 from .jobs import NewJob, Recipient
 from .queue import Queue
@@ -35,5 +34,4 @@ __all__ = [
     "IdempotencyConflict",
     "DatabaseUnavailable",
     "NothingToResend",
-    "UnstorableText",
 ]

@@ -40,7 +40,3 @@ class IdempotencyConflict(QueueError):
 
 class DatabaseUnavailable(QueueError):
     """The database file cannot be opened or used."""
-
-
-class UnstorableText(QueueError):
-    """A value holds a character the database cannot keep (PostgreSQL refuses NUL)."""

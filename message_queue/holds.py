@@ -32,7 +32,7 @@ def _cap_hold(conn, where: str, params: tuple, cap: int, span: float, now: float
     row = conn.execute(
         f"SELECT claimed_at FROM messages WHERE {where} AND claimed_at > ?"
         " ORDER BY claimed_at DESC LIMIT 1 OFFSET ?",
-        (*params, now - span, cap - 1),
+        (*params, now - span, max(cap - 1, 0)),
     ).fetchone()
     return None if row is None else row[0] + span
 

@@ -42,11 +42,14 @@ class InboundStore(Store):
         received_at: float,
         kind: str = "text",
         provider_id: str | None = None,
+        keyword: str | None = None,
     ) -> tuple[int, bool]:
         """Store one reply once: (its row id, whether this call created it).
 
         In one write transaction: the row, linked to the newest job that sent to the number,
-        and the number's conversation (unread + 1, last activity, name). A copy already
+        the number's conversation (unread + 1, last activity, name), and what its `keyword`
+        (opt_out, opt_in) asks of the suppression list. So a STOP is never stored without
+        being honoured: a retry after an outage finds it stored, and honoured. A copy already
         stored changes nothing.
         """
         key = dedupe_key(channel, phone, received_at, kind, text)
@@ -74,7 +77,12 @@ class InboundStore(Store):
             )
             inbound_id = cursor.fetchone()[0]
             _touch_conversation(conn, phone, channel, received_at, _preview(text, kind))
+            if keyword:
+                self._apply_keyword(conn, phone, channel, keyword, inbound_id)
         return inbound_id, True
+
+    def _apply_keyword(self, conn, phone: str, channel: str, keyword: str, inbound_id: int):
+        raise NotImplementedError  # SuppressionStore's, which Queue puts ahead of this one
 
     def latest_inbound_at(self, channel: str) -> float | None:
         """When the newest stored reply on `channel` was received, or None."""

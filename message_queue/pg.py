@@ -21,6 +21,7 @@ import logging
 import re
 import threading
 import time
+import zlib
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
@@ -28,23 +29,26 @@ from pathlib import Path
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from .errors import DatabaseUnavailable, UnstorableText
+from .errors import DatabaseUnavailable
 
 log = logging.getLogger("queue")
 
-# pg_advisory_xact_lock's key for the queue's writes ("bulk" in ASCII).
-WRITE_LOCK = 0x62756C6B
-# Migrations take this one, so processes starting together apply them once.
-MIGRATE_LOCK = 0x62756C6D
-# LISTEN/NOTIFY channel: a NOTIFY on it means a row may have become sendable.
-WORK_CHANNEL = "bulk_sender_work"
 POOL_MAX = 8
 CONNECT_TIMEOUT = 5
+# How long a request waits for a pooled connection before the database counts as down.
+POOL_TIMEOUT = 5.0
 # A pooled connection idle longer than this is asked whether it still works before use: the
 # server may have restarted meanwhile. One in steady use is not (it costs a round trip).
 CHECK_IDLE_AFTER = 1.0
-# The database's clock is read again this often (contract section 9: its clock rules).
+# The database's clock is read again this often (contract section 9: its clock rules), and
+# tried again this soon when it could not be read.
 CLOCK_REFRESH = 60.0
+CLOCK_RETRY = 5.0
+# Errors that mean "the database cannot serve us now", by SQLSTATE class or code: connection
+# (08), resources (53), shutdown and cancel (57), a deadlock or serialization failure (40),
+# a read-only server (25006, a standby after a failover), an idle transaction ended (25P03).
+UNAVAILABLE_CLASSES = ("08", "53", "57", "40")
+UNAVAILABLE_CODES = ("25006", "25P03")
 
 # Versioned migrations: (version, file). Version 5 is the SQLite schema's version when
 # PostgreSQL support came: the same tables, written in PostgreSQL's types.
@@ -129,13 +133,41 @@ def _check_if_idle(conn: psycopg.Connection) -> None:
 def _unavailable():
     try:
         yield
-    except (psycopg.OperationalError, PoolTimeout) as exc:
+    except PoolTimeout as exc:
         raise DatabaseUnavailable(f"PostgreSQL: {exc}".strip()) from exc
-    except psycopg.DataError as exc:
-        if "NUL" not in str(exc):
-            raise
-        # SQLite keeps a NUL in TEXT, PostgreSQL refuses it: the caller's input is at fault.
-        raise UnstorableText("a value contains a NUL character (0x00)") from exc
+    except psycopg.Error as exc:
+        state = exc.sqlstate or ""
+        if (
+            (not state and isinstance(exc, psycopg.OperationalError))
+            or state[:2] in UNAVAILABLE_CLASSES
+            or state in UNAVAILABLE_CODES
+        ):
+            raise DatabaseUnavailable(f"PostgreSQL: {exc}".strip()) from exc
+        raise
+
+
+def _no_nul(params):
+    """`params` with NUL characters replaced by U+FFFD: PostgreSQL refuses NUL in text, where
+    SQLite keeps it, and text from outside (a reply, a phone's error) may hold one. The API
+    refuses NUL in its own input; whatever else comes is kept, marked, never a crash."""
+    values = params.values() if isinstance(params, dict) else params
+    if not any(isinstance(v, str) and "\x00" in v for v in values):
+        return params
+    if isinstance(params, dict):
+        return {k: _nul_free(v) for k, v in params.items()}
+    return tuple(_nul_free(v) for v in params)
+
+
+def _nul_free(value):
+    return value.replace("\x00", "\ufffd") if isinstance(value, str) else value
+
+
+def _version(raw: psycopg.Connection) -> int:
+    """The schema version of the connection's schema; 0 when it has no queue yet."""
+    if raw.execute("SELECT to_regclass('schema_version')").fetchone() == (None,):
+        return 0
+    row = raw.execute("SELECT max(version) FROM schema_version").fetchone()
+    return (row[0] if row else None) or 0
 
 
 class Connection:
@@ -147,13 +179,13 @@ class Connection:
     def execute(self, sql: str, params=()):
         cursor = self.raw.cursor(row_factory=_rows)
         with _unavailable():
-            cursor.execute(translate(sql), params)
+            cursor.execute(translate(sql), _no_nul(params))
         return cursor
 
     def executemany(self, sql: str, rows):
         cursor = self.raw.cursor(row_factory=_rows)
         with _unavailable():
-            cursor.executemany(translate(sql), rows)
+            cursor.executemany(translate(sql), (_no_nul(r) for r in rows))
         return cursor
 
 
@@ -197,7 +229,7 @@ class PostgresDatabase:
             min_size=1,
             max_size=pool_size,
             kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT},
-            timeout=CONNECT_TIMEOUT * 2,
+            timeout=POOL_TIMEOUT,
             open=False,
             name="queue",
             check=_check_if_idle,
@@ -205,8 +237,12 @@ class PostgresDatabase:
         self._pool.open(wait=False)
         self._migrated = False
         self._lock = threading.Lock()
-        self._clock_offset = 0.0
-        self._clock_read_at = float("-inf")
+        # (server epoch seconds, time.monotonic()) of the last reading of the server's clock.
+        self._clock: tuple[float, float] | None = None
+        self._clock_due = 0.0  # monotonic time of the next reading
+        # Per schema (current_schema()), so two queues in one database never share them.
+        self._write_lock = self._migrate_lock = 0
+        self._channel = ""
         self._listener: psycopg.Connection | None = None
         try:  # now, when the server is up; else at the first use (a worker waits for it)
             self._migrate()
@@ -231,7 +267,10 @@ class PostgresDatabase:
     def write(self, exclusive: bool = True):
         """A write transaction holding the queue's write lock (shared for claims)."""
         lock = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
-        with self._transaction("BEGIN", f"SELECT {lock}({WRITE_LOCK})") as conn:
+        # The lock's statement reads the server's clock too: a writing process never needs a
+        # round trip of its own for it.
+        sql = f"SELECT {lock}(?), extract(epoch FROM clock_timestamp())"
+        with self._transaction("BEGIN", sql) as conn:
             yield conn
 
     @contextmanager
@@ -241,12 +280,15 @@ class PostgresDatabase:
             yield conn
 
     @contextmanager
-    def _transaction(self, *opening: str):
+    def _transaction(self, begin: str, lock: str | None = None):
         for attempt in range(POOL_MAX + 1):
             with self._borrow() as conn:
                 try:
-                    for statement in opening:
-                        conn.execute(statement)
+                    conn.execute(begin)
+                    if lock:
+                        before = time.monotonic()
+                        row = conn.execute(lock, (self._write_lock,)).fetchone()
+                        self._set_clock(float(row[1]), (before + time.monotonic()) / 2)
                 except DatabaseUnavailable:
                     # Nothing was done yet: a connection the server dropped is discarded by
                     # the pool, and the transaction starts on another one.
@@ -272,7 +314,7 @@ class PostgresDatabase:
 
     def notify(self, conn, channel: str = "") -> None:
         """Wake idle workers when this transaction commits (new or resumed work)."""
-        conn.execute("SELECT pg_notify(?, ?)", (WORK_CHANNEL, channel))
+        conn.execute("SELECT pg_notify(?, ?)", (self._channel, channel))
 
     def wait_for_work(self, stop: threading.Event, timeout: float) -> None:
         """Sleep up to `timeout`, or until a NOTIFY says there may be work, or until stop."""
@@ -294,10 +336,11 @@ class PostgresDatabase:
     def _listen(self) -> psycopg.Connection:
         if self._listener is None or self._listener.closed or self._listener.broken:
             self._close_listener()
+            self._migrate()  # names the channel
             self._listener = psycopg.connect(
                 self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT
             )
-            self._listener.execute(f"LISTEN {WORK_CHANNEL}")
+            self._listener.execute(f"LISTEN {self._channel}")
         return self._listener
 
     def _close_listener(self) -> None:
@@ -310,20 +353,30 @@ class PostgresDatabase:
     # -- the clock ------------------------------------------------------------------------
 
     def now(self) -> float:
-        """Seconds since the epoch by the database server's clock (read once a minute; the
-        local clock's steps in between)."""
-        local = time.time()
-        if local - self._clock_read_at > CLOCK_REFRESH:
-            try:
-                before = time.time()
-                row = self.connection().execute("SELECT extract(epoch FROM clock_timestamp())")
-                after = time.time()
-                self._clock_offset = float(row.fetchone()[0]) - (before + after) / 2
-                self._clock_read_at = after
-            except DatabaseUnavailable:
-                pass  # the last offset stands; the statement that needs the database says so
-            local = time.time()
-        return local + self._clock_offset
+        """Seconds since the epoch by the database server's clock: read with every write
+        (or once a minute on its own), carried forward between readings by the local
+        monotonic clock, which a step of the local wall clock does not move."""
+        if time.monotonic() >= self._clock_due:
+            self._read_clock()
+        clock = self._clock
+        if clock is None:  # never read yet (the database is down since we started)
+            return time.time()
+        server, at = clock
+        return server + (time.monotonic() - at)
+
+    def _read_clock(self) -> None:
+        self._clock_due = time.monotonic() + CLOCK_RETRY  # a failure is not retried at once
+        try:
+            with self._borrow() as conn:
+                before = time.monotonic()
+                row = conn.execute("SELECT extract(epoch FROM clock_timestamp())").fetchone()
+                self._set_clock(float(row[0]), (before + time.monotonic()) / 2)
+        except DatabaseUnavailable:
+            pass  # the last reading stands; the statement that needs the database says so
+
+    def _set_clock(self, server: float, at: float) -> None:
+        self._clock = (server, at)
+        self._clock_due = at + CLOCK_REFRESH
 
     # -- the schema -----------------------------------------------------------------------
 
@@ -335,14 +388,24 @@ class PostgresDatabase:
             if self._migrated:
                 return
             with _unavailable(), self._pool.connection() as raw, raw.transaction():
-                raw.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATE_LOCK,))
-                raw.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-                row = raw.execute("SELECT max(version) FROM schema_version").fetchone()
-                current = (row[0] if row else None) or 0
-                for version, name in MIGRATIONS:
-                    if version > current:
-                        raw.execute(Path(__file__).with_name(name).read_text(encoding="utf-8"))
-                        raw.execute("INSERT INTO schema_version VALUES (%s)", (version,))
+                found = raw.execute("SELECT current_schema()").fetchone()
+                schema = (found[0] if found else None) or "public"
+                key = zlib.crc32(schema.encode())
+                self._write_lock, self._migrate_lock = key << 1, (key << 1) + 1
+                self._channel = f"bulk_sender_work_{key:08x}"
+                # Up to date (the usual start) is found without a write or a lock, so a
+                # process can start on a read-only standby and wait there for a primary.
+                if _version(raw) < SCHEMA_VERSION:
+                    raw.execute("SELECT pg_advisory_xact_lock(%s)", (self._migrate_lock,))
+                    raw.execute(
+                        "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"
+                    )
+                    current = _version(raw)  # again: another process may have just done it
+                    for version, name in MIGRATIONS:
+                        if version > current:
+                            sql = Path(__file__).with_name(name).read_text(encoding="utf-8")
+                            raw.execute(sql)
+                            raw.execute("INSERT INTO schema_version VALUES (%s)", (version,))
             self._migrated = True
 
     def version(self) -> int:

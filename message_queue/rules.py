@@ -60,7 +60,8 @@ class SendingRules:
         or already over, or when it has not sent yet (it is then on day 1 once it does)."""
         if not self.warmup_days:
             return None
-        day = 1 if first_send_at is None else int((now - first_send_at) // DAY) + 1
+        # At least day 1: another machine's clock may stand a moment before the first send.
+        day = 1 if first_send_at is None else max(int((now - first_send_at) // DAY) + 1, 1)
         return day if day < self.warmup_days else None
 
     def daily_allowance(self, channel: str, first_send_at: float | None, now: float) -> int:

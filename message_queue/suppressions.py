@@ -55,18 +55,21 @@ class SuppressionStore(JobStore):
             return []
         now = self.clock()
         with self.db.write() as conn:
-            known = _present(conn, wanted)
-            added = [p for p in wanted if p not in known]
-            conn.executemany(
-                "INSERT INTO suppressions (phone, reason, source, inbound_id, created_at)"
-                " VALUES (?, ?, ?, ?, ?)",
-                ((p, reason, source, inbound_id, now) for p in added),
-            )
-            if added:
-                # Only the new ones: an already suppressed number has no waiting row but,
-                # perhaps, its confirmation, which a repeated STOP must not cancel.
-                self._cancel(conn, "phone IN (SELECT value FROM json_each(?))", json.dumps(added))
-            return added
+            return self._suppress(conn, wanted, reason, source, inbound_id, now)
+
+    def _suppress(self, conn, wanted, reason, source, inbound_id, now) -> list[str]:
+        known = _present(conn, wanted)
+        added = [p for p in wanted if p not in known]
+        conn.executemany(
+            "INSERT INTO suppressions (phone, reason, source, inbound_id, created_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            ((p, reason, source, inbound_id, now) for p in added),
+        )
+        if added:
+            # Only the new ones: an already suppressed number has no waiting row but,
+            # perhaps, its confirmation, which a repeated STOP must not cancel.
+            self._cancel(conn, "phone IN (SELECT value FROM json_each(?))", json.dumps(added))
+        return added
 
     def remove_suppression(self, phone: str) -> bool:
         """Take `phone` off the list (a start keyword, or a person); False when absent.
@@ -74,7 +77,14 @@ class SuppressionStore(JobStore):
         Rows cancelled while it was suppressed stay cancelled: a person may resend them.
         """
         with self.db.write() as conn:
-            return conn.execute("DELETE FROM suppressions WHERE phone = ?", (phone,)).rowcount == 1
+            return _unsuppress(conn, phone)
+
+    def _apply_keyword(self, conn, phone: str, channel: str, keyword: str, inbound_id: int):
+        """A reply's STOP or START, inside the write that stores the reply (InboundStore)."""
+        if keyword == "opt_out":
+            self._suppress(conn, [phone], "keyword", channel, inbound_id, self.clock())
+        elif keyword == "opt_in":
+            _unsuppress(conn, phone)
 
     def suppressed(self, phones) -> set[str]:
         """Which of `phones` (E.164) are suppressed; one query however many are asked."""
@@ -171,6 +181,10 @@ class SuppressionStore(JobStore):
         jobs = {r["job_id"] for r in conn.execute(_CANCEL.format(where=where), (now, param))}
         for job_id in sorted(jobs):
             MessageStore._complete_if_done(conn, job_id, now)
+
+
+def _unsuppress(conn, phone: str) -> bool:
+    return conn.execute("DELETE FROM suppressions WHERE phone = ?", (phone,)).rowcount == 1
 
 
 def _present(conn, phones: list[str]) -> set[str]:

@@ -154,6 +154,21 @@ def test_warm_up_shows_as_the_reason(database):
     assert waiting.until == pytest.approx(MONDAY + DAY)
 
 
+def test_a_machine_whose_clock_stands_before_the_first_send_is_on_day_one(database):
+    clock = Clock(MONDAY)
+    rules = dict(caps={"whatsapp": Caps(daily=200)}, warmup_days=2, warmup_first_day=20)
+    queue = queue_with(database, clock, **rules)
+    job_id = add_job(queue, numbers(5))
+    queue.heartbeat("w-1", "whatsapp", "logged_in")
+    run_sender(queue, clock, until=MONDAY + 60)
+    # Another machine, a moment behind: a day before day 1 would be a negative allowance.
+    behind = queue_with(database, Clock(MONDAY - 0.01), **rules)
+    assert behind.get_job(job_id)["status"] in ("running", "completed")
+    (worker,) = behind.list_workers(usage=True)
+    assert worker["usage"]["warmup_day"] == 1 and worker["usage"]["daily_cap"] == 20
+    behind.claim_next("whatsapp", "w-1")  # PostgreSQL refused a negative LIMIT here
+
+
 ZONES = {
     "+5511991000000": "America/Sao_Paulo",  # no daylight saving since 2019
     "+12125550100": "America/New_York",  # leaves DST on 2026-11-01

@@ -224,3 +224,59 @@ def test_a_worker_process_waits_through_a_database_restart_and_sends_each_once(
         finally:
             workers.close()
             q.close()
+
+
+def test_text_from_outside_with_nul_is_kept_marked_not_a_crash(queue, settings):
+    from utils.replies import take_inbound
+
+    assert take_inbound(
+        queue,
+        settings,
+        phone="+15550000009",
+        channel="sms",
+        sender="phone-1",
+        text="hi\x00there",
+        received_at=1_800_000_000.0,
+    )
+    (row,) = queue.db.connection().execute("SELECT text FROM inbound").fetchall()
+    assert row[0] == "hi\ufffdthere"
+    queue.heartbeat("phone-1", "sms", "logged_in", detail="gateway said \x00")
+
+
+def test_errors_that_mean_the_database_is_away_are_unavailable_not_crashes():
+    from message_queue.pg import _unavailable
+
+    for error in (
+        psycopg.errors.ReadOnlySqlTransaction("a standby after a failover"),
+        psycopg.errors.AdminShutdown("terminating connection"),
+        psycopg.errors.DeadlockDetected("deadlock"),
+        psycopg.OperationalError("connection refused"),
+    ):
+        with pytest.raises(DatabaseUnavailable), _unavailable():
+            raise error
+    with pytest.raises(psycopg.errors.UndefinedTable), _unavailable():
+        raise psycopg.errors.UndefinedTable("a bug, not an outage")
+
+
+def test_a_read_only_server_is_unavailable_for_writes_and_readable(database):
+    q = Queue(database)
+    job, _ = q.create_job(NewJob(channel="sms", template="x"), recipients(1))
+    q.close()
+    read_only = Queue(database + "%20-cdefault_transaction_read_only%3Don")
+    try:
+        assert read_only.get_job(job["id"])["total"] == 1
+        with pytest.raises(DatabaseUnavailable):
+            read_only.claim_next("sms", "w1")
+    finally:
+        read_only.close()
+
+
+def test_the_clock_is_the_servers_whatever_the_local_wall_clock_does(queue, monkeypatch):
+    import message_queue.pg as pg
+
+    before = queue.clock()
+    monkeypatch.setattr(pg.time, "time", lambda: 0.0)  # the local clock stepped far back
+    queue.db._clock_due = 0.0  # and a reading is due
+    assert abs(queue.clock() - before) < 5
+    queue.create_job(NewJob(channel="sms", template="x"), recipients(1))
+    assert abs(queue.clock() - before) < 5

@@ -475,3 +475,26 @@ def test_the_import_and_export_routes_are_never_read_as_a_number_to_delete(clien
         allowed = client.options(path, headers=auth).headers["Allow"]
         assert "DELETE" not in allowed, (path, allowed)
         assert client.delete(path, headers=auth).status_code == 405
+
+
+def test_a_stop_whose_write_failed_is_honoured_when_it_comes_again(q, settings, monkeypatch):
+    from message_queue import DatabaseUnavailable
+    from message_queue.suppressions import SuppressionStore
+    from utils.replies import take_inbound
+
+    job, _ = q.create_job(NewJob(channel="sms", template="x"), [Recipient(A, "hi", "sms")])
+    real = SuppressionStore._apply_keyword
+
+    def outage(self, *args):
+        monkeypatch.setattr(SuppressionStore, "_apply_keyword", real)
+        raise DatabaseUnavailable("the database went away mid-write")
+
+    monkeypatch.setattr(SuppressionStore, "_apply_keyword", outage)
+    reply = dict(phone=A, channel="sms", sender="phone-1", text="STOP", received_at=T0)
+    with pytest.raises(DatabaseUnavailable):
+        take_inbound(q, settings, **reply)
+    # Nothing of it was kept: not the reply without its opt-out.
+    assert q.db.connection().execute("SELECT count(*) FROM inbound").fetchone()[0] == 0
+    assert take_inbound(q, settings, **reply)  # the phone's retry
+    assert q.suppressed([A]) == {A}
+    assert q.get_job(job["id"])["counts"]["cancelled"] == 1

@@ -49,21 +49,28 @@ def take_inbound(
     number = contact_key(phone, settings.default_country)
     if not number:
         raise ValueError("a reply needs the number it came from")
+    keyword = None
+    if kind == "text" and number.startswith("+"):
+        keyword = keyword_kind(text, settings.opt_out_keywords, settings.opt_in_keywords)
+    # The keyword is applied in the same write that stores the reply: never one without the
+    # other, even when the database goes away between two statements.
     inbound_id, created = queue.record_inbound(
-        number, channel, sender, text, received_at, kind=kind, provider_id=provider_id
+        number,
+        channel,
+        sender,
+        text,
+        received_at,
+        kind=kind,
+        provider_id=provider_id,
+        keyword=keyword,
     )
-    if created and kind == "text" and number.startswith("+"):
-        _apply_keyword(queue, settings, number, channel, text, inbound_id)
+    if keyword == OPT_OUT:
+        if created:
+            log.info("opt-out by %s reply from %s (reply %s)", channel, number, inbound_id)
+        # Once per opt-out, whatever the retries: a copy stored by a call that failed before
+        # it confirmed (an outage) is confirmed by the retry.
+        if settings.opt_out_confirmation:
+            queue.queue_confirmation(number, settings.opt_out_confirmation, channel)
+    elif keyword == OPT_IN and created:
+        log.info("opt-in by %s reply from %s", channel, number)
     return created
-
-
-def _apply_keyword(queue, settings, phone: str, channel: str, text: str, inbound_id: int):
-    """STOP suppresses the number (and may confirm it once); START lifts it."""
-    kind = keyword_kind(text, settings.opt_out_keywords, settings.opt_in_keywords)
-    if kind == OPT_OUT:
-        added = queue.add_suppressions([phone], "keyword", source=channel, inbound_id=inbound_id)
-        log.info("opt-out by %s reply from %s", channel, phone)
-        if added and settings.opt_out_confirmation:
-            queue.queue_confirmation(phone, settings.opt_out_confirmation, channel)
-    elif kind == OPT_IN and queue.remove_suppression(phone):
-        log.info("opt-in by %s reply from %s", channel, phone)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from message_queue import DatabaseUnavailable
+from message_queue import DatabaseUnavailable, QueueError
 from utils.replies import contact_key, take_inbound
 
 from .transport import ReceivesMessages, Transport
@@ -98,7 +98,7 @@ class InboxReader:
                 provider_id=item.provider_id,
             )
         except DatabaseUnavailable:
-            raise  # the database is gone: the worker's own handling (exit, restart) applies
-        except ValueError as exc:  # a reply we cannot key (no number): skip it, say so
+            raise  # the database is gone: the worker waits for it (worker.py)
+        except (ValueError, QueueError) as exc:  # a reply we cannot key or keep: skip it, say so
             log.warning("reply from %r not stored: %s", item.phone, exc)
             return False
