@@ -33,7 +33,7 @@ def main(stop: threading.Event, abort: threading.Event) -> int:
     import logging
 
     from config import ConfigError, Settings
-    from message_queue import DatabaseUnavailable, Queue, SendingRules
+    from message_queue import DatabaseUnavailable, Queue, SenderInUse, SendingRules
     from utils.logs import setup_logging
     from worker.channels import make_transport
     from worker.systemd import Notifier
@@ -56,6 +56,9 @@ def main(stop: threading.Event, abort: threading.Event) -> int:
     except DatabaseUnavailable as exc:
         print(f"error: cannot use the database: {exc}", file=sys.stderr)
         return 3
+    except SenderInUse as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except ImportError as exc:
         print(f"error: channel {settings.worker_channel} is not available: {exc}", file=sys.stderr)
         return 2

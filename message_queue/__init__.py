@@ -9,6 +9,7 @@ from .errors import (
     JobNotFound,
     NothingToResend,
     QueueError,
+    SenderInUse,
 )
 from .jobs import NewJob, Recipient
 from .queue import Queue
@@ -34,4 +35,5 @@ __all__ = [
     "IdempotencyConflict",
     "DatabaseUnavailable",
     "NothingToResend",
+    "SenderInUse",
 ]

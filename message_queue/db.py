@@ -18,7 +18,7 @@ from pathlib import Path
 from .errors import DatabaseUnavailable
 
 BUSY_TIMEOUT_MS = 10_000
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 # The tables, indexes and triggers, as one script every process runs at start (idempotent).
 SCHEMA = (Path(__file__).with_name("schema.sql")).read_text(encoding="utf-8")
@@ -43,6 +43,12 @@ _INDEXES_5 = (
     "CREATE INDEX IF NOT EXISTS messages_ready ON messages(job_id, zone, channel, id)"
     " WHERE status IN ('pending', 'retrying')",
 )
+
+
+def _add_column(conn, table: str, column: str) -> None:
+    present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+    if column.split()[0] not in present:
+        conn.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
 
 
 def _upgrade_to_5(conn) -> None:
@@ -95,6 +101,7 @@ class Database:
             # Versions 3 and 4 only add tables and indexes, which the schema script above has
             # just created (CREATE ... IF NOT EXISTS): nothing to change in place.
             _upgrade_to_5(conn)
+            _add_column(conn, "workers", "instance TEXT")  # version 6
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         except BaseException:
             conn.execute("ROLLBACK")

@@ -38,5 +38,16 @@ class IdempotencyConflict(QueueError):
     """The Idempotency-Key was used before for a different request."""
 
 
+class SenderInUse(QueueError):
+    """Another live process is this WORKER_ID: one name is one sender."""
+
+    def __init__(self, worker_id: str, holder: str):
+        super().__init__(
+            f"WORKER_ID {worker_id!r} is in use by another running worker ({holder}); give "
+            "each worker a name of its own, or stop the other one"
+        )
+        self.worker_id, self.holder = worker_id, holder
+
+
 class DatabaseUnavailable(QueueError):
     """The database file cannot be opened or used."""

@@ -52,7 +52,7 @@ UNAVAILABLE_CODES = ("25006", "25P03")
 
 # Versioned migrations: (version, file). Version 5 is the SQLite schema's version when
 # PostgreSQL support came: the same tables, written in PostgreSQL's types.
-MIGRATIONS = ((5, "schema_pg.sql"),)
+MIGRATIONS = ((5, "schema_pg.sql"), (6, "schema_pg_6.sql"))
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 

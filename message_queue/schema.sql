@@ -79,7 +79,10 @@ CREATE TABLE IF NOT EXISTS workers (
     started_at REAL NOT NULL,
     heartbeat_at REAL NOT NULL,
     qr_png BLOB,
-    qr_at REAL
+    qr_at REAL,
+    -- Which process is this sender now ("host pid random"; schema version 6): a second
+    -- live process under the same WORKER_ID is refused, so one name is one sender.
+    instance TEXT
 );
 
 -- Signed-in /app pages. The cookie carries a random id; only its sha256 is kept here, so a

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .errors import SenderInUse
 from .holds import sender_usage
 from .states import DISCONNECTED_AFTER
 from .store import Store
@@ -19,20 +20,43 @@ class WorkerStore(Store):
         state: str,
         current_job_id: str | None = None,
         detail: str | None = None,
+        instance: str | None = None,
+        may_take_over=None,
     ) -> None:
-        """Say this worker is alive, what it is doing and on which job."""
+        """Say this worker is alive, what it is doing and on which job.
+
+        `instance` names this process. While another instance of the same WORKER_ID beats
+        (not stopped, heard from within DISCONNECTED_AFTER) this raises SenderInUse, unless
+        `may_take_over(its instance)` says that one is gone (a crash on this machine); a
+        last `stopped` from a process that lost its name changes nothing.
+        """
         now = self.clock()
         with self.db.write() as conn:
+            if instance:
+                row = conn.execute(
+                    "SELECT instance, state, heartbeat_at FROM workers WHERE id = ?", (worker_id,)
+                ).fetchone()
+                if (
+                    row is not None
+                    and row["instance"] not in (None, instance)
+                    and row["state"] != "stopped"
+                    and now - row["heartbeat_at"] < DISCONNECTED_AFTER
+                    and not (may_take_over and may_take_over(row["instance"]))
+                ):
+                    if state == "stopped":
+                        return
+                    raise SenderInUse(worker_id, row["instance"])
             conn.execute(
                 "INSERT INTO workers (id, channel, state, detail, current_job_id, started_at,"
-                " heartbeat_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                " heartbeat_at, instance) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT(id) DO UPDATE SET channel = excluded.channel,"
+                " instance = COALESCE(excluded.instance, workers.instance),"
                 " state = excluded.state, detail = excluded.detail,"
                 " current_job_id = excluded.current_job_id, heartbeat_at = excluded.heartbeat_at,"
                 # A restart under the same id starts a new life: /session shows its start.
                 " started_at = CASE WHEN excluded.state = 'starting' THEN excluded.started_at"
                 " ELSE workers.started_at END",
-                (worker_id, channel, state, detail, current_job_id, now, now),
+                (worker_id, channel, state, detail, current_job_id, now, now, instance),
             )
 
     def save_qr(self, worker_id: str, png: bytes) -> None:

@@ -98,3 +98,45 @@ def test_each_account_serves_its_own_login_qr(client, auth, queue):
     assert client.get("/session/qr.png?worker_id=wa-2", headers=auth).data == b"\x89PNG two"
     assert client.get("/session/qr.png", headers=auth).status_code == 200
     assert client.get("/session/qr.png?worker_id=wa-3", headers=auth).status_code == 404
+
+
+def test_one_name_is_one_sender_a_second_live_process_is_refused(database):
+    import pytest
+
+    from message_queue import SenderInUse
+
+    clock = Clock(T0)
+    queue = make_queue(database, clock)
+    queue.heartbeat("wa-1", "whatsapp", "logged_in", instance="host-a 10 aa")
+    with pytest.raises(SenderInUse, match="wa-1"):
+        queue.heartbeat("wa-1", "whatsapp", "starting", instance="host-b 20 bb")
+    # A process that knows the holder is gone (a crash on its machine) takes the name over...
+    queue.heartbeat("wa-1", "whatsapp", "starting", instance="host-a 11 cc", may_take_over=bool)
+    # ...and the old one, come back, is refused; its last `stopped` changes nothing.
+    with pytest.raises(SenderInUse):
+        queue.heartbeat("wa-1", "whatsapp", "sending", instance="host-a 10 aa")
+    queue.heartbeat("wa-1", "whatsapp", "stopped", instance="host-a 10 aa")
+    (worker,) = queue.list_workers()
+    assert worker["state"] == "starting"
+    # Silent for longer than DISCONNECTED_AFTER, or stopped: the name is free again.
+    clock.advance(61)
+    queue.heartbeat("wa-1", "whatsapp", "starting", instance="host-b 20 bb")
+    queue.heartbeat("wa-1", "whatsapp", "stopped", instance="host-b 20 bb")
+    queue.heartbeat("wa-1", "whatsapp", "starting", instance="host-a 12 dd")
+
+
+def test_the_worker_knows_an_earlier_life_on_its_own_machine_is_gone():
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from worker.heartbeat import gone
+
+    here = socket.gethostname()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    assert gone(f"{here} {dead.pid} aa")
+    assert gone(f"{here} {os.getpid()} bb")  # this very process, started again in place
+    assert not gone(f"{here} {os.getppid()} cc")  # alive
+    assert not gone(f"elsewhere {dead.pid} dd")  # another machine: nobody can tell

@@ -324,3 +324,26 @@ def test_sms_gateway_timeout_is_read_validated_and_reaches_the_client(raw, ok):
     assert SmsTransport(settings).client.timeout == (float(raw), float(raw))
     assert Settings().sms_gateway_timeout == 15.0  # the client's former fixed (5, 15)
     assert SmsTransport(Settings()).client.timeout == (5.0, 15.0)
+
+
+def test_a_second_process_under_the_same_worker_id_is_refused(queue, gw, workers, tmp_path):
+    import subprocess
+    import sys
+
+    from tests.sms_e2e_support import sms_worker_environment
+
+    first = workers.start()
+    wait_until(lambda: worker_in(queue, WORKER, "logged_in"), 20, "the first worker to log in")
+    env = sms_worker_environment(workers.database_path, gw.url, WORKER)
+    second = subprocess.run(
+        [sys.executable, "run_worker.py"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert second.returncode == 2, second.stderr
+    assert "in use by another running worker" in second.stderr
+    assert first.proc.poll() is None and worker_in(queue, WORKER, "logged_in")
+    stop_cleanly(first)
