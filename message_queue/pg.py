@@ -252,9 +252,9 @@ class PostgresDatabase:
     # -- connections ----------------------------------------------------------------------
 
     @contextmanager
-    def _borrow(self):
+    def _borrow(self, timeout: float | None = None):
         self._migrate()
-        with _unavailable(), self._pool.connection() as raw:
+        with _unavailable(), self._pool.connection(timeout) as raw:
             try:
                 yield Connection(raw)
             finally:
@@ -366,8 +366,8 @@ class PostgresDatabase:
 
     def _read_clock(self) -> None:
         self._clock_due = time.monotonic() + CLOCK_RETRY  # a failure is not retried at once
-        try:
-            with self._borrow() as conn:
+        try:  # briefly: a clock that cannot be read must not hold its caller up
+            with self._borrow(timeout=1.0) as conn:
                 before = time.monotonic()
                 row = conn.execute("SELECT extract(epoch FROM clock_timestamp())").fetchone()
                 self._set_clock(float(row[0]), (before + time.monotonic()) / 2)

@@ -280,3 +280,43 @@ def test_the_clock_is_the_servers_whatever_the_local_wall_clock_does(queue, monk
     assert abs(queue.clock() - before) < 5
     queue.create_job(NewJob(channel="sms", template="x"), recipients(1))
     assert abs(queue.clock() - before) < 5
+
+
+def test_a_worker_started_while_the_database_is_down_waits_for_it(own_server, tmp_path):
+    from tests.sms_e2e_support import SmsWorkers, assert_each_once, wait_job
+    from tests.sms_standin import GatewayServer
+    from tests.wa_e2e_support import wait_until
+
+    name = "t_" + secrets.token_hex(4)
+    with psycopg.connect(own_server.url, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {name}")
+    url = pg_server.schema_url(own_server.url, name)
+    q = Queue(url)
+    numbers = [f"+5511912347{i:03d}" for i in range(5)]
+    job, _ = q.create_job(
+        NewJob(channel="sms", template="x"),
+        [Recipient(phone=p, text=f"SMS {p}", channel="sms") for p in numbers],
+    )
+    with GatewayServer(step_delay=0) as gw:
+        workers = SmsWorkers(url, gw.url, tmp_path)
+        try:
+            own_server.stop()
+            try:
+                worker = workers.start()
+                # Down until the worker has met DatabaseUnavailable (opening the queue and
+                # its first heartbeat each wait POOL_TIMEOUT for a connection first).
+                wait_until(
+                    lambda: "database unavailable, waiting" in worker.log(10**6),
+                    60,
+                    "the worker to wait for the database",
+                    details=worker.log,
+                )
+                time.sleep(1)
+                assert worker.proc.poll() is None, worker.log()
+            finally:
+                own_server.start()
+            wait_job(q, job["id"], "completed", 60, details=worker.log)
+            assert_each_once(gw, {p: f"SMS {p}" for p in numbers})
+        finally:
+            workers.close()
+            q.close()

@@ -95,3 +95,27 @@ def test_another_workers_half_sent_row_is_left_to_it_then_settled_when_it_is_gon
     row = queue.list_messages(job["id"], status="unknown")[0][0]
     assert (row["id"], row["error"]) == (theirs["id"], "sender_gone")
     assert queue.get_job(job["id"])["status"] == "completed"
+
+
+def test_a_row_left_sending_to_a_number_not_on_whatsapp_falls_back_to_sms(queue, settings):
+    from worker.errors import NotOnWhatsApp
+
+    job, _ = queue.create_job(
+        NewJob(channel="whatsapp_then_sms", template="hi"),
+        [Recipient(phone="+14155550001", text="hi", channel="whatsapp")],
+    )
+    left = queue.claim_next("whatsapp", settings.worker_id)  # killed right after the claim
+    transport = FakeTransport()
+
+    def verify(message):  # opening the chat to look is what tells
+        transport.verified.append(message["id"])
+        raise NotOnWhatsApp(f"{message['phone']} is not on WhatsApp")
+
+    transport.verify = verify
+    worker = quick_worker(settings, queue, transport)
+    worker.run_once()
+    assert transport.verified == [left["id"]] and transport.sent == []
+    (row,), _ = queue.list_messages(job["id"])
+    # Nothing can have gone, so it is not `unknown`: it goes by SMS, as a fresh send would.
+    assert (row["status"], row["channel"], row["error"]) == ("pending", "sms", "not_on_whatsapp")
+    assert queue.claim_next("sms", "phone-1")["id"] == left["id"]

@@ -12,7 +12,7 @@ import logging
 
 from message_queue.messages import ClaimedMessage
 
-from .errors import SessionLostError
+from .errors import NotOnWhatsApp, SessionLostError
 
 log = logging.getLogger("worker")
 
@@ -20,9 +20,11 @@ log = logging.getLogger("worker")
 class Recovery:
     """Verifies uncertain sends of one worker's channel and records what the channel says."""
 
-    def __init__(self, queue, transport, worker_id: str, deliveries, ctx):
+    def __init__(self, queue, transport, worker_id: str, deliveries, ctx, on_failure):
         self.queue, self.transport, self.worker_id = queue, transport, worker_id
         self.deliveries, self.ctx = deliveries, ctx
+        # The worker's own handling of a failed send (retry, fall back to SMS, fail).
+        self.on_failure = on_failure
 
     def settle_leftovers(self) -> bool:
         """Settle rows this worker left `sending` (a crash, a logout): only its own channel
@@ -36,6 +38,10 @@ class Recovery:
             except SessionLostError as exc:
                 log.warning("recovery paused: %s", exc, extra=self.ctx())
                 return False
+            except NotOnWhatsApp as exc:  # nothing can have gone: as if the send just failed
+                log.info("recovered message %s: %s", message["id"], exc, extra=self.ctx(message))
+                self.on_failure(message, exc)
+                continue
             log.info("recovered message %s: %s", message["id"], verdict, extra=self.ctx(message))
             if verdict == "sent":
                 self.mark_sent(message)
@@ -46,10 +52,11 @@ class Recovery:
         return True
 
     def verify(self, message: ClaimedMessage) -> str:
-        """`sent`, `not_sent` or `unknown`; SessionLostError when the channel went away."""
+        """`sent`, `not_sent` or `unknown`; SessionLostError when the channel went away,
+        NotOnWhatsApp when the number has no WhatsApp (so nothing went, for certain)."""
         try:
             return self.transport.verify(message)
-        except SessionLostError:
+        except (SessionLostError, NotOnWhatsApp):
             raise
         except Exception as exc:  # the channel answered but cannot tell: nobody knows
             log.warning(

@@ -24,6 +24,7 @@ from .delay import wait
 from .deliveries import DELIVERY_POLL_EVERY, DeliveryTracker
 from .errors import (
     ConfigurationError,
+    NotOnWhatsApp,
     RetryableSendError,
     SendError,
     SessionLostError,
@@ -73,7 +74,9 @@ class Worker:
         self.idle_poll, self.session_poll = idle_poll, session_poll
         self.deliveries = DeliveryTracker(queue, transport, clock, delivery_poll, self._ctx())
         self.inbox = InboxReader(queue, settings, transport, clock, stop=stop)
-        self.recovery = Recovery(queue, transport, self.worker_id, self.deliveries, self._ctx)
+        self.recovery = Recovery(
+            queue, transport, self.worker_id, self.deliveries, self._ctx, self.record_failure
+        )
         self.housekeeping = Housekeeping(queue, settings, clock)
         self.next_send_at = 0.0
         self.logged_in = False
@@ -86,12 +89,14 @@ class Worker:
 
     def run(self) -> int:
         """Run until stopped; 0 on a clean stop."""
-        self.heartbeat.write("starting", force=True)
         self.notifier.status("starting the channel")
-        outage = 0
+        outage, started = 0, False
         try:
             while not self.stop.is_set():
                 try:
+                    if not started:  # inside: a database down at start is waited for too
+                        self.heartbeat.write("starting", force=True)
+                        started = True
                     self.run_once()
                     outage = 0
                 except DatabaseUnavailable as exc:
@@ -283,6 +288,9 @@ class Worker:
             verdict = self.recovery.verify(message)
         except SessionLostError:
             self.logged_in = False  # left `sending`: the recovery after the next login settles it
+            return
+        except NotOnWhatsApp as exc:
+            self.record_failure(message, exc)  # nothing went: it falls back to SMS, or fails
             return
         if verdict == "sent":
             self.recovery.mark_sent(message)
