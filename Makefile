@@ -63,7 +63,7 @@ screenshots: $(STAMP) browser
 .PHONY: chaos
 ## Kill, log out, cut off and restart everything mid-job, then check every message arrived once
 ## (~15 min; docs/RELIABILITY.md). `make chaos CHAOS_ARGS=--quick` for a short run.
-chaos: $(STAMP) browser
+chaos: $(STAMP) browser postgres
 	$(PY) -m tests.chaos $(CHAOS_ARGS)
 
 .PHONY: fuzz

@@ -23,6 +23,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests import chaos_pool
 from tests.chaos_api import api_restart
 from tests.chaos_rigs import SEND_TIMEOUT, Rig, SmsRig, WhatsAppRig
 from tests.chaos_support import (
@@ -308,6 +309,7 @@ SCENARIOS = {
     "api-restart": (api_restart, Size(300, 10), Size(24, 3), False),
     "sigterm": (sigterm, Size(100, 10), Size(8, 1), True),
     "whatsapp-replies": (whatsapp_replies, Size(100, 30), Size(16, 6), True),
+    "pool-postgres": (chaos_pool.pool_postgres, chaos_pool.FULL, chaos_pool.QUICK, True),
 }
 
 
