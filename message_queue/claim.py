@@ -68,7 +68,7 @@ _JOBS = (
 _FIRST_IN_ZONE = (
     "(SELECT m.id FROM messages m WHERE m.job_id = :job AND m.zone = :z{i} AND m.channel = :channel"
     " AND m.status IN ('pending', 'retrying') AND m.next_attempt_at <= :now"
-    " ORDER BY m.id LIMIT 1{lock})"
+    " ORDER BY {order} LIMIT 1{lock})"
 )
 _RETURNED = ("id", "job_id", "row", "phone", "name", "text", "channel", "attempts", "provider_id")
 _TAKE = (
@@ -91,6 +91,10 @@ class Claimer:
         self.rules = rules
         # SQLite has one writer at a time; PostgreSQL's claims skip each other's rows.
         self._lock = " FOR UPDATE SKIP LOCKED" if dialect == "postgresql" else ""
+        # PostgreSQL's messages_ready orders by `id + 0`, an order the primary key cannot give:
+        # after ANALYZE its planner would otherwise walk the primary key past every row already
+        # sent (it assumes the waiting rows are spread evenly), a scan that grows with the job.
+        self._order = "m.id + 0" if dialect == "postgresql" else "m.id"
         self._open: dict[tuple[str, int], bool] = {}  # (zone, minute) -> window open
         self._budget: dict[tuple[str, str], int] = {}  # (sender, channel) -> claims left
         self._held_until: dict[str, float] = {}  # job at its own cap -> when a place frees
@@ -196,10 +200,10 @@ class Claimer:
         sql = self._take_sql.get(zones)
         if sql is None:
             if zones == 1:
-                first = _FIRST_IN_ZONE.format(i=0, lock=self._lock)
+                first = _FIRST_IN_ZONE.format(i=0, lock=self._lock, order=self._order)
             else:
                 each = " UNION ALL ".join(
-                    f"SELECT {_FIRST_IN_ZONE.format(i=i, lock=self._lock)} AS id"
+                    f"SELECT {_FIRST_IN_ZONE.format(i=i, lock=self._lock, order=self._order)} AS id"
                     for i in range(zones)
                 )
                 first = f"(SELECT min(id) FROM ({each}) AS firsts)"

@@ -267,28 +267,36 @@ class PostgresDatabase:
     def write(self, exclusive: bool = True):
         """A write transaction holding the queue's write lock (shared for claims)."""
         lock = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
-        # The lock's statement reads the server's clock too: a writing process never needs a
-        # round trip of its own for it.
-        sql = f"SELECT {lock}(?), extract(epoch FROM clock_timestamp())"
-        with self._transaction("BEGIN", sql) as conn:
+
+        # One round trip opens it: BEGIN, the lock, and the server's clock, which a writing
+        # process so never needs a round trip of its own for.
+        def opening() -> str:
+            return (
+                f"BEGIN; SELECT {lock}({self._write_lock}), extract(epoch FROM clock_timestamp())"
+            )
+
+        with self._transaction(opening, reads_clock=True) as conn:
             yield conn
 
     @contextmanager
     def read(self):
         """A read transaction: several SELECTs see one snapshot."""
-        with self._transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") as conn:
+        with self._transaction(lambda: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") as conn:
             yield conn
 
     @contextmanager
-    def _transaction(self, begin: str, lock: str | None = None):
+    def _transaction(self, opening, reads_clock: bool = False):
         for attempt in range(POOL_MAX + 1):
             with self._borrow() as conn:
                 try:
-                    conn.execute(begin)
-                    if lock:
+                    with _unavailable():
                         before = time.monotonic()
-                        row = conn.execute(lock, (self._write_lock,)).fetchone()
-                        self._set_clock(float(row[1]), (before + time.monotonic()) / 2)
+                        cursor = conn.raw.cursor()
+                        cursor.execute(opening())  # no parameters: several statements at once
+                        if reads_clock and cursor.nextset():
+                            row = cursor.fetchone()
+                            if row is not None:
+                                self._set_clock(float(row[1]), (before + time.monotonic()) / 2)
                 except DatabaseUnavailable:
                     # Nothing was done yet: a connection the server dropped is discarded by
                     # the pool, and the transaction starts on another one.
