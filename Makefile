@@ -51,7 +51,7 @@ backup: $(STAMP)
 .PHONY: bench
 ## Measure the product against its floor and alternatives; writes docs/BENCHMARKS.md (~20 min).
 ## `make bench BENCH_ARGS=--quick` for a short run (~3 min). Not part of `make test`.
-bench: $(STAMP) browser
+bench: $(STAMP) browser postgres
 	$(PY) -m pip install -q --disable-pip-version-check -r bench/requirements.txt
 	BENCH_VIA_MAKE="$(BENCH_ARGS)" $(PY) -m bench.run $(BENCH_ARGS)
 

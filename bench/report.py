@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .careful_report import careful_section, careful_summary_rows
+from .pg_report import pg_section, pg_status_section, pg_summary_rows, pool_section
 from .report_sections import (
     api_section,
     browser_section,
@@ -61,6 +62,9 @@ def render(r: dict) -> str:
         ("pacing", pacing_section),
         ("conversations", conversations_section),
         ("inbox", inbox_section),
+        ("pg", pg_section),
+        ("pg_status", pg_status_section),
+        ("pool", pool_section),
     ):
         if key in r:
             out += ["", *section(r[key])]
@@ -275,6 +279,7 @@ def summary_rows(r: dict) -> list[tuple]:
                 b["longest_poll"] < 4,
             )
         )
+    rows += pg_summary_rows(r)
     return rows
 
 

@@ -24,6 +24,9 @@ from . import (
     inbox_sweep,
     input_costs,
     pacing,
+    pg_claims,
+    pg_status,
+    pool_rate,
     queue_throughput,
     report,
     status_latency,
@@ -41,6 +44,9 @@ SECTIONS = {
     "pacing": pacing.run,
     "conversations": conversations.run,
     "inbox": inbox_sweep.run,
+    "pg": pg_claims.run,
+    "pg_status": pg_status.run,
+    "pool": pool_rate.run,
 }
 PRODUCT_PATHS = ["api", "utils", "message_queue", "worker", "app.py", "config.py", "run_worker.py"]
 
