@@ -150,6 +150,21 @@ def own_server():
     server.remove()
 
 
+def sms_job_on_own_server(server, prefix: str, n: int):
+    """A fresh schema on `server` with an SMS job of `n` numbers: (url, queue, job, numbers)."""
+    name = "t_" + secrets.token_hex(4)
+    with psycopg.connect(server.url, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {name}")
+    url = pg_server.schema_url(server.url, name)
+    q = Queue(url)
+    numbers = [f"{prefix}{i:03d}" for i in range(n)]
+    job, _ = q.create_job(
+        NewJob(channel="sms", template="x"),
+        [Recipient(phone=p, text=f"SMS {p}", channel="sms") for p in numbers],
+    )
+    return url, q, job, numbers
+
+
 def test_a_restarted_server_is_a_pause_for_the_queue_and_the_api(own_server, settings):
     from app import create_app
 
@@ -198,16 +213,7 @@ def test_a_worker_process_waits_through_a_database_restart_and_sends_each_once(
     from tests.sms_standin import GatewayServer
     from tests.wa_e2e_support import wait_until
 
-    name = "t_" + secrets.token_hex(4)
-    with psycopg.connect(own_server.url, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {name}")
-    url = pg_server.schema_url(own_server.url, name)
-    q = Queue(url)
-    numbers = [f"+5511912346{i:03d}" for i in range(30)]
-    job, _ = q.create_job(
-        NewJob(channel="sms", template="x"),
-        [Recipient(phone=p, text=f"SMS {p}", channel="sms") for p in numbers],
-    )
+    url, q, job, numbers = sms_job_on_own_server(own_server, "+5511912346", 30)
     with GatewayServer(step_delay=0) as gw:
         workers = SmsWorkers(url, gw.url, tmp_path)
         try:
@@ -288,16 +294,7 @@ def test_a_worker_started_while_the_database_is_down_waits_for_it(own_server, tm
     from tests.sms_standin import GatewayServer
     from tests.wa_e2e_support import wait_until
 
-    name = "t_" + secrets.token_hex(4)
-    with psycopg.connect(own_server.url, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {name}")
-    url = pg_server.schema_url(own_server.url, name)
-    q = Queue(url)
-    numbers = [f"+5511912347{i:03d}" for i in range(5)]
-    job, _ = q.create_job(
-        NewJob(channel="sms", template="x"),
-        [Recipient(phone=p, text=f"SMS {p}", channel="sms") for p in numbers],
-    )
+    url, q, job, numbers = sms_job_on_own_server(own_server, "+5511912347", 5)
     with GatewayServer(step_delay=0) as gw:
         workers = SmsWorkers(url, gw.url, tmp_path)
         try:
