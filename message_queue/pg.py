@@ -1,9 +1,7 @@
 """The queue on PostgreSQL: the same statements as on SQLite, through psycopg 3 and a pool.
 
-The stores write one SQL that both engines run; the few words SQLite spells its own way are
-rewritten here once per statement (`translate`): `?` and `:name` parameters, `json_each`,
-the two-argument `max`/`min`, `CAST(... AS INTEGER)` (PostgreSQL rounds, SQLite truncates),
-case-insensitive `LIKE`, and the `INDEXED BY` hint.
+The stores write one SQL that both engines run; message_queue/pg_sql.py spells it for
+PostgreSQL (`translate`).
 
 Writes keep SQLite's guarantee that a transaction sees every write committed before it: each
 takes one transaction-level advisory lock, exclusively, so the stores' read-then-write steps
@@ -18,18 +16,17 @@ worker waits and retries); the pool replaces broken connections by itself.
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 import zlib
 from contextlib import contextmanager
-from functools import lru_cache
 from pathlib import Path
 
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from .errors import DatabaseUnavailable
+from .pg_sql import no_nul, row_factory, translate
 
 log = logging.getLogger("queue")
 
@@ -60,69 +57,6 @@ def is_url(target: str) -> bool:
     return str(target).startswith(("postgresql://", "postgres://"))
 
 
-# -- one SQL for both engines ---------------------------------------------------------------
-
-_TOKENS = re.compile(r"'(?:[^']|'')*'|:(\w+)|\?|%")
-_REWRITES = (
-    (re.compile(r"json_each\(\?\)"), "json_array_elements_text(CAST(? AS json))"),
-    (re.compile(r"\b(max|min)\(([^(),]+),([^(),]+)\)"), None),
-    (re.compile(r"CAST\(([^()]*) AS INTEGER\)"), r"CAST(floor(\1) AS BIGINT)"),
-    (re.compile(r"\bLIKE\b"), "ILIKE"),
-    (re.compile(r"\s+INDEXED BY \w+"), ""),
-)
-
-
-def _scalar(match: re.Match) -> str:
-    return f"{'GREATEST' if match[1] == 'max' else 'LEAST'}({match[2]},{match[3]})"
-
-
-@lru_cache(maxsize=1024)
-def translate(sql: str) -> str:
-    """SQLite's spelling of `sql` in PostgreSQL's (psycopg's `%s` / `%(name)s` parameters)."""
-
-    def token(match: re.Match) -> str:
-        text = match[0]
-        if text.startswith("'"):
-            return text.replace("%", "%%")  # psycopg reads % even inside a literal
-        if match[1]:
-            return f"%({match[1]})s"
-        return "%s" if text == "?" else "%%"
-
-    for pattern, replacement in _REWRITES:
-        sql = pattern.sub(_scalar if replacement is None else replacement, sql)
-    return _TOKENS.sub(token, sql)
-
-
-class Row:
-    """A result row read by position or by column name, like sqlite3.Row."""
-
-    __slots__ = ("_values", "_index")
-
-    def __init__(self, values, index: dict[str, int]):
-        self._values, self._index = values, index
-
-    def __getitem__(self, key):
-        return self._values[self._index[key] if isinstance(key, str) else key]
-
-    def __iter__(self):
-        return iter(self._values)
-
-    def __len__(self) -> int:
-        return len(self._values)
-
-    def keys(self) -> list[str]:
-        return list(self._index)
-
-    def __repr__(self) -> str:
-        return f"Row({dict(zip(self._index, self._values, strict=True))!r})"
-
-
-def _rows(cursor):
-    names = [c.name for c in cursor.description or ()]
-    index = {name: i for i, name in enumerate(names)}
-    return lambda values: Row(values, index)
-
-
 def _check_if_idle(conn: psycopg.Connection) -> None:
     """The pool's check before lending `conn`: a round trip only after it sat idle."""
     if time.monotonic() - getattr(conn, "_queue_used_at", 0.0) > CHECK_IDLE_AFTER:
@@ -146,22 +80,6 @@ def _unavailable():
         raise
 
 
-def _no_nul(params):
-    """`params` with NUL characters replaced by U+FFFD: PostgreSQL refuses NUL in text, where
-    SQLite keeps it, and text from outside (a reply, a phone's error) may hold one. The API
-    refuses NUL in its own input; whatever else comes is kept, marked, never a crash."""
-    values = params.values() if isinstance(params, dict) else params
-    if not any(isinstance(v, str) and "\x00" in v for v in values):
-        return params
-    if isinstance(params, dict):
-        return {k: _nul_free(v) for k, v in params.items()}
-    return tuple(_nul_free(v) for v in params)
-
-
-def _nul_free(value):
-    return value.replace("\x00", "\ufffd") if isinstance(value, str) else value
-
-
 def _version(raw: psycopg.Connection) -> int:
     """The schema version of the connection's schema; 0 when it has no queue yet."""
     if raw.execute("SELECT to_regclass('schema_version')").fetchone() == (None,):
@@ -177,15 +95,15 @@ class Connection:
         self.raw = conn
 
     def execute(self, sql: str, params=()):
-        cursor = self.raw.cursor(row_factory=_rows)
+        cursor = self.raw.cursor(row_factory=row_factory)
         with _unavailable():
-            cursor.execute(translate(sql), _no_nul(params))
+            cursor.execute(translate(sql), no_nul(params))
         return cursor
 
     def executemany(self, sql: str, rows):
-        cursor = self.raw.cursor(row_factory=_rows)
+        cursor = self.raw.cursor(row_factory=row_factory)
         with _unavailable():
-            cursor.executemany(translate(sql), (_no_nul(r) for r in rows))
+            cursor.executemany(translate(sql), (no_nul(r) for r in rows))
         return cursor
 
 

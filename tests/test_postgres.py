@@ -13,7 +13,8 @@ import psycopg
 import pytest
 
 from message_queue import DatabaseUnavailable, NewJob, Queue, Recipient
-from message_queue.pg import MIGRATIONS, SCHEMA_VERSION, translate
+from message_queue.pg import MIGRATIONS, SCHEMA_VERSION
+from message_queue.pg_sql import translate
 from tests import pg_server
 
 BACKENDS = ("postgresql",)
@@ -38,6 +39,7 @@ def recipients(n: int, channel: str = "sms") -> list[Recipient]:
         ),
         ("CAST(t / :w AS INTEGER)", "CAST(floor(t / %(w)s) AS BIGINT)"),
         ("FROM messages INDEXED BY messages_opted_out WHERE", "FROM messages WHERE"),
+        ("x::text = :x", "x::text = %(x)s"),
     ],
 )
 def test_one_sql_is_spelled_for_postgresql(sqlite, postgresql, backend):
