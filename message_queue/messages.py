@@ -33,12 +33,18 @@ def _claimed(conn, ids: list[int]) -> list[ClaimedMessage]:
     ]
 
 
-def _counts(conn, job_id: str) -> dict[str, int]:
-    """The job's rows per status (job_counts, kept by the trigger): one primary-key range."""
-    counts = dict.fromkeys(MessageStatus.ALL, 0)
-    for status, n in conn.execute("SELECT status, n FROM job_counts WHERE job_id = ?", (job_id,)):
-        counts[status] = n
-    return counts
+# A job's failed rows and its open ones (pending, retrying, sending), from job_counts (kept by
+# the trigger): one statement, one row, for both the failure judge and completion.
+_TALLY = (
+    "SELECT coalesce(sum(CASE WHEN status = 'failed' THEN n END), 0),"
+    " coalesce(sum(CASE WHEN status IN ('pending', 'retrying', 'sending') THEN n END), 0)"
+    " FROM job_counts WHERE job_id = ?"
+)
+
+
+def _tally(conn, job_id: str) -> tuple[int, int]:
+    failed, open_rows = conn.execute(_TALLY, (job_id,)).fetchone()
+    return int(failed), int(open_rows)
 
 
 class MessageStore(Store):
@@ -172,11 +178,10 @@ class MessageStore(Store):
                     " ON CONFLICT DO NOTHING",
                     (worker_id, row["channel"], row["claimed_at"]),
                 )
-            counts = None
+            tally = None
             if status in (MessageStatus.FAILED, MessageStatus.SENT, MessageStatus.UNKNOWN):
-                # One read of the job's counts serves both the failure judge and completion.
-                counts = _counts(conn, row["job_id"])
-                self._judge_failures(conn, row["job_id"], now, counts["failed"])
+                tally = _tally(conn, row["job_id"])  # read once for the judge and completion
+                self._judge_failures(conn, row["job_id"], now, tally[0])
             if error and status in (
                 MessageStatus.FAILED,
                 MessageStatus.UNKNOWN,
@@ -198,7 +203,7 @@ class MessageStore(Store):
                 if cancel_if_opted_out(conn, message_id, now):
                     self._complete_if_done(conn, row["job_id"], now)
             if status in MessageStatus.FINISHED:
-                self._complete_if_done(conn, row["job_id"], now, counts)
+                self._complete_if_done(conn, row["job_id"], now, tally)
         if new_sender:
             self._senders_seen.add(worker_id)
         return True
@@ -225,11 +230,10 @@ class MessageStore(Store):
             )
 
     @staticmethod
-    def _complete_if_done(conn, job_id: str, now: float, counts: dict | None = None) -> None:
-        """Complete the job when no row is open; `counts` when the caller read them already
+    def _complete_if_done(conn, job_id: str, now: float, tally=None) -> None:
+        """Complete the job when no row is open; `tally` when the caller read it already
         (in this transaction, after its own change)."""
-        counts = counts or _counts(conn, job_id)
-        if not any(counts[s] for s in MessageStatus.OPEN):
+        if (tally or _tally(conn, job_id))[1] == 0:
             conn.execute(
                 "UPDATE jobs SET status = 'completed', finished_at = ?, updated_at = ?"
                 " WHERE id = ? AND status NOT IN ('completed', 'stopped')",
