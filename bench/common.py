@@ -132,3 +132,27 @@ def wait_for(predicate, timeout: float, what: str, interval: float = 0.05):
 def say(text: str) -> None:
     """Progress on stderr, so a long run shows where it is."""
     print(f"[bench {time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+
+
+def rate_rows(raw: dict, labels: dict) -> list[dict]:
+    """One row per (contestant, processes) from `raw`'s runs: the median rate, every run's,
+    the median of the ratios to the bare floor taken within each repeat (same minute, same
+    load), and the double deliveries and losses summed."""
+    rows = []
+    for (name, procs), runs in raw.items():
+        floor = raw[("bare", procs)]
+        rows.append(
+            {
+                "name": name,
+                "label": labels[name],
+                "procs": procs,
+                "rate": median([r["rate"] for r in runs]),
+                "rates": [r["rate"] for r in runs],
+                "vs_floor": median(
+                    [r["rate"] / f["rate"] for r, f in zip(runs, floor, strict=True)]
+                ),
+                "duplicates": sum(r["duplicates"] for r in runs),
+                "missing": sum(r["missing"] for r in runs),
+            }
+        )
+    return rows

@@ -18,7 +18,7 @@ import time
 from collections import Counter
 from datetime import UTC, datetime
 
-from .common import median, say
+from .common import rate_rows, say
 from .pg_contestants import CONTESTANTS, LABELS
 
 GOAL_VS_FLOOR = 0.7
@@ -117,24 +117,7 @@ def run(quick: bool) -> dict:
             say(f"pg: repeat {rep + 1}/{repeats}, {procs} process(es)")
             for name in names[rep % len(names) :] + names[: rep % len(names)]:
                 raw.setdefault((name, procs), []).append(one_run(name, procs, n))
-    rows = []
-    for (name, procs), runs in raw.items():
-        floor = raw[("bare", procs)]
-        rows.append(
-            {
-                "name": name,
-                "label": LABELS[name],
-                "procs": procs,
-                "rate": median([r["rate"] for r in runs]),
-                "rates": [r["rate"] for r in runs],
-                # Ratios within one repeat (same minute, same load), then their median.
-                "vs_floor": median(
-                    [r["rate"] / f["rate"] for r, f in zip(runs, floor, strict=True)]
-                ),
-                "duplicates": sum(r["duplicates"] for r in runs),
-                "missing": sum(r["missing"] for r in runs),
-            }
-        )
+    rows = rate_rows(raw, LABELS)
     by = {(r["name"], r["procs"]): r for r in rows}
     goals = {
         procs: {
