@@ -156,3 +156,28 @@ def rate_rows(raw: dict, labels: dict) -> list[dict]:
             }
         )
     return rows
+
+
+def race(target, args: tuple, procs: int) -> tuple[list, float]:
+    """Run `procs` forked processes of `target(*args, worker_id, ready, start, results)`,
+    held at a start line until all are ready; (what each put in `results`, the start time,
+    time.monotonic()). Each process puts one item in `ready`, waits for `start`, then puts its
+    result, whose second field is its own end time."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork")  # the parent holds no connection, so nothing is shared
+    ready, results, start = ctx.Queue(), ctx.Queue(), ctx.Event()
+    workers = [
+        ctx.Process(target=target, args=(*args, f"w{i}", ready, start, results))
+        for i in range(procs)
+    ]
+    for w in workers:
+        w.start()
+    for _ in workers:
+        ready.get(timeout=60)
+    began = time.monotonic()
+    start.set()
+    got = [results.get(timeout=600) for _ in workers]
+    for w in workers:
+        w.join(30)
+    return got, began

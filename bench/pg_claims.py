@@ -13,12 +13,11 @@ on 100,000 queued rows (bench/pg_plans.py).
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import time
 from collections import Counter
 from datetime import UTC, datetime
 
-from .common import rate_rows, say
+from .common import race, rate_rows, say
 from .pg_contestants import CONTESTANTS, LABELS
 
 GOAL_VS_FLOOR = 0.7
@@ -62,22 +61,8 @@ def one_run(name: str, procs: int, n: int) -> dict:
 
 
 def _drain(name: str, url: str, procs: int) -> tuple[list, float]:
-    # fork: the parent holds no connection (the fill closed its own), so nothing is shared.
-    ctx = mp.get_context("fork")
-    ready, results, start = ctx.Queue(), ctx.Queue(), ctx.Event()
-    workers = [
-        ctx.Process(target=_worker, args=(name, url, f"w{i}", ready, start, results))
-        for i in range(procs)
-    ]
-    for w in workers:
-        w.start()
-    for _ in workers:
-        ready.get(timeout=60)
-    began = time.monotonic()
-    start.set()
-    got = [results.get(timeout=600) for _ in workers]
-    for w in workers:
-        w.join(30)
+    # The fill closed its own connection: the forked drainers share none.
+    got, began = race(_worker, (name, url), procs)
     return got, max(end for _, end, _, _ in got) - began
 
 

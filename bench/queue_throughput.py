@@ -8,13 +8,12 @@ counted, not assumed. Contestants take turns inside each repeat, so they share t
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 
-from .common import rate_rows, say
+from .common import race, rate_rows, say
 from .queue_contestants import CONTESTANTS, LABELS
 
 GOAL_VS_FLOOR = 0.7
@@ -36,23 +35,9 @@ def _worker(name: str, folder: str, who: str, ready, start, results) -> None:
 def one_run(name: str, procs: int, n: int) -> dict:
     """Fill a fresh store with `n` items and drain it with `procs` processes."""
     fill = CONTESTANTS[name][0]
-    ctx = mp.get_context("fork")
     with tempfile.TemporaryDirectory(prefix=f"bench-q-{name}-") as tmp:
         fill(Path(tmp), n)
-        ready, results, start = ctx.Queue(), ctx.Queue(), ctx.Event()
-        workers = [
-            ctx.Process(target=_worker, args=(name, tmp, f"w{i}", ready, start, results))
-            for i in range(procs)
-        ]
-        for w in workers:
-            w.start()
-        for _ in workers:
-            ready.get(timeout=60)
-        began = time.monotonic()
-        start.set()
-        got = [results.get(timeout=600) for _ in workers]
-        for w in workers:
-            w.join(30)
+        got, began = race(_worker, (name, tmp), procs)
     errors = [e for _, _, _, e in got if e]
     if errors:
         raise RuntimeError(f"{name} with {procs} processes failed: {errors[0]}")
