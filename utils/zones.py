@@ -112,7 +112,9 @@ def is_known_zone(name: str) -> bool:
     """Whether zoneinfo can load `name` ("America/Sao_Paulo", "UTC"; not "Etc/Unknown")."""
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):  # ValueError: "../x", "", not a TZif file
+    # ValueError: "../x", "", not a TZif file. OSError: with the tzdata package installed,
+    # a folder of it ("America") is opened as a file and fails as one.
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         return False
     return True
 
