@@ -1,7 +1,7 @@
 """The queue on PostgreSQL: the same statements as on SQLite, through psycopg 3 and a pool.
 
 The stores write one SQL that both engines run; message_queue/pg_sql.py spells it for
-PostgreSQL (`translate`).
+PostgreSQL (`translate`), and message_queue/pg_conn.py runs it on a borrowed connection.
 
 Writes keep SQLite's guarantee that a transaction sees every write committed before it: each
 takes one transaction-level advisory lock, exclusively, so the stores' read-then-write steps
@@ -23,10 +23,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
-from psycopg_pool import ConnectionPool, PoolTimeout
+from psycopg_pool import ConnectionPool
 
 from .errors import DatabaseUnavailable
-from .pg_sql import no_nul, row_factory, translate
+from .pg_conn import Connection, _Autocommit, _unavailable
 
 log = logging.getLogger("queue")
 
@@ -41,12 +41,6 @@ CHECK_IDLE_AFTER = 1.0
 # tried again this soon when it could not be read.
 CLOCK_REFRESH = 60.0
 CLOCK_RETRY = 5.0
-# Errors that mean "the database cannot serve us now", by SQLSTATE class or code: connection
-# (08), resources (53), shutdown and cancel (57), a deadlock or serialization failure (40),
-# a read-only server (25006, a standby after a failover), an idle transaction ended (25P03).
-UNAVAILABLE_CLASSES = ("08", "53", "57", "40")
-UNAVAILABLE_CODES = ("25006", "25P03")
-
 # Versioned migrations: (version, file). Version 5 is the SQLite schema's version when
 # PostgreSQL support came: the same tables, written in PostgreSQL's types.
 MIGRATIONS = ((5, "schema_pg.sql"), (6, "schema_pg_6.sql"))
@@ -63,76 +57,12 @@ def _check_if_idle(conn: psycopg.Connection) -> None:
         ConnectionPool.check_connection(conn)
 
 
-@contextmanager
-def _unavailable():
-    try:
-        yield
-    except PoolTimeout as exc:
-        raise DatabaseUnavailable(f"PostgreSQL: {exc}".strip()) from exc
-    except psycopg.Error as exc:
-        state = exc.sqlstate or ""
-        if (
-            (not state and isinstance(exc, psycopg.OperationalError))
-            or state[:2] in UNAVAILABLE_CLASSES
-            or state in UNAVAILABLE_CODES
-        ):
-            raise DatabaseUnavailable(f"PostgreSQL: {exc}".strip()) from exc
-        raise
-
-
 def _version(raw: psycopg.Connection) -> int:
     """The schema version of the connection's schema; 0 when it has no queue yet."""
     if raw.execute("SELECT to_regclass('schema_version')").fetchone() == (None,):
         return 0
     row = raw.execute("SELECT max(version) FROM schema_version").fetchone()
     return (row[0] if row else None) or 0
-
-
-class Connection:
-    """One borrowed connection, with the sqlite3-like `execute` the stores call."""
-
-    def __init__(self, conn: psycopg.Connection):
-        self.raw = conn
-
-    def execute(self, sql: str, params=()):
-        cursor = self.raw.cursor(row_factory=row_factory)
-        with _unavailable():
-            cursor.execute(translate(sql), no_nul(params))
-        return cursor
-
-    def executemany(self, sql: str, rows):
-        cursor = self.raw.cursor(row_factory=row_factory)
-        with _unavailable():
-            cursor.executemany(translate(sql), (no_nul(r) for r in rows))
-        return cursor
-
-
-class _Autocommit:
-    """`db.connection()`: each statement on its own, on any connection of the pool."""
-
-    def __init__(self, db: PostgresDatabase):
-        self.db = db
-
-    def execute(self, sql: str, params=()):
-        with self.db._borrow() as conn:
-            cursor = conn.execute(sql, params)
-            # Read now: the connection goes back to the pool when this returns.
-            rows = cursor.fetchall() if cursor.description else []
-            return _Result(rows, cursor.rowcount)
-
-
-class _Result:
-    def __init__(self, rows: list, rowcount: int):
-        self._rows, self.rowcount = rows, rowcount
-
-    def fetchone(self):
-        return self._rows[0] if self._rows else None
-
-    def fetchall(self) -> list:
-        return self._rows
-
-    def __iter__(self):
-        return iter(self._rows)
 
 
 class PostgresDatabase:

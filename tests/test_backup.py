@@ -16,6 +16,20 @@ from tests import pg_server
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def make_backup(folder, **database) -> subprocess.CompletedProcess:
+    """`deploy/backup.py folder` on the given database setting, as `make backup` runs it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DATABASE_")}
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "deploy" / "backup.py"), str(folder)],
+        env=env | database,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    return result
+
+
 @pytest.mark.backends("sqlite")
 def test_backup_while_writing_restores_a_consistent_queue(settings, queue, tmp_path):
     job, _ = queue.create_job(
@@ -58,16 +72,7 @@ def test_make_backup_script_writes_a_checked_copy(settings, queue, tmp_path):
         NewJob(channel="sms", template="x"),
         [Recipient(phone="+15550001", text="hi", channel="sms")],
     )
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_PATH"}
-    env["DATABASE_PATH"] = settings.database_path
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "deploy" / "backup.py"), str(tmp_path / "backups")],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
+    result = make_backup(tmp_path / "backups", DATABASE_PATH=settings.database_path)
     copies = list((tmp_path / "backups").glob("queue-*.db"))
     assert len(copies) == 1 and str(copies[0]) in result.stdout
     assert Queue(copies[0]).list_jobs()[0]["total"] == 1
@@ -80,16 +85,7 @@ def test_make_backup_on_postgresql_dumps_a_copy_that_restores(settings, queue, t
         [Recipient(phone=f"+1555000{i}", text="hi", channel="sms") for i in range(3)],
     )
     queue.mark_sent(queue.claim_next("sms", "w")["id"], "w")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DATABASE_")}
-    env["DATABASE_URL"] = settings.database_url
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "deploy" / "backup.py"), str(tmp_path / "backups")],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
+    result = make_backup(tmp_path / "backups", DATABASE_URL=settings.database_url)
     (dump,) = (tmp_path / "backups").glob("queue-*.dump")
     assert str(dump) in result.stdout and dump.stat().st_mode & 0o077 == 0
     queue.close()

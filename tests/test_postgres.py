@@ -253,7 +253,7 @@ def test_text_from_outside_with_nul_is_kept_marked_not_a_crash(queue, settings):
 
 
 def test_errors_that_mean_the_database_is_away_are_unavailable_not_crashes():
-    from message_queue.pg import _unavailable
+    from message_queue.pg_conn import _unavailable
 
     for error in (
         psycopg.errors.ReadOnlySqlTransaction("a standby after a failover"),
