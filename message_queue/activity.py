@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from .conversations import reply_counts
 from .errors import JobNotFound
+from .jobs import COUNTS
 from .states import MessageStatus
 from .store import Store
 
@@ -65,7 +66,7 @@ class ActivityStore(Store):
             if job is None:
                 raise JobNotFound(job_id)
             counts = dict.fromkeys(MessageStatus.ALL, 0)
-            for row in conn.execute("SELECT status, n FROM job_counts WHERE job_id = ?", (job_id,)):
+            for row in conn.execute(COUNTS, (job_id,)):
                 counts[row["status"]] = row["n"]
             replied, opted_out = reply_counts(conn, job_id, counts[MessageStatus.CANCELLED])
             buckets: dict[int, dict] = {}

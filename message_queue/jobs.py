@@ -14,6 +14,10 @@ from .holds import job_waiting
 from .states import USER_MOVES, JobStatus, MessageStatus
 from .store import Store, like_pattern
 
+# A job's rows per status from job_counts: on PostgreSQL each count is spread over slots
+# (schema_pg_7.sql), so the slots are added up; SQLite keeps one row per count.
+COUNTS = "SELECT status, sum(n) AS n FROM job_counts WHERE job_id = ? GROUP BY status"
+
 
 class Recipient(NamedTuple):
     """One row to queue: where it goes and the text already rendered for it.
@@ -145,7 +149,7 @@ class JobStore(Store):
         job = dict(row)
         job.pop("rowid", None)  # PostgreSQL's stand-in for SQLite's hidden rowid
         job["counts"] = dict.fromkeys(MessageStatus.ALL, 0)
-        for c in conn.execute("SELECT status, n FROM job_counts WHERE job_id = ?", (job_id,)):
+        for c in conn.execute(COUNTS, (job_id,)):
             job["counts"][c["status"]] = c["n"]
         # Every status object shows them, so they are read with the counts, in one snapshot.
         job["replies"], job["opted_out"] = reply_counts(

@@ -7,6 +7,8 @@ to a worker to verify (`recover_sending`) and are never silently re-queued.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from .claim import ClaimedMessage, Claimer
 from .holds import too_many_failures
 from .optout_rule import cancel_if_opted_out
@@ -33,18 +35,25 @@ def _claimed(conn, ids: list[int]) -> list[ClaimedMessage]:
     ]
 
 
-# A job's failed rows and its open ones (pending, retrying, sending), from job_counts (kept by
-# the trigger): one statement, one row, for both the failure judge and completion.
+# A job's failed rows, its open ones (pending, retrying, sending) and of those the ones not yet
+# handed out (pending, retrying), from job_counts (kept by the trigger): one statement, one
+# row, for both the failure judge and completion.
 _TALLY = (
     "SELECT coalesce(sum(CASE WHEN status = 'failed' THEN n END), 0),"
-    " coalesce(sum(CASE WHEN status IN ('pending', 'retrying', 'sending') THEN n END), 0)"
+    " coalesce(sum(CASE WHEN status IN ('pending', 'retrying', 'sending') THEN n END), 0),"
+    " coalesce(sum(CASE WHEN status IN ('pending', 'retrying') THEN n END), 0)"
     " FROM job_counts WHERE job_id = ?"
 )
 
 
-def _tally(conn, job_id: str) -> tuple[int, int]:
-    failed, open_rows = conn.execute(_TALLY, (job_id,)).fetchone()
-    return int(failed), int(open_rows)
+class Tally(NamedTuple):
+    failed: int
+    open: int
+    waiting: int
+
+
+def _tally(conn, job_id: str) -> Tally:
+    return Tally(*(int(n) for n in conn.execute(_TALLY, (job_id,)).fetchone()))
 
 
 class MessageStore(Store):
@@ -162,7 +171,12 @@ class MessageStore(Store):
         new_sender = status in (MessageStatus.SENT, MessageStatus.UNKNOWN) and (
             worker_id not in self._senders_seen
         )
-        with self.db.write() as conn:
+        # On PostgreSQL a sent row's mark takes the write lock shared, as claims do, so marks
+        # and claims of many senders run side by side. What must see every other write then
+        # follows in an exclusive write of its own: the failure judge, and completion while
+        # other rows of the job may be in flight (see _follow_up).
+        shared = status == MessageStatus.SENT and self.db.dialect == "postgresql"
+        with self.db.write(exclusive=not shared) as conn:
             row = conn.execute(
                 f"UPDATE messages SET {sets} WHERE id = :id AND status = 'sending'"
                 " AND claimed_by = :worker RETURNING job_id, channel, claimed_at",
@@ -181,7 +195,8 @@ class MessageStore(Store):
             tally = None
             if status in (MessageStatus.FAILED, MessageStatus.SENT, MessageStatus.UNKNOWN):
                 tally = _tally(conn, row["job_id"])  # read once for the judge and completion
-                self._judge_failures(conn, row["job_id"], now, tally[0])
+                if not shared:
+                    self._judge_failures(conn, row["job_id"], now, tally.failed)
             if error and status in (
                 MessageStatus.FAILED,
                 MessageStatus.UNKNOWN,
@@ -202,11 +217,32 @@ class MessageStore(Store):
                 # Its number opted out while it was in flight: it must never be handed out.
                 if cancel_if_opted_out(conn, message_id, now):
                     self._complete_if_done(conn, row["job_id"], now)
-            if status in MessageStatus.FINISHED:
+            if status in MessageStatus.FINISHED and not (shared and tally and tally.open > 0):
                 self._complete_if_done(conn, row["job_id"], now, tally)
         if new_sender:
             self._senders_seen.add(worker_id)
+        if shared and tally and self._needs_follow_up(tally):
+            with self.db.write() as conn:
+                tally = _tally(conn, row["job_id"])
+                self._judge_failures(conn, row["job_id"], now, tally.failed)
+                self._complete_if_done(conn, row["job_id"], now, tally)
         return True
+
+    def _needs_follow_up(self, tally: Tally) -> bool:
+        """After a shared mark: whether the judge or the job's completion must look again.
+
+        Under a shared lock two marks of one job can commit side by side, each counting the
+        other's row as still open, so neither would complete the job. Only marks and claims
+        share the lock, and claims only move waiting rows to `sending`, so while rows wait the
+        job is not done whatever the others do; once none waits, the last row's mark cannot
+        tell whether it is the last, and an exclusive write, which sees every commit, asks.
+        """
+        return self._may_fail_job(tally.failed) or (tally.open > 0 and tally.waiting == 0)
+
+    def _may_fail_job(self, failed: int) -> bool:
+        """Whether a job with `failed` rows in all could be at the failure rate at all."""
+        rules = self.rules
+        return bool(rules.failure_rate) and failed > rules.failure_rate * rules.failure_window
 
     def _judge_failures(self, conn, job_id: str, now: float, failed: int) -> None:
         """Pause a sendable job whose recent sends mostly failed: a bad list burns a number.
@@ -214,11 +250,9 @@ class MessageStore(Store):
         Judged after every outcome, since the window may fill on a success; a job with too
         few failures in all to reach the rate is passed over with one lookup of its counts.
         """
+        if not self._may_fail_job(failed):
+            return
         rules = self.rules
-        if not rules.failure_rate:
-            return
-        if failed <= rules.failure_rate * rules.failure_window:
-            return
         job = conn.execute(
             f"SELECT judged_from FROM jobs WHERE id = ? AND {_SENDABLE}", (job_id,)
         ).fetchone()
@@ -233,7 +267,7 @@ class MessageStore(Store):
     def _complete_if_done(conn, job_id: str, now: float, tally=None) -> None:
         """Complete the job when no row is open; `tally` when the caller read it already
         (in this transaction, after its own change)."""
-        if (tally or _tally(conn, job_id))[1] == 0:
+        if (tally or _tally(conn, job_id)).open == 0:
             conn.execute(
                 "UPDATE jobs SET status = 'completed', finished_at = ?, updated_at = ?"
                 " WHERE id = ? AND status NOT IN ('completed', 'stopped')",

@@ -43,7 +43,7 @@ CLOCK_REFRESH = 60.0
 CLOCK_RETRY = 5.0
 # Versioned migrations: (version, file). Version 5 is the SQLite schema's version when
 # PostgreSQL support came: the same tables, written in PostgreSQL's types.
-MIGRATIONS = ((5, "schema_pg.sql"), (6, "schema_pg_6.sql"))
+MIGRATIONS = ((5, "schema_pg.sql"), (6, "schema_pg_6.sql"), (7, "schema_pg_7.sql"))
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 
