@@ -28,6 +28,8 @@ from .rules import DAY, HOUR, SendingRules
 from .states import JobStatus
 
 UNLIMITED = 1 << 30
+# A job held at its own cap is asked again after this many seconds at the latest.
+HELD_RECHECK = 15.0
 
 
 class ClaimedMessage(TypedDict):
@@ -172,8 +174,9 @@ class Claimer:
 
     def _job_held(self, conn, job, now: float) -> bool:
         """A job at one of its own caps. Held until a time, it stays held until then whoever
-        sends (places only free up as time passes), so that answer is kept; a job under its
-        caps is asked again at every claim, since other senders may fill them."""
+        sends (places free up as time passes, or when a row in flight fails), so that answer
+        is kept a while; a job under its caps is asked again at every claim, since other
+        senders may fill them."""
         if now < self._held_until.get(job[0], 0.0):
             return True
         hold = job_hold(conn, job[0], job[2], job[3], now)
@@ -181,7 +184,9 @@ class Claimer:
             return False
         if len(self._held_until) > 4096:
             self._held_until.clear()
-        self._held_until[job[0]] = hold.until or now
+        # Asked again within HELD_RECHECK at the latest: a row in flight that fails frees
+        # its place before its time.
+        self._held_until[job[0]] = min(hold.until or now, now + HELD_RECHECK)
         return True
 
     def _zone_open(self, zone: str, now: float) -> bool:

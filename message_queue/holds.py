@@ -27,12 +27,20 @@ class Hold(NamedTuple):
     until: float | None
 
 
-def _cap_hold(conn, where: str, params: tuple, cap: int, span: float, now: float):
-    """When a cap of `cap` in `span` seconds frees a place, or None when it is not reached."""
+def _cap_hold(conn, where: str, params: tuple, cap: int, span: float, now: float, taken=()):
+    """When a cap of `cap` in `span` seconds frees a place, or None when it is not reached.
+
+    `taken`: claim times (newest first, inside the span) of rows in flight, claimed and not yet
+    marked, which hold a place each. With k of them the cap is reached once the (cap - k)-th
+    newest send is inside the span; it frees a place when that send leaves it, or sooner if
+    a row in flight fails (the claim asks again now and then: message_queue/claim.py).
+    """
+    if len(taken) >= cap:
+        return taken[cap - 1] + span
     row = conn.execute(
         f"SELECT claimed_at FROM messages WHERE {where} AND claimed_at > ?"
         " ORDER BY claimed_at DESC LIMIT 1 OFFSET ?",
-        (*params, now - span, max(cap - 1, 0)),
+        (*params, now - span, max(cap - len(taken) - 1, 0)),
     ).fetchone()
     return None if row is None else row[0] + span
 
@@ -65,14 +73,27 @@ def sender_hold(conn, rules: SendingRules, sender: str, channel: str, now: float
 
 
 def job_hold(conn, job_id: str, daily: int | None, hourly: int | None, now: float):
-    """Why a job with its own caps may not send now, counting only its own sends."""
+    """Why a job with its own caps may not send now, counting only its own sends.
+
+    Its rows in flight count too: several senders share a job, and each one's claim would
+    otherwise see a place that another sender's claim has already taken.
+    """
     by_job = f"job_id = ? AND {_TRIED} AND status <> 'failed'"
+    in_flight = [
+        r[0]
+        for r in conn.execute(
+            "SELECT claimed_at FROM messages WHERE job_id = ? AND status = 'sending'"
+            " AND claimed_at > ? ORDER BY claimed_at DESC",
+            (job_id, now - DAY),
+        )
+    ]
     if hourly:
-        until = _cap_hold(conn, by_job, (job_id,), hourly, HOUR, now)
+        taken = [at for at in in_flight if at > now - HOUR]
+        until = _cap_hold(conn, by_job, (job_id,), hourly, HOUR, now, taken)
         if until is not None:
             return Hold("hourly_cap", until)
     if daily:
-        until = _cap_hold(conn, by_job, (job_id,), daily, DAY, now)
+        until = _cap_hold(conn, by_job, (job_id,), daily, DAY, now, in_flight)
         if until is not None:
             return Hold("daily_cap", until)
     return None

@@ -122,6 +122,44 @@ def test_a_jobs_own_caps_hold_it_but_not_other_jobs(database):
     assert queue.get_job(other)["status"] == "completed"
 
 
+def test_a_jobs_cap_counts_rows_other_senders_have_in_flight(database):
+    """Several senders share a job: a row one of them claimed and has not marked yet takes a
+    place of the job's cap, or each sender would see one place more than there is."""
+    clock = Clock(MONDAY)
+    queue = queue_with(database, clock)
+    job = add_job(queue, numbers(10), hourly_cap=3)
+    first = queue.claim_next("whatsapp", "w-1")
+    assert first is not None and queue.mark_sent(first["id"], "w-1")
+    in_flight = [queue.claim_next("whatsapp", w) for w in ("w-2", "w-3")]
+    assert all(in_flight)
+    assert queue.claim_next("whatsapp", "w-4") is None  # 1 sent + 2 in flight = 3
+    assert queue.get_job(job)["waiting"].reason == "hourly_cap"
+    # One in flight fails: its place is free again, once the claim asks again.
+    queue.mark_failed(in_flight[0]["id"], "w-2", "not_on_whatsapp")
+    clock.advance(30)
+    assert queue.claim_next("whatsapp", "w-4") is not None
+
+
+def test_senders_sharing_a_capped_job_never_pass_its_cap_in_any_hour(database):
+    clock = Clock(MONDAY)
+    queue = queue_with(database, clock)
+    add_job(queue, numbers(40), hourly_cap=5)
+    senders = ["w-1", "w-2", "w-3"]
+    sent: list[float] = []
+    held: dict[str, dict] = {}
+    while clock.now < MONDAY + 4 * HOUR:
+        for w in senders:  # each claims, and marks its row at its next turn
+            if w in held:
+                queue.mark_sent(held.pop(w)["id"], w)
+                sent.append(clock.now)
+            message = queue.claim_next("whatsapp", w)
+            if message is not None:
+                held[w] = message
+            clock.advance(20)
+    assert len(sent) >= 15  # the cap, not something else, is what paces it
+    assert most_in_any(sorted(sent), HOUR) <= 5
+
+
 def test_warm_up_ramps_a_new_sender_day_by_day(database):
     clock = Clock(MONDAY)
     queue = queue_with(
