@@ -5,9 +5,12 @@ PostgreSQL (`translate`), and message_queue/pg_conn.py runs it on a borrowed con
 
 Writes keep SQLite's guarantee that a transaction sees every write committed before it: each
 takes one transaction-level advisory lock, exclusively, so the stores' read-then-write steps
-(a job's moves, a mark and the job's completion) never interleave. Claims are the exception
-that makes several machines worth it: they take that lock shared, so they run side by side,
-and take their row with `FOR UPDATE SKIP LOCKED` (message_queue/claim.py).
+(a job's moves, a failed row and the job's failure judge) never interleave. Claims and the
+marks of sent rows are the exception that makes several machines worth it: they take that
+lock shared, so they run side by side. A claim takes its row with `FOR UPDATE SKIP LOCKED`
+(message_queue/claim.py); a mark whose job may be finishing asks again under the exclusive
+lock (message_queue/messages.py); each job's counts are spread over slots so that they do not
+make every sender of the job wait for one row (schema_pg_7.sql).
 
 A lost connection or a restarted server raises DatabaseUnavailable (the API answers 503, a
 worker waits and retries); the pool replaces broken connections by itself.
