@@ -78,6 +78,8 @@ def job_hold(conn, job_id: str, daily: int | None, hourly: int | None, now: floa
     Its rows in flight count too: several senders share a job, and each one's claim would
     otherwise see a place that another sender's claim has already taken.
     """
+    if not (hourly or daily):
+        return None
     by_job = f"job_id = ? AND {_TRIED} AND status <> 'failed'"
     in_flight = [
         r[0]
