@@ -140,21 +140,22 @@ def rate_rows(raw: dict, labels: dict) -> list[dict]:
     load), and the double deliveries and losses summed."""
     rows = []
     for (name, procs), runs in raw.items():
-        floor = raw[("bare", procs)]
-        rows.append(
-            {
-                "name": name,
-                "label": labels[name],
-                "procs": procs,
-                "rate": median([r["rate"] for r in runs]),
-                "rates": [r["rate"] for r in runs],
-                "vs_floor": median(
-                    [r["rate"] / f["rate"] for r, f in zip(runs, floor, strict=True)]
-                ),
-                "duplicates": sum(r["duplicates"] for r in runs),
-                "missing": sum(r["missing"] for r in runs),
-            }
-        )
+        row = {
+            "name": name,
+            "label": labels[name],
+            "procs": procs,
+            "rate": median([r["rate"] for r in runs]),
+            "rates": [r["rate"] for r in runs],
+            "duplicates": sum(r["duplicates"] for r in runs),
+            "missing": sum(r["missing"] for r in runs),
+        }
+        # Against the bare floor and, where there is one, the second floor: the same bare
+        # statements on the product's own table ("schema").
+        for key, floor in (("vs_floor", "bare"), ("vs_schema", "schema")):
+            if (floor, procs) in raw:
+                pairs = zip(runs, raw[(floor, procs)], strict=True)
+                row[key] = median([r["rate"] / f["rate"] for r, f in pairs])
+        rows.append(row)
     return rows
 
 
