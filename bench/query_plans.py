@@ -41,7 +41,7 @@ def claim_plans(template: Path, rules, at: float) -> list[dict]:
             raise RuntimeError("the careful claim claimed nothing")
         queue.mark_sent(message["id"], "w-plans")
         # mark_sent judges a job's failure rate only once its failures could reach the rate,
-        # which they never do here, so the check is called as _judge_failures would call it.
+        # which they never do here, so the check is called as judge_failures would call it.
         holds.too_many_failures(conn, rules, message["job_id"], None)
         conn.set_trace_callback(None)
         zone = conn.execute("SELECT zone FROM messages WHERE id = ?", (message["id"],)).fetchone()
@@ -55,7 +55,7 @@ def claim_plans(template: Path, rules, at: float) -> list[dict]:
                 continue
             done.add(sql)
             if what == "too_many_failures":
-                what += " (as mark_sent > _finish > _judge_failures calls it)"
+                what += " (as mark_sent > _finish > judge_failures calls it)"
             out.append(_explained(conn, what, sql, ()))
         queue.close()
     return out

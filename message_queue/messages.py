@@ -7,15 +7,11 @@ to a worker to verify (`recover_sending`) and are never silently re-queued.
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 from .claim import ClaimedMessage, Claimer
-from .holds import too_many_failures
 from .optout_rule import cancel_if_opted_out
-from .states import JobStatus, MessageStatus
+from .outcomes import complete_if_done, judge_failures, needs_follow_up, tally_of
+from .states import MessageStatus
 from .store import Store
-
-_SENDABLE = f"status IN ('{JobStatus.PENDING}', '{JobStatus.RUNNING}')"
 
 # What a worker is handed: the row plus what its job says about sending it.
 _CLAIMED = """
@@ -33,27 +29,6 @@ def _claimed(conn, ids: list[int]) -> list[ClaimedMessage]:
         ClaimedMessage(**dict(r))  # type: ignore[typeddict-item]
         for r in conn.execute(_CLAIMED.format(ids=marks), ids)
     ]
-
-
-# A job's failed rows, its open ones (pending, retrying, sending) and of those the ones not yet
-# handed out (pending, retrying), from job_counts (kept by the trigger): one statement, one
-# row, for both the failure judge and completion.
-_TALLY = (
-    "SELECT coalesce(sum(CASE WHEN status = 'failed' THEN n END), 0),"
-    " coalesce(sum(CASE WHEN status IN ('pending', 'retrying', 'sending') THEN n END), 0),"
-    " coalesce(sum(CASE WHEN status IN ('pending', 'retrying') THEN n END), 0)"
-    " FROM job_counts WHERE job_id = ?"
-)
-
-
-class Tally(NamedTuple):
-    failed: int
-    open: int
-    waiting: int
-
-
-def _tally(conn, job_id: str) -> Tally:
-    return Tally(*(int(n) for n in conn.execute(_TALLY, (job_id,)).fetchone()))
 
 
 class MessageStore(Store):
@@ -194,9 +169,9 @@ class MessageStore(Store):
                 )
             tally = None
             if status in (MessageStatus.FAILED, MessageStatus.SENT, MessageStatus.UNKNOWN):
-                tally = _tally(conn, row["job_id"])  # read once for the judge and completion
+                tally = tally_of(conn, row["job_id"])  # read once for the judge and completion
                 if not shared:
-                    self._judge_failures(conn, row["job_id"], now, tally.failed)
+                    judge_failures(conn, self.rules, row["job_id"], now, tally.failed)
             if error and status in (
                 MessageStatus.FAILED,
                 MessageStatus.UNKNOWN,
@@ -216,63 +191,17 @@ class MessageStore(Store):
                 )
                 # Its number opted out while it was in flight: it must never be handed out.
                 if cancel_if_opted_out(conn, message_id, now):
-                    self._complete_if_done(conn, row["job_id"], now)
+                    complete_if_done(conn, row["job_id"], now)
             if status in MessageStatus.FINISHED and not (shared and tally and tally.open > 0):
-                self._complete_if_done(conn, row["job_id"], now, tally)
+                complete_if_done(conn, row["job_id"], now, tally)
         if new_sender:
             self._senders_seen.add(worker_id)
-        if shared and tally and self._needs_follow_up(tally):
+        if shared and tally and needs_follow_up(self.rules, tally):
             with self.db.write() as conn:
-                tally = _tally(conn, row["job_id"])
-                self._judge_failures(conn, row["job_id"], now, tally.failed)
-                self._complete_if_done(conn, row["job_id"], now, tally)
+                tally = tally_of(conn, row["job_id"])
+                judge_failures(conn, self.rules, row["job_id"], now, tally.failed)
+                complete_if_done(conn, row["job_id"], now, tally)
         return True
-
-    def _needs_follow_up(self, tally: Tally) -> bool:
-        """After a shared mark: whether the judge or the job's completion must look again.
-
-        Under a shared lock two marks of one job can commit side by side, each counting the
-        other's row as still open, so neither would complete the job. Only marks and claims
-        share the lock, and claims only move waiting rows to `sending`, so while rows wait the
-        job is not done whatever the others do; once none waits, the last row's mark cannot
-        tell whether it is the last, and an exclusive write, which sees every commit, asks.
-        """
-        return self._may_fail_job(tally.failed) or (tally.open > 0 and tally.waiting == 0)
-
-    def _may_fail_job(self, failed: int) -> bool:
-        """Whether a job with `failed` rows in all could be at the failure rate at all."""
-        rules = self.rules
-        return bool(rules.failure_rate) and failed > rules.failure_rate * rules.failure_window
-
-    def _judge_failures(self, conn, job_id: str, now: float, failed: int) -> None:
-        """Pause a sendable job whose recent sends mostly failed: a bad list burns a number.
-
-        Judged after every outcome, since the window may fill on a success; a job with too
-        few failures in all to reach the rate is passed over with one lookup of its counts.
-        """
-        if not self._may_fail_job(failed):
-            return
-        rules = self.rules
-        job = conn.execute(
-            f"SELECT judged_from FROM jobs WHERE id = ? AND {_SENDABLE}", (job_id,)
-        ).fetchone()
-        if job is not None and too_many_failures(conn, rules, job_id, job[0]):
-            conn.execute(
-                "UPDATE jobs SET status = 'paused', paused_reason = 'too_many_failures',"
-                " updated_at = ? WHERE id = ?",
-                (now, job_id),
-            )
-
-    @staticmethod
-    def _complete_if_done(conn, job_id: str, now: float, tally=None) -> None:
-        """Complete the job when no row is open; `tally` when the caller read it already
-        (in this transaction, after its own change)."""
-        if (tally or _tally(conn, job_id)).open == 0:
-            conn.execute(
-                "UPDATE jobs SET status = 'completed', finished_at = ?, updated_at = ?"
-                " WHERE id = ? AND status NOT IN ('completed', 'stopped')",
-                (now, now, job_id),
-            )
 
     def recover_sending(self, channel: str, worker_id: str) -> list[ClaimedMessage]:
         """This worker's rows left `sending` (a crash, a logout), handed back to verify.
@@ -309,5 +238,5 @@ class MessageStore(Store):
                     "UPDATE jobs SET last_error = 'sender_gone', updated_at = ? WHERE id = ?",
                     (now, job_id),
                 )
-                self._complete_if_done(conn, job_id, now)
+                complete_if_done(conn, job_id, now)
             return [r["id"] for r in rows]

@@ -24,7 +24,7 @@ import secrets
 
 from .channels import job_channel
 from .jobs import JobStore, NewJob, Recipient
-from .messages import MessageStore
+from .outcomes import complete_if_done
 from .store import like_pattern
 
 REASONS = ("keyword", "manual", "import")
@@ -180,7 +180,7 @@ class SuppressionStore(JobStore):
         now = self.clock() if now is None else now
         jobs = {r["job_id"] for r in conn.execute(_CANCEL.format(where=where), (now, param))}
         for job_id in sorted(jobs):
-            MessageStore._complete_if_done(conn, job_id, now)
+            complete_if_done(conn, job_id, now)
 
 
 def _unsuppress(conn, phone: str) -> bool:
