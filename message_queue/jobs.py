@@ -12,7 +12,7 @@ from .conversations import reply_counts
 from .errors import IdempotencyConflict, IllegalTransition, JobNotFound
 from .holds import job_waiting
 from .states import USER_MOVES, JobStatus, MessageStatus
-from .store import Store, like_pattern
+from .store import Store
 
 # A job's rows per status from job_counts: on PostgreSQL each count is spread over slots
 # (schema_pg_7.sql), so the slots are added up; SQLite keeps one row per count.
@@ -256,52 +256,6 @@ class JobStore(Store):
                     (now, job_id),
                 )
             return self._job_row(conn, job_id)
-
-    def list_messages(
-        self,
-        job_id: str,
-        status: str | None = None,
-        limit: int = 100,
-        offset: int = 0,
-        search: str | None = None,
-    ) -> tuple[list[dict], int]:
-        """A page of a job's messages in queue order, and how many match in all."""
-        where, params = "job_id = ?", [job_id]
-        if status:
-            where += " AND status = ?"
-            params.append(status)
-        if search:
-            where += " AND (phone LIKE ? ESCAPE '\\' OR name LIKE ? ESCAPE '\\')"
-            like = like_pattern(search)
-            params += [like, like]
-        with self.db.read() as conn:
-            self._job_row(conn, job_id)
-            total = conn.execute(f"SELECT count(*) FROM messages WHERE {where}", params).fetchone()[
-                0
-            ]
-            rows = conn.execute(
-                f"SELECT * FROM messages WHERE {where} ORDER BY id LIMIT ? OFFSET ?",
-                (*params, limit, offset),
-            ).fetchall()
-        return [dict(r) for r in rows], total
-
-    def iter_messages(self, job_id: str, batch: int = 2_000):
-        """Every message of a job in queue order, read in batches (for exports)."""
-        self.get_job(job_id)
-        last = 0
-        while True:
-            rows = (
-                self.db.connection()
-                .execute(
-                    "SELECT * FROM messages WHERE job_id = ? AND id > ? ORDER BY id LIMIT ?",
-                    (job_id, last, batch),
-                )
-                .fetchall()
-            )
-            if not rows:
-                return
-            yield from (dict(r) for r in rows)
-            last = rows[-1]["id"]
 
 
 _INSERT_MESSAGE = (

@@ -11,6 +11,7 @@ from .copies import CopyStore
 from .db import open_database
 from .inbound import InboundStore
 from .jobs import JobStore
+from .listing import ListingStore
 from .messages import MessageStore
 from .parking import ParkingStore
 from .rules import NO_RULES, SendingRules
@@ -25,6 +26,7 @@ class Queue(
     SuppressionStore,
     CopyStore,
     JobStore,
+    ListingStore,
     MessageStore,
     ParkingStore,
     WorkerStore,
