@@ -69,9 +69,17 @@ class Row:
 
 
 def row_factory(cursor):
-    names = [c.name for c in cursor.description or ()]
-    index = {name: i for i, name in enumerate(names)}
+    # The names straight from the result: `cursor.description` builds a Column object, type
+    # lookup and all, for every column of every statement, which a claim + mark paid ~60 µs for.
+    result = cursor.pgresult
+    names = tuple(result.fname(i) for i in range(result.nfields)) if result else ()
+    index = _index(names)
     return lambda values: Row(values, index)
+
+
+@lru_cache(maxsize=1024)
+def _index(names: tuple) -> dict[str, int]:
+    return {name.decode(): i for i, name in enumerate(names)}
 
 
 def no_nul(params):
