@@ -149,7 +149,7 @@ class MessageStore(Store):
         # On PostgreSQL a sent row's mark takes the write lock shared, as claims do, so marks
         # and claims of many senders run side by side. What must see every other write then
         # follows in an exclusive write of its own: the failure judge, and completion while
-        # other rows of the job may be in flight (see _follow_up).
+        # other rows of the job may be in flight (outcomes.needs_follow_up).
         shared = status == MessageStatus.SENT and self.db.dialect == "postgresql"
         with self.db.write(exclusive=not shared) as conn:
             row = conn.execute(

@@ -9,7 +9,7 @@ takes one transaction-level advisory lock, exclusively, so the stores' read-then
 marks of sent rows are the exception that makes several machines worth it: they take that
 lock shared, so they run side by side. A claim takes its row with `FOR UPDATE SKIP LOCKED`
 (message_queue/claim.py); a mark whose job may be finishing asks again under the exclusive
-lock (message_queue/messages.py); each job's counts are spread over slots so that they do not
+lock (message_queue/outcomes.py); each job's counts are spread over slots so that they do not
 make every sender of the job wait for one row (schema_pg_7.sql).
 
 A lost connection or a restarted server raises DatabaseUnavailable (the API answers 503, a
