@@ -1,7 +1,7 @@
 """POST /preview: what POST /send would queue, shown before anything is queued.
 
 Same inputs, same validation and the same problem+json errors as /send (both go through
-`send.read_send_request`), but nothing is written: no job, no row, no stored attachment.
+`send_request.read_send_request`), but nothing is written: no job, no row, no stored attachment.
 The /app page calls it while the user picks a file and writes the message.
 """
 
@@ -16,7 +16,7 @@ from utils.pacing import Delays, Limits
 from utils.sms import sms_encoding, sms_length, sms_parts
 from utils.template import compile_template
 
-from .send import read_send_request
+from .send_request import read_send_request
 from .views import iso
 
 bp = Blueprint("preview", __name__)
