@@ -6,6 +6,7 @@ and each job's counts are spread over slots: message_queue/schema_pg_7.sql)."""
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 
 import psycopg
@@ -15,6 +16,11 @@ from message_queue import NewJob, Queue, Recipient
 from message_queue import pg as pg_module
 
 SENDERS = 8
+# A backend of this database waiting for a lock another transaction holds.
+_WAITING = (
+    "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+    " WHERE NOT l.granted AND a.datname = current_database()"
+)
 
 
 def recipients(n: int) -> list[Recipient]:
@@ -72,13 +78,22 @@ def test_a_job_completes_when_its_last_two_marks_commit_side_by_side(database):
     other.execute("BEGIN")
     other.execute("SELECT pg_advisory_xact_lock_shared(%s)", (queue.db._write_lock,))
     other.execute("UPDATE messages SET status = 'sent' WHERE id = %s", (second["id"],))
-    commit = threading.Timer(0.5, lambda: other.execute("COMMIT"))
-    commit.start()
+    marked: list[bool] = []
+    mark = threading.Thread(target=lambda: marked.append(queue.mark_sent(first["id"], "a")))
+    mark.start()
     try:
-        assert queue.mark_sent(first["id"], "a")
+        # The mark waits for the other one (its second look takes the lock exclusively, or
+        # its counts share a slot): commit the other only once the mark is seen waiting.
+        watcher = psycopg.connect(database, autocommit=True)
+        deadline = time.monotonic() + 10
+        while not watcher.execute(_WAITING).fetchone()[0] and time.monotonic() < deadline:
+            time.sleep(0.01)
+        watcher.close()
+        other.execute("COMMIT")
     finally:
-        commit.join()
+        mark.join(10)
         other.close()
+    assert marked == [True]
     final = queue.get_job(job["id"])
     assert final["counts"]["sent"] == 2
     assert final["status"] == "completed"
